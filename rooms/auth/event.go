@@ -1,0 +1,46 @@
+// Package auth implements the authorisation rules of every room version
+// (spec "Room Versions", "Authorization rules"): whether an event is allowed
+// given a set of state events. It is pure: no database, no network, and it
+// imports nothing but id, mxerr and rooms/roomversion of Parley's.
+package auth
+
+import (
+	"encoding/json"
+
+	"github.com/parleyhq/parley/id"
+)
+
+// Event is what the authorisation rules read of an event. The room graph's
+// concrete event type implements it; so do the test events of this package.
+type Event interface {
+	EventID() id.EventID
+	// RoomID is "" for a room version 12 create event, which has none.
+	RoomID() id.RoomID
+	Type() string
+	// StateKey is nil for a message event.
+	StateKey() *string
+	Sender() id.UserID
+	// Content is the raw JSON object of the event's content.
+	Content() json.RawMessage
+	AuthEventIDs() []id.EventID
+	PrevEventIDs() []id.EventID
+	// Redacts is the event an m.room.redaction redacts (top level before
+	// room version 11, in content from 11), "" otherwise.
+	Redacts() id.EventID
+	Depth() int64
+	OriginServerTS() int64
+}
+
+// StateKey identifies a piece of room state.
+type StateKey struct {
+	Type     string
+	StateKey string
+}
+
+// State gives the state events an event is checked against: its auth
+// events, the room state before it, or the current state.
+type State interface {
+	// StateEvent returns the state event with that type and state key, or
+	// nil when there is none.
+	StateEvent(eventType, stateKey string) Event
+}
