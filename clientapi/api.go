@@ -1,0 +1,54 @@
+// Package clientapi is the Client-Server API edge: the chi router, request
+// decoding and error encoding, authentication middleware, and one file of
+// handlers per endpoint group. Handlers are thin: decode, call the domain,
+// encode. It must not talk to Postgres itself; the domain packages and the
+// stores they declare do.
+package clientapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/parleyhq/parley/config"
+)
+
+// Deps is everything the Client-Server API needs, built by app.
+type Deps struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Metrics *HTTPMetrics
+	// Ready reports whether the server can serve requests (migrations done,
+	// database answering); it backs GET /health.
+	Ready func(r *http.Request) error
+}
+
+// API serves the Client-Server API.
+type API struct {
+	Deps
+	router chi.Router
+}
+
+// New builds the API and its routes.
+func New(deps Deps) *API {
+	a := &API{Deps: deps}
+	r := chi.NewRouter()
+	r.Use(a.recoverPanics, a.observe, a.cors)
+	r.NotFound(a.unrecognized(http.StatusNotFound))
+	r.MethodNotAllowed(a.unrecognized(http.StatusMethodNotAllowed))
+	a.routes(r)
+	a.router = r
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.router.ServeHTTP(w, r)
+}
+
+// routes mounts every endpoint group.
+func (a *API) routes(r chi.Router) {
+	r.Get("/health", a.health)
+	a.mountDiscovery(r)
+}
