@@ -1,0 +1,74 @@
+package users
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// RateLimit is a token bucket: Burst requests at once, refilled at Rate
+// per second.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+// Limiter applies one RateLimit per key (an IP address, a user id). It
+// lives in memory: in a cluster each node limits on its own, which bounds
+// the total at nodes × limit.
+type Limiter struct {
+	mu      sync.Mutex
+	limit   RateLimit
+	buckets map[string]*bucket
+	now     func() time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets triggers a sweep of full (idle) buckets.
+const maxBuckets = 10000
+
+// NewLimiter returns a limiter applying l to every key.
+func NewLimiter(l RateLimit) *Limiter {
+	return &Limiter{limit: l, buckets: map[string]*bucket{}, now: time.Now}
+}
+
+// Allow takes one token from key's bucket. When none is left it returns
+// false and how long until one is.
+func (l *Limiter) Allow(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= maxBuckets {
+			l.sweepLocked(now)
+		}
+		b = &bucket{tokens: float64(l.limit.Burst), last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(float64(l.limit.Burst), b.tokens+now.Sub(b.last).Seconds()*l.limit.Rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	if l.limit.Rate <= 0 {
+		return false, time.Hour
+	}
+	wait := time.Duration((1 - b.tokens) / l.limit.Rate * float64(time.Second))
+	return false, wait
+}
+
+// sweepLocked forgets buckets that have refilled completely: they behave
+// exactly like new ones.
+func (l *Limiter) sweepLocked(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.limit.Rate >= float64(l.limit.Burst) {
+			delete(l.buckets, k)
+		}
+	}
+}
