@@ -3,8 +3,6 @@ package auth
 import (
 	"errors"
 	"slices"
-
-	"github.com/parleyhq/parley/id"
 )
 
 // checkPowerLevels is the m.room.power_levels rule (10 in v1–5 and v12,
@@ -81,5 +79,3 @@ func (c *checker) checkPowerLevels(senderLevel int64) error {
 	}
 	return nil
 }
-
-var _ = id.UserID("")
