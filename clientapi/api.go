@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/users"
 )
 
 // Deps is everything the Client-Server API needs, built by app.
@@ -22,6 +23,8 @@ type Deps struct {
 	// Ready reports whether the server can serve requests (migrations done,
 	// database answering); it backs GET /health.
 	Ready func(r *http.Request) error
+	// Users is the accounts domain (registration, login, devices, UIA).
+	Users *users.Service
 }
 
 // API serves the Client-Server API.
@@ -51,4 +54,5 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) routes(r chi.Router) {
 	r.Get("/health", a.health)
 	a.mountDiscovery(r)
+	a.mountAccounts(r)
 }

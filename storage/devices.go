@@ -39,7 +39,7 @@ func createSession(ctx context.Context, tx pgx.Tx, s users.NewSession) error {
 		}
 		refreshID = &rid
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, refresh_id, expires_ts, created_ts) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := tx.Exec(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, refresh_id, expires_ts, used, created_ts) VALUES ($1, $2, $3, $4, $5, TRUE, $6)`,
 		s.AccessHash[:], s.UserID, s.DeviceID, refreshID, ms(s.ExpiresAt), now)
 	if err != nil {
 		return fmt.Errorf("insert access token: %w", err)

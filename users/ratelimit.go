@@ -4,6 +4,9 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
 )
 
 // RateLimit is a token bucket: Burst requests at once, refilled at Rate
@@ -71,4 +74,72 @@ func (l *Limiter) sweepLocked(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// Limits are the rate limits of login and registration.
+type Limits struct {
+	LoginPerIP      RateLimit
+	LoginPerAccount RateLimit
+	RegisterPerIP   RateLimit
+}
+
+// DefaultLimits: a few attempts at once, then one every five seconds per IP
+// and per account, which stops password guessing without hurting a user
+// who mistypes.
+var DefaultLimits = Limits{
+	LoginPerIP:      RateLimit{Rate: 0.2, Burst: 10},
+	LoginPerAccount: RateLimit{Rate: 0.2, Burst: 5},
+	RegisterPerIP:   RateLimit{Rate: 0.2, Burst: 5},
+}
+
+type limiters struct {
+	loginIP, loginUser, register *Limiter
+}
+
+func newLimiters(cfg Config) *limiters {
+	if !cfg.RateLimited {
+		return nil
+	}
+	return &limiters{
+		loginIP:   NewLimiter(cfg.Limits.LoginPerIP),
+		loginUser: NewLimiter(cfg.Limits.LoginPerAccount),
+		register:  NewLimiter(cfg.Limits.RegisterPerIP),
+	}
+}
+
+// limited is M_LIMIT_EXCEEDED with retry_after_ms; the edge adds the
+// Retry-After header (spec: "Rate limiting").
+func limited(l *Limiter, key string) error {
+	if key == "" {
+		return nil
+	}
+	ok, wait := l.Allow(key)
+	if ok {
+		return nil
+	}
+	ms := wait.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	return mxerr.LimitExceeded.With("retry_after_ms", ms)
+}
+
+// AllowLogin takes one login attempt from the client's IP bucket and, when
+// the request names an account, from that account's bucket.
+func (s *Service) AllowLogin(ip string, user id.UserID) error {
+	if s.limits == nil {
+		return nil
+	}
+	if err := limited(s.limits.loginIP, ip); err != nil {
+		return err
+	}
+	return limited(s.limits.loginUser, string(user))
+}
+
+// AllowRegister takes one registration attempt from the client's IP bucket.
+func (s *Service) AllowRegister(ip string) error {
+	if s.limits == nil {
+		return nil
+	}
+	return limited(s.limits.register, ip)
 }

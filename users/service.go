@@ -36,6 +36,11 @@ type Config struct {
 	// (defaults 10 000 entries, 1 minute).
 	TokenCacheSize int
 	TokenCacheTTL  time.Duration
+
+	// RateLimited switches the login and registration limits on
+	// (rate_limits.enabled); Limits overrides their defaults.
+	RateLimited bool
+	Limits      Limits
 }
 
 func (c *Config) defaults() {
@@ -48,6 +53,9 @@ func (c *Config) defaults() {
 	setDefault(&c.NonceLifetime, time.Minute)
 	setDefault(&c.LastSeenFlush, 30*time.Second)
 	setDefault(&c.TokenCacheTTL, time.Minute)
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits
+	}
 	if c.TokenCacheSize <= 0 {
 		c.TokenCacheSize = 10000
 	}
@@ -68,7 +76,8 @@ type Service struct {
 	now    func() time.Time
 	cache  *tokenCache
 	seen   *lastSeen
-	dummy  string // hash verified for unknown users, so both paths cost the same
+	limits *limiters // nil when rate limiting is off
+	dummy  string    // hash verified for unknown users, so both paths cost the same
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
@@ -82,15 +91,16 @@ func New(cfg Config, st Stores, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:   cfg,
-		st:    st,
-		log:   log,
-		now:   time.Now,
-		cache: newTokenCache(cfg.TokenCacheSize, cfg.TokenCacheTTL),
-		seen:  newLastSeen(),
-		dummy: dummy,
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		cfg:    cfg,
+		st:     st,
+		log:    log,
+		now:    time.Now,
+		cache:  newTokenCache(cfg.TokenCacheSize, cfg.TokenCacheTTL),
+		seen:   newLastSeen(),
+		dummy:  dummy,
+		limits: newLimiters(cfg),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	go s.flushLoop()
 	return s, nil
