@@ -58,9 +58,15 @@ func (g *graph) load(ctx context.Context, ids []id.EventID) error {
 		return fmt.Errorf("stateres: load %d events: %w", len(want), err)
 	}
 	for _, e := range want {
-		ev, ok := got[e]
-		if !ok || ev == nil {
+		if ev, ok := got[e]; !ok || ev == nil {
 			return fmt.Errorf("%w %s", ErrMissingEvent, e)
+		}
+	}
+	// Keep everything that came back, asked for or not: a source may
+	// answer with whole auth chains to save round trips.
+	for e, ev := range got {
+		if _, ok := g.index[e]; ok || ev == nil {
+			continue
 		}
 		n := node{ev: ev, id: e, plAuth: -1}
 		if sk := ev.StateKey(); sk != nil {

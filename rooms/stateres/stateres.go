@@ -30,7 +30,9 @@ type StateMap map[auth.StateKey]id.EventID
 // answer each call with one query.
 type EventSource interface {
 	// Events returns the events it has among ids. Ids it does not know are
-	// left out of the map; that is not an error (Resolve reports them).
+	// left out of the map; that is not an error (Resolve reports them). It
+	// may return more events than asked for — whole auth chains, say — and
+	// resolution keeps them instead of asking again.
 	Events(ctx context.Context, ids []id.EventID) (map[id.EventID]auth.Event, error)
 }
 
