@@ -245,12 +245,19 @@ func TestLoginToken(t *testing.T) {
 		t.Fatalf("reused login token: %d %s, want 403", again.Status, again.Raw)
 	}
 	t.Run("every token needs a new prompt", func(t *testing.T) {
-		r := s.Do(t, http.MethodPost, path, token, obj{"auth": passwordAuth(res.String("session"), "alice", pw)})
-		if r.Status != http.StatusOK && r.Status != http.StatusUnauthorized {
-			t.Fatalf("status %d", r.Status)
-		}
+		// The session that produced a token is spent (spec: servers MUST
+		// always re-prompt for this endpoint).
 		first := s.Do(t, http.MethodPost, path, token, obj{})
 		apptest.MustStatus(t, first, http.StatusUnauthorized)
+		done := withUIA(t, s, http.MethodPost, path, token, obj{}, "m.login.password",
+			func(session string) obj { return passwordAuth(session, "alice", pw) })
+		apptest.MustStatus(t, done, http.StatusOK)
+		r := s.Do(t, http.MethodPost, path, token, obj{"auth": obj{"type": "m.login.password", "session": first.String("session"), "identifier": obj{"type": "m.id.user", "user": "alice"}, "password": pw}})
+		apptest.MustStatus(t, r, http.StatusOK)
+		replay := s.Do(t, http.MethodPost, path, token, obj{"auth": obj{"session": first.String("session")}})
+		if replay.Status != http.StatusBadRequest {
+			t.Fatalf("replayed spent session: %d %s, want 400", replay.Status, replay.Raw)
+		}
 	})
 }
 
