@@ -21,8 +21,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +88,11 @@ func setup(ctx context.Context) (*server, error) {
 			return nil, err
 		}
 		s.tmpDir = tmp
-		s.cluster, err = pgcluster.Ensure(ctx, pgcluster.Options{Dir: tmp + "/data", Throwaway: true})
+		s.cluster, err = pgcluster.Ensure(ctx, pgcluster.Options{
+			Dir:       filepath.Join(tmp, "data"),
+			Throwaway: true,
+			Logger:    slog.New(slog.DiscardHandler), // failures are returned
+		})
 		if err != nil {
 			os.RemoveAll(tmp)
 			return nil, fmt.Errorf("pgtest: start a private PostgreSQL (set %s to use a running one): %w", EnvDatabaseURL, err)

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/storage/pgtest"
+)
+
+// childEnv makes this test binary act as the command pgtestrun runs: it
+// prints the URL it got and whether the database answered, then exits 3.
+const childEnv = "PGTESTRUN_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		url := os.Getenv(pgtest.EnvDatabaseURL)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		state := "down"
+		if conn, err := pgx.Connect(ctx, url); err == nil {
+			var one int
+			if conn.QueryRow(ctx, `SELECT 1`).Scan(&one) == nil && one == 1 {
+				state = "up"
+			}
+			conn.Close(ctx)
+		}
+		os.Stdout.WriteString(url + "\n" + state + "\n")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+// runChild runs pgtestrun with this binary as the command.
+func runChild(t *testing.T, env map[string]string) (code int, url, state string) {
+	t.Helper()
+	t.Setenv(childEnv, "1")
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code = run([]string{"--", os.Args[0], "-test.run=^$"}, getenv, &out, &errOut)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("child output %q, stderr %q", out.String(), errOut.String())
+	}
+	return code, lines[0], lines[1]
+}
+
+func TestRun(t *testing.T) {
+	t.Run("starts a cluster, exports its URL, propagates the exit code, removes the cluster", func(t *testing.T) {
+		t.Setenv(pgtest.EnvDatabaseURL, "") // what the child inherits besides the export
+		code, url, state := runChild(t, map[string]string{})
+		if code != 3 {
+			t.Errorf("exit code %d, want the command's 3", code)
+		}
+		if !strings.HasPrefix(url, "postgres://") || state != "up" {
+			t.Fatalf("command saw URL %q, database %s", url, state)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, url); err == nil {
+			conn.Close(ctx)
+			t.Error("the cluster still answers after pgtestrun returned")
+		}
+	})
+	t.Run("an existing URL is passed through without a cluster", func(t *testing.T) {
+		const given = "postgres://postgres@127.0.0.1:1/given?sslmode=disable"
+		t.Setenv(pgtest.EnvDatabaseURL, given)
+		code, url, state := runChild(t, map[string]string{pgtest.EnvDatabaseURL: given})
+		if code != 3 || url != given || state != "down" {
+			t.Errorf("code %d url %q state %s; want 3, %q, down (nothing listens there)", code, url, state, given)
+		}
+	})
+	t.Run("no command is a usage error", func(t *testing.T) {
+		var errOut bytes.Buffer
+		if code := run([]string{"--"}, func(string) string { return "" }, &bytes.Buffer{}, &errOut); code != 2 {
+			t.Errorf("exit code %d, want 2", code)
+		}
+		if !strings.Contains(errOut.String(), "usage") {
+			t.Errorf("stderr %q", errOut.String())
+		}
+	})
+	t.Run("a command killed by a signal exits 128+n", func(t *testing.T) {
+		getenv := func(string) string { return "postgres://unused" }
+		code := run([]string{"sh", "-c", "kill -TERM $$"}, getenv, &bytes.Buffer{}, &bytes.Buffer{})
+		if want := 128 + int(syscall.SIGTERM); code != want {
+			t.Errorf("exit code %d, want %d", code, want)
+		}
+	})
+}
