@@ -15,7 +15,7 @@ func (g *graph) isPowerEvent(n int32) bool {
 	}
 	switch nd.key.Type {
 	case auth.TypePowerLevels, auth.TypeJoinRules:
-		return nd.key.StateKey == ""
+		return true // whatever the state key: the definition names only the type
 	case auth.TypeMember:
 		if string(nd.ev.Sender()) == nd.key.StateKey {
 			return false
