@@ -157,6 +157,9 @@ func (c *Cluster) Init(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("pgcluster: create %s: %w", dir, err)
 	}
+	if err := c.owner.checkReachable(dir); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
@@ -181,11 +184,7 @@ func (c *Cluster) Init(ctx context.Context) error {
 	cmd := c.owner.command(dir, bin.Initdb, args...)
 	out, err := runContext(ctx, cmd)
 	if err != nil {
-		hint := ""
-		if c.owner.cred != nil {
-			hint = fmt.Sprintf(" (the %s user must be able to reach %s: every parent directory needs o+x)", serverUser, dir)
-		}
-		return fmt.Errorf("pgcluster: initdb %s%s: %w\n%s", dir, hint, err, out)
+		return fmt.Errorf("pgcluster: initdb %s: %w\n%s", dir, err, out)
 	}
 	c.opts.Logger.InfoContext(ctx, "initialised PostgreSQL cluster", "dir", dir, "version", bin.Major)
 	return nil

@@ -141,3 +141,30 @@ func removeIfPresent(path string) error {
 	}
 	return nil
 }
+
+// checkReachable reports the first parent of dir that the server account
+// cannot search, so that a root-run Parley with a 0700 data_dir gets an
+// error naming the directory instead of initdb's "permission denied".
+func (o owner) checkReachable(dir string) error {
+	if o.cred == nil {
+		return nil
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		perm := fi.Mode().Perm()
+		searchable := perm&0o001 != 0 ||
+			(ok && st.Uid == o.cred.Uid && perm&0o100 != 0) ||
+			(ok && st.Gid == o.cred.Gid && perm&0o010 != 0)
+		if !searchable {
+			return fmt.Errorf("the %s user cannot reach %s: %s is mode %04o; allow it to pass (chmod o+x %s) or choose another directory",
+				serverUser, dir, p, perm, p)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
