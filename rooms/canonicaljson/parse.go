@@ -3,6 +3,7 @@ package canonicaljson
 import (
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -32,7 +33,12 @@ func Parse(data []byte, strict bool) (Value, error) {
 	}
 	// One copy of the input: every string without escapes is then a
 	// substring of it and costs no allocation.
-	p := parser{src: string(data), strict: strict, members: make([]Member, 0, 32), elems: make([]Value, 0, 16)}
+	p := parserPool.Get().(*parser)
+	*p = parser{src: string(data), strict: strict, members: p.members[:0], elems: p.elems[:0]}
+	defer func() {
+		p.src = ""
+		parserPool.Put(p)
+	}()
 	p.skipSpace()
 	v, err := p.value()
 	if err != nil {
@@ -44,6 +50,10 @@ func Parse(data []byte, strict bool) (Value, error) {
 	}
 	return v, nil
 }
+
+// parserPool recycles parsers with their scratch stacks, which the members
+// and elements of open containers pass through.
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
 func invalidUTF8At(data []byte) int {
 	for i := 0; i < len(data); {

@@ -11,6 +11,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/auth"
@@ -50,6 +51,9 @@ type Event struct {
 	depth    int64
 	ts       int64
 	origin   id.ServerName
+
+	contentOnce sync.Once
+	contentJSON json.RawMessage
 }
 
 // Ref is a reference to another event. SHA256 is that event's reference
@@ -102,6 +106,10 @@ func (e *Event) Version() roomversion.Version { return e.version }
 // Raw returns the bytes the event was parsed from; do not modify them.
 func (e *Event) Raw() []byte { return e.raw }
 
+// MarshalJSON returns Raw, so that events embedded in federation
+// responses go out exactly as they were received.
+func (e *Event) MarshalJSON() ([]byte, error) { return e.raw, nil }
+
 // JSON returns the parsed event object.
 func (e *Event) JSON() canonicaljson.Value { return e.obj }
 
@@ -125,8 +133,12 @@ func (e *Event) IsState() bool { return e.stateKey != nil }
 // Sender is the user who sent the event.
 func (e *Event) Sender() id.UserID { return e.sender }
 
-// Content returns the event's content object as canonical JSON.
-func (e *Event) Content() json.RawMessage { return canonicaljson.Encode(e.content) }
+// Content returns the event's content object as canonical JSON. It is
+// encoded once, on first use; do not modify it.
+func (e *Event) Content() json.RawMessage {
+	e.contentOnce.Do(func() { e.contentJSON = canonicaljson.Encode(e.content) })
+	return e.contentJSON
+}
 
 // ContentValue returns the event's content object.
 func (e *Event) ContentValue() canonicaljson.Value { return e.content }
