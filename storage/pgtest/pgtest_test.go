@@ -2,7 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -89,5 +93,48 @@ func TestWithDatabase(t *testing.T) {
 				t.Errorf("withDatabase(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParallelNewDatabase(t *testing.T) {
+	names := make([]string, 6)
+	t.Run("group", func(t *testing.T) {
+		for i := range names {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				pool := OpenPool(t, NewDatabase(t))
+				names[i] = scalar[string](t, pool, `SELECT current_database()`)
+				if got := scalar[int](t, pool, `SELECT count(*) FROM schema_migrations`); got == 0 {
+					t.Error("not migrated")
+				}
+			})
+		}
+	})
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == "" || seen[n] {
+			t.Errorf("parallel NewDatabase names %v are not distinct", names)
+			break
+		}
+		seen[n] = true
+	}
+}
+
+func TestUnreachableURLFailsLoudly(t *testing.T) {
+	// A fresh copy of this test binary whose harness is pointed at a port
+	// where nothing listens: the test must fail, not skip or pass.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNewPoolSharesTheProcessDatabase$", "-test.v")
+	cmd.Env = append(os.Environ(), EnvDatabaseURL+"=postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("tests passed against an unreachable server:\n%s", out)
+	}
+	for _, want := range []string{"--- FAIL", EnvDatabaseURL + " is set but"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Errorf("a test skipped:\n%s", out)
 	}
 }
