@@ -43,16 +43,25 @@ func newGraph(src EventSource) *graph {
 // It does not follow auth events.
 func (g *graph) load(ctx context.Context, ids []id.EventID) error {
 	var want []id.EventID
+	var asked map[id.EventID]struct{}
 	for _, e := range ids {
-		if _, ok := g.index[e]; !ok {
+		if _, ok := g.index[e]; ok {
+			continue
+		}
+		if asked == nil {
+			asked = make(map[id.EventID]struct{}, len(ids))
+		}
+		if _, dup := asked[e]; !dup {
+			asked[e] = struct{}{}
 			want = append(want, e)
 		}
 	}
 	if len(want) == 0 {
 		return nil
 	}
-	slices.Sort(want)
-	want = slices.Compact(want)
+	if g.nodes == nil {
+		g.nodes = make([]node, 0, 2*len(want))
+	}
 	got, err := g.src.Events(ctx, want)
 	if err != nil {
 		return fmt.Errorf("stateres: load %d events: %w", len(want), err)
@@ -110,6 +119,14 @@ func (g *graph) loadAuthClosure(ctx context.Context, ids []id.EventID) error {
 		if err := g.load(ctx, need); err != nil {
 			return err
 		}
+		// One backing array per layer instead of one slice per event.
+		total := 0
+		for _, n := range frontier {
+			if !g.nodes[n].authLoaded {
+				total += len(g.nodes[n].ev.AuthEventIDs())
+			}
+		}
+		arena := make([]int32, 0, total)
 		var next []int32
 		for _, n := range frontier {
 			nd := &g.nodes[n]
@@ -118,13 +135,15 @@ func (g *graph) loadAuthClosure(ctx context.Context, ids []id.EventID) error {
 			}
 			nd.authLoaded = true
 			authIDs := nd.ev.AuthEventIDs()
-			nd.auth = make([]int32, 0, len(authIDs))
+			start := len(arena)
+			nd.auth = arena[start : start : start+len(authIDs)]
 			for _, a := range authIDs {
 				ai := g.index[a]
 				if slices.Contains(nd.auth, ai) {
 					continue
 				}
 				nd.auth = append(nd.auth, ai)
+				arena = arena[:start+len(nd.auth)]
 				an := &g.nodes[ai]
 				if an.isState && an.key.Type == typePowerLevels && an.key.StateKey == "" && nd.plAuth < 0 {
 					nd.plAuth = ai

@@ -23,14 +23,13 @@ func resolveV2(ctx context.Context, rv roomversion.Version, check CheckFunc, sta
 
 	// Every event of every set and its whole auth chain, in batches.
 	g := newGraph(src)
-	var all []id.EventID
-	for _, s := range stateSets {
-		for _, e := range s {
-			all = append(all, e)
-		}
+	// An event is either unconflicted or conflicted, so this has no
+	// duplicates.
+	all := make([]id.EventID, 0, len(unconflicted)+len(conflictedIDs))
+	for _, e := range unconflicted {
+		all = append(all, e)
 	}
-	slices.SortFunc(all, func(a, b id.EventID) int { return strings.Compare(string(a), string(b)) })
-	all = slices.Compact(all)
+	all = append(all, conflictedIDs...)
 	if err := g.loadAuthClosure(ctx, all); err != nil {
 		return nil, err
 	}
