@@ -1,13 +1,3 @@
-// Package stateres implements room state resolution (spec "Room Versions":
-// state resolution v1 for room version 1, v2 for versions 2–11 and v2.1 for
-// version 12; server-server API "Room State Resolution"): given the states
-// after several forward extremities of a room, it computes the one state the
-// room has where the forks meet.
-//
-// It is pure: no database, no network. Events come from an EventSource the
-// caller implements (backed by Postgres in production, batch lookups), and
-// the authorisation rules from rooms/auth. It imports nothing of Parley's but
-// id, mxerr, rooms/roomversion and rooms/auth.
 package stateres
 
 import (
