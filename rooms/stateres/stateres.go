@@ -128,3 +128,16 @@ func split(stateSets []StateMap) (unconflicted StateMap, conflicted []id.EventID
 	sortIDs(conflicted)
 	return unconflicted, conflicted
 }
+
+// After returns S′(E), the state after ev given the state before it: the
+// same state for a message event, with ev's (type, state_key) entry
+// replaced for a state event (spec "State resolution": the state before an
+// event is the resolution of the states after its prev_events). before is
+// not modified.
+func After(before StateMap, ev auth.Event) StateMap {
+	out := cloneMap(before)
+	if sk := ev.StateKey(); sk != nil {
+		out[auth.StateKey{Type: ev.Type(), StateKey: *sk}] = ev.EventID()
+	}
+	return out
+}

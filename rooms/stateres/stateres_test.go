@@ -87,3 +87,35 @@ func TestResolveEdges(t *testing.T) {
 		}
 	})
 }
+
+func TestAfter(t *testing.T) {
+	r, base := baseRoom(t)
+	msg := r.add(base, ev{name: "MSG", typ: "m.room.message", sender: alice, content: `{}`})
+	tp := r.add(base, topic("T", alice, "t"))
+	cases := []struct {
+		name    string
+		ev      *testEvent
+		changed bool
+	}{
+		{"a message event leaves the state as it was", msg, false},
+		{"a state event replaces its key", tp, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := After(base, tc.ev)
+			if _, had := base[topicKey]; had {
+				t.Fatal("After modified its input")
+			}
+			if tc.changed != (got[topicKey] == tc.ev.id) || len(got) != len(base)+btoi(tc.changed) {
+				t.Errorf("After = %v", got)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
