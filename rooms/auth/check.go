@@ -33,13 +33,15 @@ func Check(rv roomversion.Version, ev Event, state State) error {
 
 // checker holds one Check call's lazily parsed state.
 type checker struct {
-	rv     roomversion.Version
-	ev     Event
-	state  State
-	n      numbering
-	create Event
-	cc     *Create
-	pl     *PowerLevels
+	rv       roomversion.Version
+	ev       Event
+	state    State
+	n        numbering
+	create   Event
+	cc       *Create     // shared, read only
+	creators []id.UserID // shared, read only
+	pl       *PowerLevels
+	plv      PowerLevels
 }
 
 func (c *checker) check() error {
@@ -57,12 +59,12 @@ func (c *checker) check() error {
 	} else if c.create == nil {
 		return deny(sub(c.n.authEvents, 4), "no m.room.create event")
 	}
-	cc, err := ParseCreate(c.rv, c.create)
+	cc, err := c.parseCreate()
 	if err != nil {
 		return deny(c.n.federate, "the create event's content is malformed")
 	}
-	c.cc = cc
-	if !cc.Federate && ev.Sender().Server() != c.create.Sender().Server() {
+	c.cc, c.creators = cc.c, cc.creators
+	if !c.cc.Federate && ev.Sender().Server() != c.create.Sender().Server() {
 		return deny(c.n.federate, "room is not federated and sender is from another server")
 	}
 	if c.rv.SpecialCaseAliases && ev.Type() == TypeAliases {
@@ -113,18 +115,43 @@ func (c *checker) powerLevels() (*PowerLevels, error) {
 	if c.pl != nil {
 		return c.pl, nil
 	}
-	var pl *PowerLevels
 	if ev := c.state.StateEvent(TypePowerLevels, ""); ev != nil {
-		var err error
-		if pl, err = ParsePowerLevels(c.rv, ev.Content()); err != nil {
-			return nil, deny(c.n.required, "the room's power levels are malformed: "+err.Error())
+		v, ok := parsed.get(c.rv, ev)
+		if !ok {
+			pl, err := ParsePowerLevels(c.rv, ev.Content())
+			if err != nil {
+				return nil, deny(c.n.required, "the room's power levels are malformed: "+err.Error())
+			}
+			parsed.put(c.rv, ev, pl)
+			v = pl
 		}
+		c.plv = *v.(*PowerLevels) // a copy: the cached value is shared
 	} else {
-		pl = NoPowerLevels()
+		c.plv = *NoPowerLevels()
 	}
-	pl.SetCreators(c.rv, c.cc.Creators())
-	c.pl = pl
-	return pl, nil
+	c.plv.SetCreators(c.rv, c.creators)
+	c.pl = &c.plv
+	return c.pl, nil
+}
+
+// parsedCreate is a parsed create event with its creators list, as cached.
+type parsedCreate struct {
+	c        *Create
+	creators []id.UserID
+}
+
+// parseCreate parses the state's create event, through the cache.
+func (c *checker) parseCreate() (*parsedCreate, error) {
+	if v, ok := parsed.get(c.rv, c.create); ok {
+		return v.(*parsedCreate), nil
+	}
+	cc, err := ParseCreate(c.rv, c.create)
+	if err != nil {
+		return nil, err
+	}
+	p := &parsedCreate{c: cc, creators: cc.Creators()}
+	parsed.put(c.rv, c.create, p)
+	return p, nil
 }
 
 // checkCreate is rule 1.

@@ -190,6 +190,18 @@ func membershipOf(state State, u id.UserID) Membership {
 	if err != nil {
 		return ""
 	}
+	switch string(raw) { // the common values without allocating
+	case `"join"`:
+		return Join
+	case `"leave"`:
+		return Leave
+	case `"invite"`:
+		return Invite
+	case `"ban"`:
+		return Ban
+	case `"knock"`:
+		return Knock
+	}
 	s, _ := stringValue(raw)
 	return Membership(s)
 }

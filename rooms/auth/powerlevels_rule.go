@@ -24,7 +24,7 @@ func (c *checker) checkPowerLevels(senderLevel int64) error {
 	}
 	if n.plCreators {
 		for u := range next.Users {
-			if slices.Contains(c.cc.Creators(), u) {
+			if slices.Contains(c.creators, u) {
 				return denyf(sub(n.pl, 4), "users lists the room creator %s", u)
 			}
 		}

@@ -146,7 +146,10 @@ func (r *Room) selectAuth(ev *Event) []id.EventID {
 // Apply makes ev the room's only forward extremity and, for a state
 // event, the current state for its key.
 func (r *Room) Apply(ev *Event) {
-	r.state = r.state.With(ev)
+	if ev.Key != nil {
+		// In place: State and SetState copy, so nobody else holds r.state.
+		r.state[auth.StateKey{Type: ev.EvType, StateKey: *ev.Key}] = ev
+	}
 	r.extrem = []id.EventID{ev.ID}
 }
 
