@@ -20,3 +20,14 @@ func BenchmarkCanonicalJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidate is the check of a client request body.
+func BenchmarkValidate(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchEvent)))
+	for b.Loop() {
+		if err := Validate(benchEvent, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

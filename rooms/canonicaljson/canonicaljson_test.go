@@ -108,6 +108,7 @@ func TestStrictRejects(t *testing.T) {
 		{"huge", `123456789012345678901234567890`, ErrIntegerRange},
 		{"duplicate key", `{"a":1,"b":2,"a":3}`, ErrDuplicateKey},
 		{"nested duplicate key", `{"x":{"k":1,"k":1}}`, ErrDuplicateKey},
+		{"duplicate empty key", `{"":1,"":2}`, ErrDuplicateKey},
 		{"lone high surrogate", `"\ud800"`, ErrInvalidUnicode},
 		{"lone low surrogate", `"\udc00x"`, ErrInvalidUnicode},
 		{"invalid utf-8", "\"\xff\"", ErrInvalidUTF8},
@@ -131,6 +132,9 @@ func TestStrictRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "offset") {
 				t.Errorf("error %q does not say where", err)
+			}
+			if err := Validate([]byte(tc.in), true); !errors.Is(err, tc.want) {
+				t.Errorf("Validate: got %v, want %v", err, tc.want)
 			}
 		})
 	}
@@ -272,4 +276,38 @@ func TestSize(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		strict bool
+		want   error
+	}{
+		{"spec example", specExamples[4].in, true, nil},
+		{"escaped duplicate key", `{"a":1,"\u0061":2}`, true, ErrDuplicateKey},
+		{"duplicates in sibling objects are fine", `[{"a":1},{"a":2}]`, true, nil},
+		{"duplicate after nested object", `{"a":{"b":1,"c":2},"a":3}`, true, ErrDuplicateKey},
+		{"lenient duplicate", `{"a":1,"a":2}`, false, nil},
+		{"lenient float", `[1.5e3]`, false, nil},
+		{"strict float", `[1.5e3]`, true, ErrFloat},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Validate([]byte(tc.in), tc.strict); !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	t.Run("no allocations", func(t *testing.T) {
+		Validate(benchEvent, true) // warm the pool
+		if n := testing.AllocsPerRun(100, func() {
+			if err := Validate(benchEvent, true); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%v allocations per Validate", n)
+		}
+	})
 }

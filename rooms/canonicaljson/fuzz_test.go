@@ -19,6 +19,9 @@ func FuzzCanonicalJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, strict := range []bool{true, false} {
 			out, err := Canonicalize(data, strict)
+			if verr := Validate(data, strict); (verr == nil) != (err == nil) {
+				t.Fatalf("strict=%v: Validate says %v, Parse says %v", strict, verr, err)
+			}
 			if err != nil {
 				continue
 			}

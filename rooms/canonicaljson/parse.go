@@ -2,10 +2,12 @@ package canonicaljson
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is how deeply arrays and objects may nest.
@@ -34,8 +36,12 @@ func Parse(data []byte, strict bool) (Value, error) {
 	// One copy of the input: every string without escapes is then a
 	// substring of it and costs no allocation.
 	p := parserPool.Get().(*parser)
-	*p = parser{src: string(data), strict: strict, members: p.members[:0], elems: p.elems[:0]}
+	*p = parser{src: string(data), strict: strict, members: p.members[:0], elems: p.elems[:0], keys: p.keys[:0], buf: p.buf[:0]}
 	defer func() {
+		// An error leaves members and elements of the unfinished
+		// containers on the scratch stacks; do not keep them alive.
+		clear(p.members[:cap(p.members)])
+		clear(p.elems[:cap(p.elems)])
 		p.src = ""
 		parserPool.Put(p)
 	}()
@@ -49,6 +55,35 @@ func Parse(data []byte, strict bool) (Value, error) {
 		return Value{}, errAt(ErrSyntax, p.pos, "unexpected %q after the value", p.src[p.pos])
 	}
 	return v, nil
+}
+
+// Validate checks data as Parse does without building the value: what the
+// client API runs on every request body before decoding it into its own
+// types. It allocates nothing for well-formed input.
+func Validate(data []byte, strict bool) error {
+	if !utf8.Valid(data) {
+		return errAt(ErrInvalidUTF8, invalidUTF8At(data), "invalid UTF-8 sequence")
+	}
+	p := parserPool.Get().(*parser)
+	// No string made from src outlives this call (error messages copy what
+	// they quote, and the key stack is cleared below), so the input need
+	// not be copied.
+	*p = parser{src: unsafe.String(unsafe.SliceData(data), len(data)), strict: strict, discard: true,
+		members: p.members[:0], elems: p.elems[:0], keys: p.keys[:0], buf: p.buf[:0]}
+	defer func() {
+		clear(p.keys[:cap(p.keys)])
+		p.src = ""
+		parserPool.Put(p)
+	}()
+	p.skipSpace()
+	if _, err := p.value(); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos != len(p.src) {
+		return errAt(ErrSyntax, p.pos, "unexpected %q after the value", p.src[p.pos])
+	}
+	return nil
 }
 
 // parserPool recycles parsers with their scratch stacks, which the members
@@ -75,6 +110,11 @@ type parser struct {
 	// collected here and copied out once, exactly sized, when they close.
 	members []Member
 	elems   []Value
+	// discard: only validate (Validate); containers and strings are not
+	// built, and keys go to the keys stack for the duplicate check.
+	discard bool
+	keys    []string
+	buf     []byte // scratch for decoding escaped strings
 }
 
 func (p *parser) skipSpace() {
@@ -98,7 +138,7 @@ func (p *parser) value() (Value, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		s, err := p.string()
+		s, err := p.string(!p.discard)
 		return Value{kind: String, str: s}, err
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number()
@@ -135,7 +175,7 @@ func (p *parser) object() (Value, error) {
 	}
 	start := p.pos
 	p.pos++ // '{'
-	base := len(p.members)
+	base, kbase := len(p.members), len(p.keys)
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == '}' {
 		p.pos++
@@ -147,7 +187,7 @@ func (p *parser) object() (Value, error) {
 			p.members = p.members[:base]
 			return Value{}, errAt(ErrSyntax, p.pos, "expected a string key")
 		}
-		key, err := p.string()
+		key, err := p.string(!p.discard || p.strict)
 		if err != nil {
 			p.members = p.members[:base]
 			return Value{}, err
@@ -164,7 +204,13 @@ func (p *parser) object() (Value, error) {
 			p.members = p.members[:base]
 			return Value{}, err
 		}
-		p.members = append(p.members, Member{Key: key, Value: v})
+		if p.discard {
+			if p.strict {
+				p.keys = append(p.keys, key)
+			}
+		} else {
+			p.members = append(p.members, Member{Key: key, Value: v})
+		}
 		p.skipSpace()
 		if p.pos >= len(p.src) {
 			p.members = p.members[:base]
@@ -181,12 +227,16 @@ func (p *parser) object() (Value, error) {
 		p.pos++
 		break
 	}
+	if p.discard {
+		p.depth--
+		return Value{kind: Object}, p.checkKeys(kbase, start)
+	}
 	ms := make([]Member, len(p.members)-base)
 	copy(ms, p.members[base:])
 	clear(p.members[base:]) // let the scratch stack drop references
 	p.members = p.members[:base]
-	ms, dup := sortMembers(ms)
-	if dup != "" && p.strict {
+	ms, dup, hasDup := sortMembers(ms)
+	if hasDup && p.strict {
 		return Value{}, errAt(ErrDuplicateKey, start, "key %q appears twice", dup)
 	}
 	p.depth--
@@ -211,7 +261,9 @@ func (p *parser) array() (Value, error) {
 			p.elems = p.elems[:base]
 			return Value{}, err
 		}
-		p.elems = append(p.elems, v)
+		if !p.discard {
+			p.elems = append(p.elems, v)
+		}
 		p.skipSpace()
 		if p.pos >= len(p.src) {
 			p.elems = p.elems[:base]
@@ -228,6 +280,10 @@ func (p *parser) array() (Value, error) {
 		p.pos++
 		break
 	}
+	if p.discard {
+		p.depth--
+		return Value{kind: Array}, nil
+	}
 	arr := make([]Value, len(p.elems)-base)
 	copy(arr, p.elems[base:])
 	clear(p.elems[base:])
@@ -236,9 +292,27 @@ func (p *parser) array() (Value, error) {
 	return Value{kind: Array, arr: arr}, nil
 }
 
+// checkKeys reports a duplicate among the keys of the object that started
+// at start, pushed on the key stack from kbase, and pops them.
+func (p *parser) checkKeys(kbase, start int) error {
+	keys := p.keys[kbase:]
+	defer func() { p.keys = p.keys[:kbase] }()
+	if len(keys) < 2 {
+		return nil
+	}
+	slices.Sort(keys)
+	for i := 1; i < len(keys); i++ {
+		if keys[i] == keys[i-1] {
+			return errAt(ErrDuplicateKey, start, "key %q appears twice", keys[i])
+		}
+	}
+	return nil
+}
+
 // string parses a string starting at the opening quote. Strings without
-// escapes are returned as substrings of the input.
-func (p *parser) string() (string, error) {
+// escapes are returned as substrings of the input; escaped ones are only
+// decoded into a new string when keep is set.
+func (p *parser) string(keep bool) (string, error) {
 	start := p.pos
 	p.pos++
 	for i := p.pos; i < len(p.src); i++ {
@@ -247,7 +321,7 @@ func (p *parser) string() (string, error) {
 			p.pos = i + 1
 			return p.src[start+1 : i], nil
 		case c == '\\':
-			return p.escapedString(start, i)
+			return p.escapedString(start, i, keep)
 		case c < 0x20:
 			return "", errAt(ErrSyntax, i, "control character %#02x in string", c)
 		}
@@ -255,14 +329,17 @@ func (p *parser) string() (string, error) {
 	return "", errAt(ErrSyntax, start, "unterminated string")
 }
 
-func (p *parser) escapedString(start, i int) (string, error) {
-	buf := make([]byte, 0, i-start+16)
-	buf = append(buf, p.src[start+1:i]...)
+func (p *parser) escapedString(start, i int, keep bool) (string, error) {
+	buf := append(p.buf[:0], p.src[start+1:i]...)
+	defer func() { p.buf = buf[:0] }()
 	for i < len(p.src) {
 		c := p.src[i]
 		switch {
 		case c == '"':
 			p.pos = i + 1
+			if !keep {
+				return "", nil
+			}
 			return string(buf), nil
 		case c < 0x20:
 			return "", errAt(ErrSyntax, i, "control character %#02x in string", c)

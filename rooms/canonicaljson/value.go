@@ -185,7 +185,7 @@ func ObjectValue(members ...Member) Value {
 	if ms == nil {
 		ms = []Member{}
 	}
-	ms, _ = sortMembers(ms)
+	ms, _, _ = sortMembers(ms)
 	return Value{kind: Object, obj: ms}
 }
 
@@ -199,8 +199,8 @@ func StringsValue[S ~string](ss []S) Value {
 }
 
 // sortMembers sorts ms by key and removes duplicates, keeping the last
-// occurrence; it reports the first duplicated key when there was one.
-func sortMembers(ms []Member) ([]Member, string) {
+// occurrence; it reports the first duplicated key, if any.
+func sortMembers(ms []Member) (out []Member, dup string, hasDup bool) {
 	sorted := true
 	for i := 1; i < len(ms); i++ {
 		if ms[i-1].Key >= ms[i].Key {
@@ -209,21 +209,20 @@ func sortMembers(ms []Member) ([]Member, string) {
 		}
 	}
 	if sorted {
-		return ms, ""
+		return ms, "", false
 	}
 	slices.SortStableFunc(ms, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
-	dup := ""
-	out := ms[:0]
+	out = ms[:0]
 	for i, m := range ms {
 		if i+1 < len(ms) && ms[i+1].Key == m.Key {
-			if dup == "" {
-				dup = m.Key
+			if !hasDup {
+				dup, hasDup = m.Key, true
 			}
 			continue // a later member with the same key wins
 		}
 		out = append(out, m)
 	}
-	return out, dup
+	return out, dup, hasDup
 }
 
 // MarshalJSON encodes v canonically, so that a Value can be embedded in
