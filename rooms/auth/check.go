@@ -25,7 +25,10 @@ type ServerSigned interface {
 // The rules about the auth_events list itself are CheckAuthEvents'; Check
 // reads only state, which may be the event's auth events, the state before
 // it or the current state. It parses the power levels and the create event
-// at most once per call and only when a rule needs them.
+// at most once per call and only when a rule needs them; parsed power
+// levels and create events are also kept in a small cache keyed by the
+// event and its exact content bytes (cache.go), since state resolution
+// checks thousands of events against the same few.
 func Check(rv roomversion.Version, ev Event, state State) error {
 	c := checker{rv: rv, ev: ev, state: state, n: numberingFor(rv)}
 	return c.check()
@@ -53,7 +56,7 @@ func (c *checker) check() error {
 	if c.rv.CreateEventDefinesRoomID {
 		// v12 rule 2: the room id is the create event's id with "!".
 		room := string(ev.RoomID())
-		if c.create == nil || len(room) < 2 || string(c.create.EventID()) != "$"+room[1:] {
+		if c.create == nil || len(room) < 2 || !sameOpaque(string(c.create.EventID()), room) {
 			return deny("2", "room id is not the id of the room's create event")
 		}
 	} else if c.create == nil {
@@ -217,4 +220,10 @@ func (c *checker) checkRedactionV1(pl *PowerLevels, senderLevel int64) error {
 		return nil
 	}
 	return deny(sub(c.n.redaction, 3), "sender may not redact events of another server")
+}
+
+// sameOpaque reports whether the event id $x and the room id !x share
+// their opaque part (v12: the room id is the create event's id).
+func sameOpaque(eventID, roomID string) bool {
+	return len(eventID) == len(roomID) && eventID[0] == '$' && eventID[1:] == roomID[1:]
 }
