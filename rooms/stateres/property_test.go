@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/parleyhq/parley/id"
@@ -124,4 +125,34 @@ func (s *generousSource) Events(ctx context.Context, ids []id.EventID) (map[id.E
 		}
 	}
 	return all, nil
+}
+
+// FuzzResolveOrderIndependent explores more random rooms than the property
+// test: go test ./rooms/stateres -fuzz FuzzResolveOrderIndependent
+func FuzzResolveOrderIndependent(f *testing.F) {
+	for _, seed := range []uint64{1, 2, 3} {
+		f.Add(seed, uint8(10))
+		f.Add(seed, uint8(12))
+		f.Add(seed, uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, seed uint64, version uint8) {
+		rv := roomversion.ID(fmt.Sprint(version%12 + 1))
+		rng := rand.New(rand.NewPCG(seed, 7))
+		r, sets := randomForks(t, rv, rng)
+		want, err := Resolve(context.Background(), r.rv, sets, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(sets)
+		for _, e := range r.events {
+			slices.Reverse(e.authIDs)
+		}
+		got, err := Resolve(context.Background(), r.rv, sets, &generousSource{r: r, rng: rng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("room version %s: result depends on order:\n got %v\nwant %v", rv, got, want)
+		}
+	})
 }
