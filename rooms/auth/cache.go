@@ -60,3 +60,35 @@ func (c *parseCache) put(rv roomversion.Version, ev Event, value any) {
 	}
 	c.slot(ev.EventID()).Store(&parsedEntry{eventID: ev.EventID(), content: content, version: rv.ID, value: value})
 }
+
+// cachedCreate parses a create event through the cache.
+func cachedCreate(rv roomversion.Version, ev Event) (*parsedCreate, error) {
+	if v, ok := parsed.get(rv, ev); ok {
+		if p, ok := v.(*parsedCreate); ok {
+			return p, nil
+		}
+	}
+	cc, err := ParseCreate(rv, ev)
+	if err != nil {
+		return nil, err
+	}
+	p := &parsedCreate{c: cc, creators: cc.Creators()}
+	parsed.put(rv, ev, p)
+	return p, nil
+}
+
+// cachedPowerLevels parses a power levels event through the cache. The
+// result is shared: callers copy it before SetCreators.
+func cachedPowerLevels(rv roomversion.Version, ev Event) (*PowerLevels, error) {
+	if v, ok := parsed.get(rv, ev); ok {
+		if p, ok := v.(*PowerLevels); ok {
+			return p, nil
+		}
+	}
+	p, err := ParsePowerLevels(rv, ev.Content())
+	if err != nil {
+		return nil, err
+	}
+	parsed.put(rv, ev, p)
+	return p, nil
+}

@@ -119,16 +119,11 @@ func (c *checker) powerLevels() (*PowerLevels, error) {
 		return c.pl, nil
 	}
 	if ev := c.state.StateEvent(TypePowerLevels, ""); ev != nil {
-		v, ok := parsed.get(c.rv, ev)
-		if !ok {
-			pl, err := ParsePowerLevels(c.rv, ev.Content())
-			if err != nil {
-				return nil, deny(c.n.required, "the room's power levels are malformed: "+err.Error())
-			}
-			parsed.put(c.rv, ev, pl)
-			v = pl
+		pl, err := cachedPowerLevels(c.rv, ev)
+		if err != nil {
+			return nil, deny(c.n.required, "the room's power levels are malformed: "+err.Error())
 		}
-		c.plv = *v.(*PowerLevels) // a copy: the cached value is shared
+		c.plv = *pl // a copy: the cached value is shared
 	} else {
 		c.plv = *NoPowerLevels()
 	}
@@ -144,18 +139,7 @@ type parsedCreate struct {
 }
 
 // parseCreate parses the state's create event, through the cache.
-func (c *checker) parseCreate() (*parsedCreate, error) {
-	if v, ok := parsed.get(c.rv, c.create); ok {
-		return v.(*parsedCreate), nil
-	}
-	cc, err := ParseCreate(c.rv, c.create)
-	if err != nil {
-		return nil, err
-	}
-	p := &parsedCreate{c: cc, creators: cc.Creators()}
-	parsed.put(c.rv, c.create, p)
-	return p, nil
-}
+func (c *checker) parseCreate() (*parsedCreate, error) { return cachedCreate(c.rv, c.create) }
 
 // checkCreate is rule 1.
 func (c *checker) checkCreate() error {

@@ -197,25 +197,28 @@ func parseUsers(rv roomversion.Version, raw []byte) (map[id.UserID]int64, error)
 
 // LoadPowerLevels returns the power levels of the room state: its power
 // levels event (or the defaults when there is none) and its creators from
-// the create event.
+// the create event. Parsing goes through the same cache as Check, so the
+// Events, Notifications and Users maps of the result may be shared with
+// other callers: treat them as read-only.
 func LoadPowerLevels(rv roomversion.Version, state State) (*PowerLevels, error) {
-	var p *PowerLevels
+	var p PowerLevels
 	if ev := state.StateEvent(TypePowerLevels, ""); ev != nil {
-		var err error
-		if p, err = ParsePowerLevels(rv, ev.Content()); err != nil {
-			return nil, err
-		}
-	} else {
-		p = NoPowerLevels()
-	}
-	if create := state.StateEvent(TypeCreate, ""); create != nil {
-		c, err := ParseCreate(rv, create)
+		cached, err := cachedPowerLevels(rv, ev)
 		if err != nil {
 			return nil, err
 		}
-		p.SetCreators(rv, c.Creators())
+		p = *cached
+	} else {
+		p = *NoPowerLevels()
 	}
-	return p, nil
+	if create := state.StateEvent(TypeCreate, ""); create != nil {
+		c, err := cachedCreate(rv, create)
+		if err != nil {
+			return nil, err
+		}
+		p.SetCreators(rv, c.creators)
+	}
+	return &p, nil
 }
 
 // SetCreators records the room's creators: in v12 they have CreatorLevel;
