@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestImports(t *testing.T) {
 					first, _, _ := strings.Cut(path, "/")
 					switch {
 					case strings.HasPrefix(path, module):
-						if !contains(parley, strings.TrimPrefix(path, module)) {
+						if !slices.Contains(parley, strings.TrimPrefix(path, module)) {
 							t.Errorf("%s imports %s", file, path)
 						}
 					case strings.HasPrefix(path, "golang.org/x/crypto"):
@@ -53,13 +54,4 @@ func TestImports(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
