@@ -1,0 +1,205 @@
+// Package app wires Parley together: configuration, the database (managed
+// or external), migrations, keys, the domain services and the HTTP
+// listeners. cmd/parley runs it; end-to-end tests (apptest) reuse it, so a
+// test server is the real server.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parleyhq/parley/clientapi"
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/rooms/signing"
+	"github.com/parleyhq/parley/storage"
+	"github.com/parleyhq/parley/users"
+)
+
+// App is one running Parley node.
+type App struct {
+	cfg    *config.Config
+	logger *slog.Logger
+
+	db         *Database
+	users      *users.Service
+	signingKey signing.Key
+	ready      atomic.Bool
+
+	servers   []*http.Server
+	listeners []net.Listener
+	addrs     map[string]string
+}
+
+// New starts everything that must exist before requests are served — the
+// database (and its migrations), the keys, the listeners — and builds the
+// handlers. Nothing is served until Run. On error, whatever was started is
+// stopped again.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *App, err error) {
+	a = &App{cfg: cfg, logger: logger, addrs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+
+	if a.signingKey, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if a.db, err = OpenMigratedDatabase(ctx, cfg, logger); err != nil {
+		return nil, err
+	}
+	a.ready.Store(true)
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		storage.NewPoolCollector(a.db.Pool),
+	)
+	a.users, err = users.New(users.Config{
+		ServerName:       cfg.ServerName,
+		RegistrationMode: cfg.Registration.Mode,
+		AllowGuests:      cfg.Registration.AllowGuests,
+		SharedSecret:     cfg.Registration.SharedSecret,
+		RateLimited:      cfg.RateLimits.Enabled,
+	}, storage.NewAccounts(a.db.Pool).UsersStores(), logger)
+	if err != nil {
+		return nil, err
+	}
+	client := clientapi.New(clientapi.Deps{
+		Config:  cfg,
+		Logger:  logger,
+		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
+		Ready:   a.readiness,
+		Users:   a.users,
+	})
+	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
+		return nil, err
+	}
+	if cfg.Listen.Federation != "" {
+		cert, err := loadOrCreateCertificate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServerName)
+		if err != nil {
+			return nil, err
+		}
+		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if err := a.listen("federation", cfg.Listen.Federation, federationHandler(), tlsConfig); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen.Metrics != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+			if err := a.readiness(r); err != nil {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("OK\n"))
+		})
+		if err := a.listen("metrics", cfg.Listen.Metrics, mux, nil); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// readiness backs GET /health: migrations done and the database answering.
+func (a *App) readiness(r *http.Request) error {
+	if !a.ready.Load() {
+		return errors.New("migrations are not done")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	return a.db.Pool.Ping(ctx)
+}
+
+// listen binds addr now, so that a port of 0 is resolved before Run and a
+// taken port fails start-up rather than the first request.
+func (a *App) listen(name, addr string, handler http.Handler, tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen.%s: %w", name, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	a.listeners = append(a.listeners, ln)
+	a.addrs[name] = ln.Addr().String()
+	a.servers = append(a.servers, &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	})
+	return nil
+}
+
+// Addr is the bound address of a listener: "client", "federation" or
+// "metrics"; "" when that listener is off.
+func (a *App) Addr(name string) string { return a.addrs[name] }
+
+// SigningKey is the server's ed25519 signing key.
+func (a *App) SigningKey() signing.Key { return a.signingKey }
+
+// Run serves until ctx is done, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish within client.shutdown_timeout,
+// and returns. Close releases the rest.
+func (a *App) Run(ctx context.Context) error {
+	errs := make(chan error, len(a.servers))
+	for i, srv := range a.servers {
+		go func() { errs <- srv.Serve(a.listeners[i]) }()
+	}
+	a.logger.InfoContext(ctx, "serving",
+		slog.String("server_name", string(a.cfg.ServerName)),
+		slog.String("client", a.Addr("client")),
+		slog.String("federation", a.Addr("federation")),
+		slog.String("metrics", a.Addr("metrics")))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
+	defer cancel()
+	for _, srv := range a.servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			a.logger.WarnContext(ctx, "shutdown did not finish in time", slog.String("error", err.Error()))
+			_ = srv.Close()
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+// Close releases what New acquired, in reverse order: listeners not yet
+// served, then the database.
+func (a *App) Close() {
+	for _, ln := range a.listeners {
+		_ = ln.Close()
+	}
+	if a.users != nil {
+		// Writes the devices' coalesced last-seen activity.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.users.Close(ctx); err != nil {
+			a.logger.Warn("close users service", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
