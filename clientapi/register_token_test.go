@@ -41,7 +41,9 @@ func TestRegisterWithToken(t *testing.T) {
 	})
 	reg := func(name, token string) apptest.Response {
 		return withUIA(t, s, http.MethodPost, v3+"/register", "", obj{"username": name, "password": pw}, "m.login.registration_token",
-			func(session string) obj { return obj{"type": "m.login.registration_token", "token": token, "session": session} })
+			func(session string) obj {
+				return obj{"type": "m.login.registration_token", "token": token, "session": session}
+			})
 	}
 	t.Run("single-use token registers once", func(t *testing.T) {
 		apptest.MustStatus(t, reg("first", "once"), http.StatusOK)
