@@ -86,8 +86,7 @@ func (n numbering) unknownMembership(rv roomversion.Version) string {
 	return sub(n.member, k)
 }
 
-// joinPublic and joinOtherwise come after the restricted sub-rule from v8.
-func (n numbering) joinPublic() string    { return n.join(5 + n.memberShift) }
+// joinOtherwise comes after the restricted sub-rule from v8.
 func (n numbering) joinOtherwise() string { return n.join(6 + n.memberShift) }
 
 // plRule numbers the power level sub-rules by their v1 position (1 users
