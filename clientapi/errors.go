@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/users"
 )
 
 // errorTable maps the domain packages' sentinel errors to the Matrix error a
@@ -15,7 +16,11 @@ import (
 var errorTable = []struct {
 	domain error
 	matrix *mxerr.Error
-}{}
+}{
+	// users: a device, account or token that vanished between lookups.
+	{users.ErrNotFound, mxerr.NotFound},
+	{users.ErrExists, mxerr.UserInUse},
+}
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the
 // table's when a sentinel matches, and M_UNKNOWN otherwise.

@@ -39,6 +39,8 @@ func createSession(ctx context.Context, tx pgx.Tx, s users.NewSession) error {
 		}
 		refreshID = &rid
 	}
+	// A login's token has no predecessor to revoke on first use, so it is
+	// stored as used: only refreshed tokens cost a write when first seen.
 	_, err := tx.Exec(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, refresh_id, expires_ts, used, created_ts) VALUES ($1, $2, $3, $4, $5, TRUE, $6)`,
 		s.AccessHash[:], s.UserID, s.DeviceID, refreshID, ms(s.ExpiresAt), now)
 	if err != nil {
