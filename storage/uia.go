@@ -11,10 +11,22 @@ import (
 	"github.com/parleyhq/parley/users"
 )
 
+// releaseAbandonedTokens gives back the registration token uses that
+// expired sessions reserved and never completed.
+const releaseAbandonedTokens = `
+UPDATE registration_tokens t SET pending = GREATEST(t.pending - s.n, 0)
+FROM (SELECT data->>'registration_token' AS token, count(*) AS n
+      FROM uia_sessions WHERE expires_ts < $1 AND data ? 'registration_token'
+      GROUP BY 1) s
+WHERE t.token = s.token`
+
 // CreateUIASession implements users.UIAStore. Expired sessions are swept
 // here, so the table stays small without a background job.
 func (a *Accounts) CreateUIASession(ctx context.Context, s users.UIASession) error {
 	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, releaseAbandonedTokens, s.CreatedAt.UnixMilli()); err != nil {
+			return fmt.Errorf("release abandoned registration tokens: %w", err)
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM uia_sessions WHERE expires_ts < $1`, s.CreatedAt.UnixMilli()); err != nil {
 			return fmt.Errorf("sweep uia sessions: %w", err)
 		}

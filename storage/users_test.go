@@ -284,3 +284,39 @@ func TestUIASessionsAndLastSeen(t *testing.T) {
 		t.Fatalf("DeleteDevicesExcept = %v, %v", deleted, err)
 	}
 }
+
+func TestAbandonedSessionReleasesRegistrationToken(t *testing.T) {
+	ctx := context.Background()
+	st := storage.NewAccounts(pgtest.NewPool(t))
+	now := time.Now()
+	one := 1
+	tok := fmt.Sprintf("aband%d", now.UnixNano())
+	if err := st.CreateRegistrationToken(ctx, users.RegistrationToken{Token: tok, UsesAllowed: &one, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	sid := "S" + tok
+	if err := st.CreateUIASession(ctx, users.UIASession{ID: sid, Operation: users.OpRegister, Completed: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReserveRegistrationToken(ctx, tok, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CompleteUIAStage(ctx, sid, users.StageRegistrationToken, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReserveRegistrationToken(ctx, tok, now); !errors.Is(err, users.ErrNotFound) {
+		t.Fatalf("reserve while pending = %v, want ErrNotFound", err)
+	}
+	// A session created after the first one expired sweeps it.
+	later := now.Add(2 * time.Minute)
+	if err := st.CreateUIASession(ctx, users.UIASession{ID: sid + "2", Operation: users.OpRegister, Completed: []string{}, CreatedAt: later, ExpiresAt: later.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.RegistrationToken(ctx, tok)
+	if err != nil || got.Pending != 0 {
+		t.Fatalf("token = %+v, %v; want the abandoned pending use released", got, err)
+	}
+	if err := st.ReserveRegistrationToken(ctx, tok, later); err != nil {
+		t.Fatalf("reserve after release = %v", err)
+	}
+}
