@@ -77,15 +77,16 @@ func cachedCreate(rv roomversion.Version, ev Event) (*parsedCreate, error) {
 	return p, nil
 }
 
-// cachedPowerLevels parses a power levels event through the cache. The
-// result is shared: callers copy it before SetCreators.
+// cachedPowerLevels parses a power levels event of the room state
+// (leniently, see parseStatePowerLevels) through the cache. The result is
+// shared: callers copy it before SetCreators.
 func cachedPowerLevels(rv roomversion.Version, ev Event) (*PowerLevels, error) {
 	if v, ok := parsed.get(rv, ev); ok {
 		if p, ok := v.(*PowerLevels); ok {
 			return p, nil
 		}
 	}
-	p, err := ParsePowerLevels(rv, ev.Content())
+	p, err := parseStatePowerLevels(rv, ev.Content())
 	if err != nil {
 		return nil, err
 	}

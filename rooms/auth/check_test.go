@@ -55,3 +55,33 @@ func TestCheckDoesNotConfuseEventsSharingAnID(t *testing.T) {
 		})
 	}
 }
+
+// A power levels event no rule should have let in (a server that
+// validated less) must not make every later event of the room fail: its
+// bad entries count as absent.
+func TestMalformedPowerLevelsInState(t *testing.T) {
+	for _, v := range []string{"5", "10"} {
+		rv := authtest.Version(v)
+		r := authtest.NewStandardRoom(rv, alice, auth.JoinPublic)
+		r.Join(bob)
+		bad := &authtest.Event{ID: "$badpl", Room: r.ID, EvType: auth.TypePowerLevels, Key: authtest.SK(""), From: alice,
+			Body: json.RawMessage(`{"users":{"@alice:a.test":100,"not-a-user":5,"@bob:b.test":"x"},"events_default":"7","ban":"x"}`)}
+		state := r.State().With(bad)
+		// "7" is a valid level before v10 only: it denies bob's message in
+		// v5; in v10 it is ignored and the message is allowed.
+		rule, allow := map[string]string{"5": "8", "10": "10"}[v], v == "10"
+		t.Run("v"+v+"/rule "+rule+" reads events_default \"7\" as the version allows", func(t *testing.T) {
+			assertRule(t, auth.Check(rv, message(r, bob), state), allow, rule)
+		})
+		t.Run("v"+v+"/bad entries of state power levels count as absent", func(t *testing.T) {
+			pl, err := auth.LoadPowerLevels(rv, state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEvents := map[string]int64{"5": 7, "10": 0}[v]
+			if pl.UserLevel(bob) != 0 || pl.Ban != 50 || pl.EventsDefault != wantEvents || pl.UserLevel(alice) != 100 {
+				t.Fatalf("levels bob=%d ban=%d events_default=%d alice=%d", pl.UserLevel(bob), pl.Ban, pl.EventsDefault, pl.UserLevel(alice))
+			}
+		})
+	}
+}

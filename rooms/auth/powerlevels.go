@@ -94,22 +94,38 @@ func NoPowerLevels() *PowerLevels {
 }
 
 // ParsePowerLevels parses a power levels content as room version rv allows
-// it. From v10 every value must be a JSON integer (spec v10 rules 9.1–9.3).
-// Before v10 only "users" is checked (rule "users is an object of valid
-// user ids to integers"); other values that are not integers, strings
-// holding integers or (v1–5) floats are treated as absent, as the rules of
-// those versions do not reject them. A float outside int64 is always an
-// error (v1-floaty-power-levels rejects values outside a double's range).
+// it, validating it as the power levels rule does for a new event. From
+// v10 every value must be a JSON integer (spec v10 rules 9.1–9.3). Before
+// v10 only "users" is checked (rule "users is an object of valid user ids
+// to integers"); other values that are not integers, strings holding
+// integers or (v1–5) floats are treated as absent, as the rules of those
+// versions do not reject them. A float outside int64 is always an error
+// (v1-floaty-power-levels rejects values outside a double's range).
 func ParsePowerLevels(rv roomversion.Version, content json.RawMessage) (*PowerLevels, error) {
+	return parsePowerLevels(rv, content, false)
+}
+
+// parseStatePowerLevels reads a power levels event that is already part of
+// the room's state. It only fails when the content is not an object: a
+// value no rule would have let in (a server that validated less) is
+// treated as absent rather than making every later event of the room fail.
+func parseStatePowerLevels(rv roomversion.Version, content json.RawMessage) (*PowerLevels, error) {
+	return parsePowerLevels(rv, content, true)
+}
+
+func parsePowerLevels(rv roomversion.Version, content json.RawMessage, lenient bool) (*PowerLevels, error) {
 	p := NoPowerLevels()
 	p.noEvent = false
-	strict := rv.IntegerPowerLevels
+	// fatal says whether a bad value rejects the whole content.
+	fatal := func(err error) bool {
+		return !lenient && (rv.IntegerPowerLevels || err == errLevelRange)
+	}
 	err := eachMember(content, func(key, value []byte) error {
 		switch k := string(key); k {
 		case "events", "notifications":
-			m, err := parseLevelMap(rv, value, k)
+			m, err := parseLevelMap(rv, value, k, fatal)
 			if err != nil {
-				if strict {
+				if !lenient && rv.IntegerPowerLevels {
 					return err
 				}
 				return nil
@@ -120,8 +136,11 @@ func ParsePowerLevels(rv roomversion.Version, content json.RawMessage) (*PowerLe
 				p.Notifications, p.hasNotifs = m, true
 			}
 		case "users":
-			users, err := parseUsers(rv, value)
+			users, err := parseUsers(rv, value, lenient)
 			if err != nil {
+				if lenient {
+					return nil
+				}
 				return err
 			}
 			p.Users, p.hasUsers = users, true
@@ -132,7 +151,7 @@ func ParsePowerLevels(rv roomversion.Version, content json.RawMessage) (*PowerLe
 			}
 			v, err := parseLevel(rv, value)
 			if err != nil {
-				if strict || err == errLevelRange {
+				if fatal(err) {
 					return &PowerLevelsError{Property: k, Reason: err.Error()}
 				}
 				return nil
@@ -150,15 +169,15 @@ func ParsePowerLevels(rv roomversion.Version, content json.RawMessage) (*PowerLe
 	return p, nil
 }
 
-func parseLevelMap(rv roomversion.Version, raw []byte, property string) (map[string]int64, error) {
+func parseLevelMap(rv roomversion.Version, raw []byte, property string, fatal func(error) bool) (map[string]int64, error) {
 	m := make(map[string]int64)
 	err := eachMember(raw, func(key, value []byte) error {
 		v, err := parseLevel(rv, value)
 		if err != nil {
-			if rv.IntegerPowerLevels || err == errLevelRange {
+			if fatal(err) {
 				return &PowerLevelsError{Property: property, Reason: string(key) + ": " + err.Error()}
 			}
-			return nil // ignored before v10, see ParsePowerLevels
+			return nil // ignored, see ParsePowerLevels
 		}
 		m[string(key)] = v
 		return nil
@@ -172,15 +191,21 @@ func parseLevelMap(rv roomversion.Version, raw []byte, property string) (map[str
 	return m, nil
 }
 
-func parseUsers(rv roomversion.Version, raw []byte) (map[id.UserID]int64, error) {
+func parseUsers(rv roomversion.Version, raw []byte, lenient bool) (map[id.UserID]int64, error) {
 	m := make(map[id.UserID]int64)
 	err := eachMember(raw, func(key, value []byte) error {
 		u, err := id.ParseUserID(string(key))
 		if err != nil {
+			if lenient {
+				return nil
+			}
 			return &PowerLevelsError{Property: "users", Reason: "key is not a valid user id"}
 		}
 		v, err := parseLevel(rv, value)
 		if err != nil {
+			if lenient {
+				return nil
+			}
 			return &PowerLevelsError{Property: "users", Reason: string(u) + ": " + err.Error()}
 		}
 		m[u] = v
