@@ -2,6 +2,15 @@
 // (spec "Room Versions", "Authorization rules"): whether an event is allowed
 // given a set of state events. It is pure: no database, no network, and it
 // imports nothing but id, mxerr and rooms/roomversion of Parley's.
+//
+// Check runs the rules against a state; CheckAuthEvents first runs the
+// rules about an event's auth_events list. Rejections are *RuleError values
+// that cite the rule as the room version's page numbers it and match both
+// ErrNotAllowed and mxerr.Forbidden. The content types the rules read
+// (PowerLevels, Create, Member, JoinRules, ThirdPartyInvite) and
+// m.room.server_acl's ServerACL are exported for the rest of the room code.
+// Events may also implement ServerSigned (join_authorised_via_users_server
+// signatures) and Rejecter (rejected auth events).
 package auth
 
 import (
