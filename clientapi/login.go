@@ -50,7 +50,12 @@ func (a *API) getLoginToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	token, ttl, err := a.Users.GetLoginToken(r.Context(), requesterFrom(r.Context()), req.Auth)
+	requester := requesterFrom(r.Context())
+	if err := a.Users.AllowGetLoginToken(requester.UserID); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	token, ttl, err := a.Users.GetLoginToken(r.Context(), requester, req.Auth)
 	if err != nil {
 		a.writeAccountsError(w, r, err)
 		return

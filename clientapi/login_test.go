@@ -292,7 +292,19 @@ func TestLogout(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	s := apptest.Start(t, func(c *config.Config) { c.RateLimits.Enabled = true })
-	s.Register(t, "alice", pw)
+	_, token := s.Register(t, "alice", pw)
+	t.Run("get_token is limited per account", func(t *testing.T) {
+		var last apptest.Response
+		for i := 0; i < 5; i++ {
+			last = s.Do(t, http.MethodPost, "/_matrix/client/v1/login/get_token", token, obj{})
+			if last.Status == http.StatusTooManyRequests {
+				break
+			}
+		}
+		if last.Errcode() != "M_LIMIT_EXCEEDED" {
+			t.Fatalf("get_token never limited: %s", last.Raw)
+		}
+	})
 	var limited apptest.Response
 	for i := 0; i < 20; i++ {
 		r := loginPassword(t, s, "alice", "wrong", nil)

@@ -81,6 +81,9 @@ type Limits struct {
 	LoginPerIP      RateLimit
 	LoginPerAccount RateLimit
 	RegisterPerIP   RateLimit
+	// GetLoginTokenPerAccount is stricter, as the spec encourages for POST
+	// /login/get_token (each token logs in a new client).
+	GetLoginTokenPerAccount RateLimit
 }
 
 // DefaultLimits: a few attempts at once, then one every five seconds per IP
@@ -90,10 +93,12 @@ var DefaultLimits = Limits{
 	LoginPerIP:      RateLimit{Rate: 0.2, Burst: 10},
 	LoginPerAccount: RateLimit{Rate: 0.2, Burst: 5},
 	RegisterPerIP:   RateLimit{Rate: 0.2, Burst: 5},
+
+	GetLoginTokenPerAccount: RateLimit{Rate: 1.0 / 60, Burst: 3},
 }
 
 type limiters struct {
-	loginIP, loginUser, register *Limiter
+	loginIP, loginUser, register, getLoginToken *Limiter
 }
 
 func newLimiters(cfg Config) *limiters {
@@ -104,6 +109,8 @@ func newLimiters(cfg Config) *limiters {
 		loginIP:   NewLimiter(cfg.Limits.LoginPerIP),
 		loginUser: NewLimiter(cfg.Limits.LoginPerAccount),
 		register:  NewLimiter(cfg.Limits.RegisterPerIP),
+
+		getLoginToken: NewLimiter(cfg.Limits.GetLoginTokenPerAccount),
 	}
 }
 
@@ -142,4 +149,13 @@ func (s *Service) AllowRegister(ip string) error {
 		return nil
 	}
 	return limited(s.limits.register, ip)
+}
+
+// AllowGetLoginToken takes one POST /login/get_token attempt from the
+// account's bucket.
+func (s *Service) AllowGetLoginToken(user id.UserID) error {
+	if s.limits == nil {
+		return nil
+	}
+	return limited(s.limits.getLoginToken, string(user))
 }
