@@ -47,3 +47,42 @@ func FuzzPowerLevelsContent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMemberContent compares the package's JSON walker with encoding/json:
+// for any valid JSON object, ParseMember finds the same membership (keys
+// are case-sensitive and the last duplicate wins in both).
+func FuzzMemberContent(f *testing.F) {
+	for _, seed := range []string{
+		`{"membership":"join"}`,
+		`{"membership":"jo\u0069n","Membership":"ban"}`,
+		`{"membership":"leave","membership":"ban"}`,
+		`{"a":[{"membership":"x"}],"membership":5}`,
+		`{"m\u0065mbership":"invite","x":{"y":[1,-2.5e3,true,null,"\""]}}`,
+		` { } `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := auth.ParseMember(json.RawMessage(data))
+		if !json.Valid(data) || !utf8.Valid(data) {
+			return
+		}
+		var obj map[string]any
+		if json.Unmarshal(data, &obj) != nil || obj == nil {
+			if err == nil {
+				t.Fatalf("ParseMember accepted %s, which is not an object", data)
+			}
+			return
+		}
+		want, isString := obj["membership"].(string)
+		if !isString {
+			if err == nil {
+				t.Fatalf("ParseMember found membership %q in %s", m.Membership, data)
+			}
+			return
+		}
+		if err != nil || string(m.Membership) != want {
+			t.Fatalf("ParseMember(%s) = %v, %v; want %q", data, m, err, want)
+		}
+	})
+}
