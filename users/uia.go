@@ -194,6 +194,10 @@ func (s *Service) runStage(ctx context.Context, requester *Requester, auth *Auth
 		if e != nil {
 			return "", e, nil
 		}
+		// Password guessing through UIA costs the same bucket as /login.
+		if err := s.AllowLogin("", requester.UserID); err != nil {
+			return "", nil, err
+		}
 		// The stage proves the requester's own password, not anybody's.
 		if user != requester.UserID {
 			return "", mxerr.Forbidden.Msg("Invalid username or password"), nil
