@@ -88,9 +88,8 @@ func clearStalePostmaster(dir string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", pidFile, err)
 	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
-	if err != nil || pid <= 0 {
+	pid := parsePID(data)
+	if pid <= 0 {
 		return removeIfPresent(pidFile)
 	}
 	if !servesDir(pid, dir) {
@@ -167,4 +166,23 @@ func (o owner) checkReachable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// postmasterPID reads the pid in dir's postmaster.pid, 0 when none.
+func postmasterPID(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	return parsePID(data)
+}
+
+// parsePID reads the first line of a pid file, 0 when it is not a pid.
+func parsePID(data []byte) int {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }
