@@ -7,7 +7,9 @@
 // superuser "postgres", and keeps its unix socket in the cluster directory.
 // It is a child of this process: it receives a fast-shutdown signal when the
 // process that started it dies, and a later Start recovers from a stale
-// postmaster.pid left by a kill -9.
+// postmaster.pid left by a kill -9. When another live process already runs
+// the directory's server (an admin command such as `parley migrate` beside
+// `parley serve`), Start uses that server and Stop leaves it running.
 //
 // This package imports nothing of Parley's.
 package pgcluster
@@ -61,10 +63,11 @@ type Cluster struct {
 	opts  Options
 	owner owner
 
-	mu     sync.Mutex
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the server process has exited
+	mu       sync.Mutex
+	port     int
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the server process has exited
+	attached bool          // the server belongs to another live process
 }
 
 // New prepares a cluster for opts.Dir; it starts nothing.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,8 +164,16 @@ func TestStalePostmaster(t *testing.T) {
 	t.Run("server left behind by a dead owner", func(t *testing.T) {
 		dir := newDir(t)
 		abandoned := start(t, Options{Dir: dir, Throwaway: true})
-		// A second owner of the same directory, as after a kill -9 of the
-		// first whose server outlived it.
+		// Record a dead owner, as after a kill -9 of the owner whose server
+		// outlived it (TestKill9 does it for real, where the server goes
+		// down on its own): a second owner stops it and starts its own.
+		dead := exec.Command("true")
+		if err := dead.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ownerPIDFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		c := start(t, Options{Dir: dir, Throwaway: true})
 		select {
 		case <-abandoned.exited:
@@ -220,5 +229,37 @@ func TestConfiguredPortInUse(t *testing.T) {
 	}
 	if !errors.Is(err, errPortTaken) {
 		t.Errorf("err = %v, want errPortTaken", err)
+	}
+}
+
+func TestSecondProcessAttaches(t *testing.T) {
+	ctx := context.Background()
+	dir := newDir(t)
+	owner := start(t, Options{Dir: dir, Throwaway: true})
+	// Another Cluster on the same directory while the owner (this process)
+	// lives: an admin command beside `parley serve`.
+	guest, err := New(Options{Dir: dir, Throwaway: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Start(ctx); err != nil {
+		t.Fatalf("Start beside a live owner: %v", err)
+	}
+	if guest.Port() != owner.Port() {
+		t.Errorf("guest port %d, owner port %d", guest.Port(), owner.Port())
+	}
+	if got := query(t, guest.URL(), "SELECT 'up'"); got != "up" {
+		t.Errorf("query through the guest = %q", got)
+	}
+	if err := guest.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-owner.exited:
+		t.Fatal("the guest's Stop stopped the owner's server")
+	default:
+	}
+	if got := query(t, owner.URL(), "SELECT 'still up'"); got != "still up" {
+		t.Errorf("owner's server after the guest's Stop = %q", got)
 	}
 }

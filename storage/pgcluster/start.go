@@ -31,7 +31,7 @@ var errPortTaken = errors.New("port already in use")
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd != nil {
+	if c.cmd != nil || c.attached {
 		return fmt.Errorf("pgcluster: %s already started", c.opts.Dir)
 	}
 	version, err := c.initialised()
@@ -45,6 +45,16 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if pid, port := ownedElsewhere(c.opts.Dir); pid > 0 {
+		// Another live process (`parley serve`) runs this cluster: use it,
+		// never stop it.
+		if err := c.waitReady(ctx, port, nil); err != nil {
+			return fmt.Errorf("pgcluster: the server of %s (pid %d, owned by another process) is not ready: %w", c.opts.Dir, pid, err)
+		}
+		c.port, c.attached = port, true
+		c.opts.Logger.InfoContext(ctx, "using the PostgreSQL another process started", "dir", c.opts.Dir, "port", port, "pid", pid)
+		return nil
+	}
 	if err := clearStalePostmaster(c.opts.Dir, c.opts.StartTimeout); err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
 	}
@@ -55,6 +65,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 		err = c.startOnce(ctx, bin, port)
 		if err == nil {
+			if err := writeOwner(c.opts.Dir); err != nil {
+				c.opts.Logger.WarnContext(ctx, "could not record the cluster's owner", "dir", c.opts.Dir, "error", err)
+			}
 			if auto {
 				if err := rememberPort(c.opts.Dir, port); err != nil {
 					c.opts.Logger.WarnContext(ctx, "could not remember the cluster port", "dir", c.opts.Dir, "error", err)
@@ -162,7 +175,8 @@ func (c *Cluster) waitReady(ctx context.Context, port int, exited <-chan struct{
 // Stop shuts the server down (fast shutdown: sessions rolled back, a
 // checkpoint written) and waits for it, escalating to an immediate shutdown
 // and then SIGKILL if it does not exit in time. Stopping a cluster that is
-// not running is not an error.
+// not running is not an error; a cluster Start attached to (another
+// process's) is left running.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -170,6 +184,10 @@ func (c *Cluster) Stop(ctx context.Context) error {
 }
 
 func (c *Cluster) stopLocked(ctx context.Context) error {
+	if c.attached {
+		c.attached, c.port = false, 0
+		return nil
+	}
 	if c.cmd == nil {
 		return nil
 	}
