@@ -27,7 +27,9 @@ var errPortTaken = errors.New("port already in use")
 
 // Start starts the server and returns once it accepts connections, or with
 // an error that includes the end of the server log. The server is stopped
-// by Stop, and also (fast shutdown) if this process dies first.
+// by Stop, and also (fast shutdown) if this process dies first. If another
+// live process already runs the directory's server, Start attaches to it
+// instead (URL works, Stop leaves it running).
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
