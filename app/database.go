@@ -46,7 +46,7 @@ func OpenDatabase(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 		if err != nil {
 			return nil, fmt.Errorf("managed PostgreSQL: %w", err)
 		}
-		if err := storage.EnsureDatabase(ctx, db.cluster.URL(), managedDatabase); err != nil {
+		if err := db.cluster.EnsureDatabase(ctx, managedDatabase); err != nil {
 			db.Close()
 			return nil, err
 		}

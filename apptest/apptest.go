@@ -28,8 +28,8 @@ type Server struct {
 	URL string
 	App *app.App
 
-	stop chan struct{}
-	done chan error
+	cancel context.CancelFunc // stops Run; nil once stopped
+	done   chan error         // Run's result
 }
 
 // Start runs a server on a database of its own. mutate, when given, changes
@@ -69,16 +69,12 @@ func (s *Server) start(t testing.TB) {
 	s.App = a
 	s.URL = "http://" + a.Addr("client")
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = make(chan struct{})
-	s.done = make(chan error, 1)
+	done := make(chan error, 1)
+	s.cancel, s.done = cancel, done
 	go func() {
 		err := a.Run(ctx)
 		a.Close()
-		s.done <- err
-	}()
-	go func() {
-		<-s.stop
-		cancel()
+		done <- err
 	}()
 }
 
@@ -86,11 +82,11 @@ func (s *Server) start(t testing.TB) {
 // does nothing.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if s.stop == nil {
+	if s.cancel == nil {
 		return
 	}
-	close(s.stop)
-	s.stop = nil
+	s.cancel()
+	s.cancel = nil
 	if err := <-s.done; err != nil {
 		t.Errorf("apptest: server stopped with %v", err)
 	}

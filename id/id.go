@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxLength is the longest identifier the spec allows, in bytes, sigil and
@@ -183,10 +184,10 @@ func parseOpaque(s string, sigil byte, kind string) error {
 	if len(s) < 2 || s[0] != sigil {
 		return invalid(kind, s, fmt.Sprintf("must start with %q and not be empty", sigil))
 	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return invalid(kind, s, "has a non-printable or non-ASCII character")
-		}
+	// The localpart may hold any non-surrogate code point but NUL (spec
+	// appendices, "Room IDs"); ':' ends it.
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return invalid(kind, s, "is not valid UTF-8 or contains NUL")
 	}
 	if _, server, ok := strings.Cut(s[1:], ":"); ok {
 		if _, err := ParseServerName(server); err != nil {
