@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -22,10 +23,19 @@ type Rejecter interface {
 
 // AuthEventKeys is the spec's auth events selection (server-server API,
 // "Auth events selection"): the state keys whose current events an event of
-// this shape should cite. Builders use it to fill auth_events;
-// CheckAuthEvents uses it to reject entries nobody should have selected.
+// this shape should cite. CheckAuthEvents uses it to reject entries nobody
+// should have selected.
 func AuthEventKeys(rv roomversion.Version, ev Event) []StateKey {
-	if ev.Type() == TypeCreate {
+	return SelectAuthEvents(rv, ev.Type(), ev.StateKey(), ev.Sender(), ev.Content())
+}
+
+// SelectAuthEvents is AuthEventKeys for an event that is not built yet:
+// builders use it to fill auth_events from the room's current state. The
+// create event is not selected in room version 12, whose room id stands
+// for it. An unparsable content selects no membership-specific state: the
+// auth rules reject such an event anyway.
+func SelectAuthEvents(rv roomversion.Version, eventType string, stateKey *string, sender id.UserID, content json.RawMessage) []StateKey {
+	if eventType == TypeCreate {
 		return nil
 	}
 	keys := make([]StateKey, 0, 6)
@@ -42,12 +52,12 @@ func AuthEventKeys(rv roomversion.Version, ev Event) []StateKey {
 		add(TypeCreate, "")
 	}
 	add(TypePowerLevels, "")
-	add(TypeMember, string(ev.Sender()))
-	if ev.Type() != TypeMember || ev.StateKey() == nil {
+	add(TypeMember, string(sender))
+	if eventType != TypeMember || stateKey == nil {
 		return keys
 	}
-	add(TypeMember, *ev.StateKey())
-	m, err := ParseMember(ev.Content())
+	add(TypeMember, *stateKey)
+	m, err := ParseMember(content)
 	if err != nil {
 		return keys
 	}

@@ -1,7 +1,8 @@
 // Package event is the room graph's event (PDU) type for every room version:
 // parsing and validating the federation format, event ids, content and
 // reference hashes, redaction, signing as a server and verifying received
-// events, building new events, and the auth events selection rule.
+// events and building new events (their auth events come from
+// auth.SelectAuthEvents).
 //
 // It is pure: no database, no network. It imports only the standard
 // library and Parley's id, rooms/canonicaljson, rooms/signing,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/auth"
 	"github.com/parleyhq/parley/rooms/canonicaljson"
 	"github.com/parleyhq/parley/rooms/roomversion"
 )
@@ -58,7 +59,7 @@ func FuzzParseEvent(f *testing.F) {
 		} else if !errors.Is(err, ErrMissingSignature) {
 			t.Fatalf("without keys: %v", err)
 		}
-		_ = AuthEventsNeeded(v, e.Type(), "", e.Sender(), e.Content())
+		_ = auth.SelectAuthEvents(v, e.Type(), e.StateKey(), e.Sender(), e.Content())
 	})
 }
 

@@ -1,4 +1,4 @@
-package event
+package auth_test
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 	"github.com/parleyhq/parley/rooms/roomversion"
 )
 
-func TestAuthEventsNeeded(t *testing.T) {
-	const alice = id.UserID("@alice:a")
+func TestSelectAuthEvents(t *testing.T) {
+	const alice = id.UserID("@alice:a") // the sender of every event
 	create := auth.StateKey{Type: "m.room.create"}
 	pl := auth.StateKey{Type: "m.room.power_levels"}
 	jr := auth.StateKey{Type: "m.room.join_rules"}
@@ -40,7 +40,7 @@ func TestAuthEventsNeeded(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := AuthEventsNeeded(roomversion.MustLookup(roomversion.ID(tc.v)), tc.typ, tc.sk, alice, json.RawMessage(tc.content))
+			got := auth.SelectAuthEvents(roomversion.MustLookup(roomversion.ID(tc.v)), tc.typ, &tc.sk, alice, json.RawMessage(tc.content))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got  %v\nwant %v", got, tc.want)
 			}
