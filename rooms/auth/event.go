@@ -1,7 +1,8 @@
 // Package auth implements the authorisation rules of every room version
 // (spec "Room Versions", "Authorization rules"): whether an event is allowed
 // given a set of state events. It is pure: no database, no network, and it
-// imports nothing but id, mxerr and rooms/roomversion of Parley's.
+// imports nothing of Parley's but id, mxerr, rooms/roomversion and, for
+// third-party invite signatures, rooms/canonicaljson and rooms/signing.
 //
 // Check runs the rules against a state; CheckAuthEvents first runs the
 // rules about an event's auth_events list. Rejections are *RuleError values

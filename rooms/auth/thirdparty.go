@@ -2,11 +2,12 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/canonicaljson"
+	"github.com/parleyhq/parley/rooms/signing"
 )
 
 // ThirdPartyInvite is the content of m.room.third_party_invite.
@@ -104,37 +105,24 @@ func verifySigned(rawSigned []byte, signatures map[string]map[string]string, pub
 	if len(signatures) == 0 || len(publicKeys) == 0 {
 		return false
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(rawSigned, &obj) != nil {
-		return false
-	}
-	delete(obj, "signatures")
-	delete(obj, "unsigned")
-	stripped, err := json.Marshal(obj)
+	obj, err := canonicaljson.ParseLenient(rawSigned)
 	if err != nil {
 		return false
 	}
-	message, err := canonicalJSON(stripped)
-	if err != nil {
-		return false
-	}
+	message := signing.SigningBytes(obj)
 	keys := make([]ed25519.PublicKey, 0, len(publicKeys))
 	for _, k := range publicKeys {
 		if b, ok := decodeBase64(k); ok && len(b) == ed25519.PublicKeySize {
 			keys = append(keys, b)
 		}
 	}
-	for _, byKey := range signatures {
+	for entity, byKey := range signatures {
 		for keyID, sig := range byKey {
-			if !strings.HasPrefix(keyID, "ed25519:") {
-				continue
-			}
-			s, ok := decodeBase64(sig)
-			if !ok || len(s) != ed25519.SignatureSize {
+			if !strings.HasPrefix(keyID, signing.Algorithm+":") {
 				continue
 			}
 			for _, k := range keys {
-				if ed25519.Verify(k, message, s) {
+				if signing.VerifyBytes(message, sig, entity, keyID, k) == nil {
 					return true
 				}
 			}
@@ -146,11 +134,10 @@ func verifySigned(rawSigned []byte, signatures map[string]map[string]string, pub
 // decodeBase64 accepts the spec's unpadded standard base64 and, because
 // identity servers have published them, URL-safe and padded forms.
 func decodeBase64(s string) ([]byte, bool) {
-	s = strings.TrimRight(s, "=")
-	if b, err := base64.RawStdEncoding.DecodeString(s); err == nil {
+	if b, err := signing.DecodeBase64(s); err == nil {
 		return b, true
 	}
-	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil {
+	if b, err := signing.DecodeURLBase64(s); err == nil {
 		return b, true
 	}
 	return nil, false
