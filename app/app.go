@@ -45,20 +45,24 @@ type App struct {
 // database (and its migrations), the keys, the listeners — and builds the
 // handlers. Nothing is served until Run. On error, whatever was started is
 // stopped again.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *App, err error) {
-	a = &App{cfg: cfg, logger: logger, addrs: map[string]string{}}
-	defer func() {
-		if err != nil {
-			a.Close()
-			a = nil
-		}
-	}()
-
-	if a.signingKey, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, logger: logger, addrs: map[string]string{}}
+	if err := a.build(ctx); err != nil {
+		a.Close()
 		return nil, err
 	}
+	return a, nil
+}
+
+// build is New's work; on error, New closes whatever it started.
+func (a *App) build(ctx context.Context) (err error) {
+	cfg, logger := a.cfg, a.logger
+
+	if a.signingKey, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
+		return err
+	}
 	if a.db, err = OpenMigratedDatabase(ctx, cfg, logger); err != nil {
-		return nil, err
+		return err
 	}
 	a.ready.Store(true)
 
@@ -76,7 +80,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *App, 
 		RateLimited:      cfg.RateLimits.Enabled,
 	}, storage.NewAccounts(a.db.Pool).UsersStores(), logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
@@ -86,16 +90,16 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *App, 
 		Users:   a.users,
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Listen.Federation != "" {
 		cert, err := loadOrCreateCertificate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServerName)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if err := a.listen("federation", cfg.Listen.Federation, federationHandler(), tlsConfig); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if cfg.Listen.Metrics != "" {
@@ -109,10 +113,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *App, 
 			_, _ = w.Write([]byte("OK\n"))
 		})
 		if err := a.listen("metrics", cfg.Listen.Metrics, mux, nil); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // readiness backs GET /health: migrations done and the database answering.

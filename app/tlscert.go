@@ -106,7 +106,10 @@ func trimBrackets(host string) string {
 // writeFileAtomic writes through a temporary file and a rename, so that a
 // crash never leaves a half-written key behind.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// 0711: other users may pass through but not list it; the managed
+	// PostgreSQL runs as the postgres user and must reach data_dir/postgres.
+	// The secrets in it are files of mode 0600.
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))

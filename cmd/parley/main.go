@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
 )
 
@@ -60,6 +62,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "parley:", err)
 		return 1
 	}
+	// Packages without a logger of their own (the migration runner, the
+	// managed PostgreSQL's defaults) log through the configured one too.
+	slog.SetDefault(app.NewLogger(cfg.Log, os.Stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

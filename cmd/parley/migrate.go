@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"log/slog"
 
 	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
@@ -15,7 +15,7 @@ import (
 // and pending ones (`parley migrate status`). The server also migrates at
 // start; this command lets an operator do it ahead of a rollout.
 func runMigrate(ctx context.Context, cfg *config.Config, args []string) error {
-	logger := app.NewLogger(cfg.Log, os.Stderr)
+	logger := slog.Default() // configured by run
 	db, err := app.OpenDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
+	"log/slog"
 
 	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
@@ -10,7 +10,7 @@ import (
 
 // runServe runs the homeserver until SIGINT or SIGTERM.
 func runServe(ctx context.Context, cfg *config.Config) error {
-	logger := app.NewLogger(cfg.Log, os.Stderr)
+	logger := slog.Default() // configured by run
 	a, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		return err

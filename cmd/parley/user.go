@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -38,7 +39,7 @@ func userCommand(ctx context.Context, cfg *config.Config, args []string, stdin i
 	if len(args) == 0 {
 		return usagef("%s", userUsage)
 	}
-	logger := app.NewLogger(cfg.Log, os.Stderr)
+	logger := slog.Default() // configured by run
 	db, err := app.OpenMigratedDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err
