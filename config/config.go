@@ -24,6 +24,7 @@ type Config struct {
 	Registration Registration `yaml:"registration"`
 	RateLimits   RateLimits   `yaml:"rate_limits"`
 	Log          Log          `yaml:"log"`
+	Media        Media        `yaml:"media"`
 }
 
 // Database says where Postgres is.
@@ -112,5 +113,6 @@ func Defaults() Config {
 		Registration: Registration{Mode: RegistrationOpen},
 		RateLimits:   RateLimits{Enabled: true},
 		Log:          Log{Level: "info", Format: "text"},
+		Media:        DefaultMedia(),
 	}
 }

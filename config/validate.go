@@ -73,6 +73,7 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format: must be text or json, got %q", c.Log.Format)
 	}
+	c.Media.validate(add)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
