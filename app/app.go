@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage"
+	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -88,6 +89,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
 		Ready:   a.readiness,
 		Users:   a.users,
+		Sync:    syncer.New(storage.NewFilters(a.db.Pool), logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err

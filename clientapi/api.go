@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -25,6 +26,8 @@ type Deps struct {
 	Ready func(r *http.Request) error
 	// Users is the accounts domain (registration, login, devices, UIA).
 	Users *users.Service
+	// Sync is the sync engine (filters, /sync).
+	Sync *syncer.Service
 }
 
 // API serves the Client-Server API.
@@ -55,4 +58,5 @@ func (a *API) routes(r chi.Router) {
 	r.Get("/health", a.health)
 	a.mountDiscovery(r)
 	a.mountAccounts(r)
+	a.mountSync(r)
 }
