@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
@@ -83,12 +84,18 @@ func (a *App) build(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// The rooms store is shared: the sync engine reads the same events,
+	// memberships and cached heads.
+	roomStore := storage.NewRooms(a.db.Pool)
+	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
+		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
 		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
 		Ready:   a.readiness,
 		Users:   a.users,
+		Rooms:   roomService,
 		Sync:    syncer.New(storage.NewFilters(a.db.Pool), logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {

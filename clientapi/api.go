@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
@@ -26,6 +27,8 @@ type Deps struct {
 	Ready func(r *http.Request) error
 	// Users is the accounts domain (registration, login, devices, UIA).
 	Users *users.Service
+	// Rooms is the room domain (rooms, events, membership, aliases).
+	Rooms *rooms.Service
 	// Sync is the sync engine (filters, /sync).
 	Sync *syncer.Service
 }
@@ -59,4 +62,5 @@ func (a *API) routes(r chi.Router) {
 	a.mountDiscovery(r)
 	a.mountAccounts(r)
 	a.mountSync(r)
+	a.mountRooms(r)
 }

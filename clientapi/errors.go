@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -20,6 +21,12 @@ var errorTable = []struct {
 	// users: a device, account or token that vanished between lookups.
 	{users.ErrNotFound, mxerr.NotFound},
 	{users.ErrExists, mxerr.UserInUse},
+	// rooms: unknown rooms, events and aliases; taken aliases.
+	{rooms.ErrRoomNotFound, mxerr.NotFound.Msg("Unknown room")},
+	{rooms.ErrEventNotFound, mxerr.NotFound.Msg("Event not found")},
+	{rooms.ErrAliasNotFound, mxerr.NotFound.Msg("Room alias not found")},
+	{rooms.ErrAliasExists, mxerr.RoomInUse.Msg("Room alias already taken")},
+	{rooms.ErrRoomExists, mxerr.RoomInUse.Msg("Room already exists")},
 }
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the

@@ -1,0 +1,12 @@
+// Package rooms is the room domain on one server: creating rooms, sending
+// messages and state, membership, reading events, state and history under
+// the history visibility rules, aliases and the room directory. It builds
+// events with rooms/event, checks them with rooms/auth and persists them
+// through one path (Service.persist → Store.Append) that local clients and,
+// later, federation share.
+//
+// It declares the stores it needs (store.go) and the Notifier and
+// OutboundSender seams; package storage implements the stores, the sync
+// engine the Notifier and federation the OutboundSender. It imports no
+// edge (clientapi, federation), no storage and no driver.
+package rooms

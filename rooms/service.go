@@ -1,0 +1,86 @@
+package rooms
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/signing"
+)
+
+// Notifier hears about every committed event, after COMMIT and in stream
+// order per room. The sync engine implements it to wake waiting clients.
+type Notifier interface {
+	OnNewEvent(ctx context.Context, ev NewEvent)
+}
+
+// NewEvent describes a committed event for the Notifier.
+type NewEvent struct {
+	RoomID    id.RoomID
+	EventID   id.EventID
+	Seq       int64
+	StreamPos int64
+	Type      string
+	// StateKey is nil for message events; for m.room.member it is the
+	// user whose membership changed, and Membership the new membership.
+	StateKey   *string
+	Membership string
+	Sender     id.UserID
+}
+
+// OutboundSender hands committed events to federation. Until federation
+// exists, app passes NoOutbound.
+type OutboundSender interface {
+	SendEvent(ctx context.Context, room id.RoomID, ev *event.Event)
+}
+
+// NoNotifier and NoOutbound do nothing.
+type (
+	NoNotifier struct{}
+	NoOutbound struct{}
+)
+
+func (NoNotifier) OnNewEvent(context.Context, NewEvent)               {}
+func (NoOutbound) SendEvent(context.Context, id.RoomID, *event.Event) {}
+
+// Config is the service's configuration.
+type Config struct {
+	ServerName id.ServerName
+	Key        signing.Key
+	// Now is the clock (tests fix it); nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is the room domain.
+type Service struct {
+	cfg      Config
+	store    Store
+	notifier Notifier
+	outbound OutboundSender
+	logger   *slog.Logger
+}
+
+// New returns the service. notifier and outbound may be nil.
+func New(cfg Config, store Store, notifier Notifier, outbound OutboundSender, logger *slog.Logger) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if notifier == nil {
+		notifier = NoNotifier{}
+	}
+	if outbound == nil {
+		outbound = NoOutbound{}
+	}
+	return &Service{cfg: cfg, store: store, notifier: notifier, outbound: outbound, logger: logger}
+}
+
+// SetNotifier replaces the notifier; app calls it once, before serving,
+// when the sync engine is built after the rooms service.
+func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+
+// ServerName is the server the service builds events for.
+func (s *Service) ServerName() id.ServerName { return s.cfg.ServerName }
+
+func (s *Service) nowMS() int64 { return s.cfg.Now().UnixMilli() }

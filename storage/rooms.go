@@ -1,0 +1,479 @@
+package storage
+
+// Rooms implements the stores of package rooms (sql/0002_rooms.sql).
+//
+// Reading for /sync (the sync engine's two questions):
+//   - events of room R with stream_pos in (a, b]: RoomEventsBetween, or
+//     SELECT … FROM events WHERE room_nid = R AND stream_pos > a AND
+//     stream_pos <= b ORDER BY stream_pos (index events_room_stream);
+//   - rooms where user U's membership changed in (a, b]: MembershipChanges,
+//     or SELECT … FROM events WHERE event_type = 'm.room.member' AND
+//     state_key = U AND stream_pos > a AND stream_pos <= b (partial index
+//     events_member_changes).
+//
+// Every event with stream_pos <= CurrentStreamPos() is committed: the
+// position is assigned by the last statement of the persisting transaction,
+// under the lock of the single stream_position row, so stream order is
+// commit order.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/roomversion"
+)
+
+var _ rooms.Store = (*Rooms)(nil)
+
+// Rooms is the Postgres store of rooms, events, state and aliases, with an
+// in-memory cache of every touched room's head that is replaced after each
+// commit and checked against the room row's sequence under its lock before
+// a write builds on it.
+type Rooms struct {
+	pool *pgxpool.Pool
+
+	mu    sync.Mutex
+	cache map[id.RoomID]*roomEntry
+	keys  map[auth.StateKey]int64 // interned state keys
+}
+
+// roomEntry is what the store remembers of a room.
+type roomEntry struct {
+	nid     int64
+	version roomversion.Version
+	head    *rooms.Head // nil until loaded; immutable once set
+}
+
+// NewRooms returns the rooms store on pool.
+func NewRooms(pool *pgxpool.Pool) *Rooms {
+	return &Rooms{pool: pool, cache: map[id.RoomID]*roomEntry{}, keys: map[auth.StateKey]int64{}}
+}
+
+const (
+	insertRoom = `
+INSERT INTO rooms (room_id, room_version, created_ts) VALUES ($1, $2, $3)
+ON CONFLICT (room_id) DO NOTHING RETURNING room_nid`
+	lockRoom = `
+SELECT room_nid, room_version, last_seq, snapshot_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
+	selectRoom = `SELECT room_nid, room_version FROM rooms WHERE room_id = $1`
+	findTxn    = `
+SELECT event_id FROM client_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`
+	insertTxn = `
+INSERT INTO client_txns (user_id, device_id, txn_id, room_nid, event_id, created_ts)
+VALUES ($1, $2, $3, $4, $5, $6)`
+	updateRoomHead = `
+UPDATE rooms SET last_seq = $2, snapshot_nid = $3, extremities = $4 WHERE room_nid = $1`
+	upsertCurrentState = `
+WITH old AS (SELECT seq FROM current_state WHERE room_nid = $1 AND key_nid = $2),
+up AS (
+    INSERT INTO current_state (room_nid, key_nid, seq) VALUES ($1, $2, $3)
+    ON CONFLICT (room_nid, key_nid) DO UPDATE SET seq = EXCLUDED.seq)
+SELECT seq FROM old`
+	markRedacted = `
+UPDATE events SET redacted_by = $3
+WHERE room_nid = $1 AND event_id = $2 AND redacted_by IS NULL`
+	// insertEvents takes the stream positions last: bumping the single
+	// counter row locks it until COMMIT, so positions are handed out in
+	// commit order.
+	insertEvents = `
+WITH p AS (UPDATE stream_position SET pos = pos + $2 RETURNING pos)
+INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
+                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+SELECT $1, u.seq, p.pos - $2 + u.ord, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
+       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json
+FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+               $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[])
+     WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
+                          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, ord)
+RETURNING seq, stream_pos`
+	upsertMemberships = `
+INSERT INTO room_memberships (room_nid, user_id, membership, seq, stream_pos)
+SELECT DISTINCT ON (state_key) room_nid, state_key, membership, seq, stream_pos
+FROM events WHERE room_nid = $1 AND seq = ANY($2) AND event_type = 'm.room.member'
+ORDER BY state_key, seq DESC
+ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, seq = EXCLUDED.seq,
+    stream_pos = EXCLUDED.stream_pos,
+    forgotten = room_memberships.forgotten AND EXCLUDED.membership IN ('leave', 'ban')`
+)
+
+// pendingEvent is an event built in this transaction, not yet inserted.
+type pendingEvent struct {
+	ev       *event.Event
+	seq      int64
+	snapshot int64
+	replaces *int64
+}
+
+// Append implements rooms.EventWriter.
+func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
+	var (
+		out     []rooms.Persisted
+		entry   *roomEntry
+		head    *rooms.Head
+		learned = map[auth.StateKey]int64{}
+	)
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var (
+			nid, lastSeq, snapshot int64
+			version                roomversion.Version
+		)
+		if req.NewRoom != nil {
+			version = *req.NewRoom
+			err := tx.QueryRow(ctx, insertRoom, req.RoomID, string(version.ID), nowMS()).Scan(&nid)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return rooms.ErrRoomExists
+			}
+			if err != nil {
+				return fmt.Errorf("insert room %s: %w", req.RoomID, err)
+			}
+			head = &rooms.Head{RoomID: req.RoomID, Version: version, State: rooms.State{}}
+		} else {
+			var ver string
+			err := tx.QueryRow(ctx, lockRoom, req.RoomID).Scan(&nid, &ver, &lastSeq, &snapshot)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return rooms.ErrRoomNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("lock room %s: %w", req.RoomID, err)
+			}
+			var ok bool
+			if version, ok = roomversion.Lookup(roomversion.ID(ver)); !ok {
+				return fmt.Errorf("room %s has unknown version %q", req.RoomID, ver)
+			}
+		}
+		if req.Txn != nil {
+			var eventID id.EventID
+			err := tx.QueryRow(ctx, findTxn, req.Txn.User, req.Txn.Device, req.Txn.TxnID).Scan(&eventID)
+			if err == nil {
+				out = []rooms.Persisted{{EventID: eventID, Deduplicated: true}}
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("look up transaction: %w", err)
+			}
+		}
+		entry = &roomEntry{nid: nid, version: version}
+		if head == nil {
+			cached := r.cachedHead(req.RoomID)
+			if cached != nil && cached.Seq == lastSeq {
+				h := *cached
+				head = &h
+			} else {
+				var err error
+				if head, err = r.loadHead(ctx, tx, req.RoomID, nid, version); err != nil {
+					return err
+				}
+			}
+		}
+		pending := make([]pendingEvent, 0, len(req.Build))
+		for _, build := range req.Build {
+			ev, err := build(head)
+			if err != nil {
+				return err
+			}
+			p := pendingEvent{ev: ev, seq: head.Seq + 1, snapshot: snapshot}
+			if ev.IsState() {
+				keyNid, err := r.keyNid(ctx, tx, learned, ev.Type(), *ev.StateKey())
+				if err != nil {
+					return err
+				}
+				var old int64
+				err = tx.QueryRow(ctx, upsertCurrentState, nid, keyNid, p.seq).Scan(&old)
+				if err == nil {
+					p.replaces = &old
+				} else if !errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("update current state: %w", err)
+				}
+				if snapshot, err = r.newSnapshot(ctx, tx, nid, snapshot, keyNid, p.seq); err != nil {
+					return err
+				}
+				head.State = head.State.With(ev)
+			}
+			if ev.Type() == auth.TypeRedaction && ev.Redacts() != "" {
+				if err := r.applyRedaction(ctx, tx, nid, head, ev, p.seq); err != nil {
+					return err
+				}
+			}
+			pending = append(pending, p)
+			head.Extremities = []*event.Event{ev}
+			head.Seq = p.seq
+		}
+		extremities := []int64{head.Seq}
+		if _, err := tx.Exec(ctx, updateRoomHead, nid, head.Seq, snapshot, extremities); err != nil {
+			return fmt.Errorf("update room head: %w", err)
+		}
+		if req.Txn != nil {
+			_, err := tx.Exec(ctx, insertTxn, req.Txn.User, req.Txn.Device, req.Txn.TxnID, nid, pending[0].ev.EventID(), nowMS())
+			if err != nil {
+				return fmt.Errorf("record transaction id: %w", err)
+			}
+		}
+		var err error
+		out, err = insertPending(ctx, tx, nid, req.Txn, pending)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	for k, nid := range learned {
+		r.keys[k] = nid
+	}
+	r.mu.Unlock()
+	if head != nil {
+		entry.head = head
+		r.storeHead(req.RoomID, entry)
+	}
+	return out, nil
+}
+
+// insertPending inserts the transaction's events, takes their stream
+// positions and updates the membership table, in one round trip.
+func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent) ([]rooms.Persisted, error) {
+	n := len(pending)
+	var (
+		seqs, origin, snaps []int64
+		replaces            = make([]*int64, 0, n)
+		ids, types, senders []string
+		keys, members       = make([]*string, 0, n), make([]*string, 0, n)
+		txnDev, txnIDs      = make([]*string, 0, n), make([]*string, 0, n)
+		raws                [][]byte
+		memberSeqs          []int64
+	)
+	for i, p := range pending {
+		ev := p.ev
+		seqs = append(seqs, p.seq)
+		ids = append(ids, string(ev.EventID()))
+		types = append(types, ev.Type())
+		keys = append(keys, ev.StateKey())
+		senders = append(senders, string(ev.Sender()))
+		var m *string
+		if ev.Type() == auth.TypeMember && ev.IsState() {
+			mm := ev.Membership()
+			m = &mm
+			memberSeqs = append(memberSeqs, p.seq)
+		}
+		members = append(members, m)
+		origin = append(origin, ev.OriginServerTS())
+		snaps = append(snaps, p.snapshot)
+		replaces = append(replaces, p.replaces)
+		if txn != nil && i == 0 {
+			d, t := string(txn.Device), txn.TxnID
+			txnDev, txnIDs = append(txnDev, &d), append(txnIDs, &t)
+		} else {
+			txnDev, txnIDs = append(txnDev, nil), append(txnIDs, nil)
+		}
+		raws = append(raws, ev.Raw())
+	}
+	batch := &pgx.Batch{}
+	out := make([]rooms.Persisted, 0, n)
+	batch.Queue(insertEvents, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
+		txnDev, txnIDs, raws).Query(func(rows pgx.Rows) error {
+		bySeq := map[int64]int64{}
+		for rows.Next() {
+			var seq, pos int64
+			if err := rows.Scan(&seq, &pos); err != nil {
+				return err
+			}
+			bySeq[seq] = pos
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range pending {
+			out = append(out, rooms.Persisted{Event: p.ev, EventID: p.ev.EventID(), Seq: p.seq, StreamPos: bySeq[p.seq]})
+		}
+		return nil
+	})
+	if len(memberSeqs) > 0 {
+		batch.Queue(upsertMemberships, nid, memberSeqs)
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if isUniqueViolation(err) {
+			return nil, fmt.Errorf("insert events: an event id exists already: %w", err)
+		}
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	return out, nil
+}
+
+// applyRedaction marks the redacted event and, when it is current state,
+// swaps in its redacted form: the auth rules read redacted state.
+func (r *Rooms) applyRedaction(ctx context.Context, tx pgx.Tx, nid int64, head *rooms.Head, redaction *event.Event, seq int64) error {
+	target := redaction.Redacts()
+	if _, err := tx.Exec(ctx, markRedacted, nid, target, seq); err != nil {
+		return fmt.Errorf("mark %s redacted: %w", target, err)
+	}
+	for k, ev := range head.State {
+		if ev.EventID() == target {
+			st := make(rooms.State, len(head.State))
+			for kk, vv := range head.State {
+				st[kk] = vv
+			}
+			st[k] = ev.Redacted()
+			head.State = st
+			break
+		}
+	}
+	return nil
+}
+
+func (r *Rooms) cachedHead(room id.RoomID) *rooms.Head {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.cache[room]; e != nil {
+		return e.head
+	}
+	return nil
+}
+
+// storeHead replaces the cached head unless a later commit got there first.
+func (r *Rooms) storeHead(room id.RoomID, e *roomEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.cache[room]; old != nil && old.head != nil && e.head != nil && old.head.Seq > e.head.Seq {
+		return
+	}
+	r.cache[room] = e
+}
+
+// Head implements rooms.RoomReader.
+func (r *Rooms) Head(ctx context.Context, room id.RoomID) (*rooms.Head, error) {
+	if h := r.cachedHead(room); h != nil {
+		return h, nil
+	}
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	h, err := r.loadHead(ctx, r.pool, room, e.nid, e.version)
+	if err != nil {
+		return nil, err
+	}
+	r.storeHead(room, &roomEntry{nid: e.nid, version: e.version, head: h})
+	return h, nil
+}
+
+// room returns a room's nid and version.
+func (r *Rooms) room(ctx context.Context, room id.RoomID) (*roomEntry, error) {
+	r.mu.Lock()
+	e := r.cache[room]
+	r.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	var nid int64
+	var ver string
+	err := r.pool.QueryRow(ctx, selectRoom, room).Scan(&nid, &ver)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, rooms.ErrRoomNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up room %s: %w", room, err)
+	}
+	v, ok := roomversion.Lookup(roomversion.ID(ver))
+	if !ok {
+		return nil, fmt.Errorf("room %s has unknown version %q", room, ver)
+	}
+	return &roomEntry{nid: nid, version: v}, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+const (
+	selectHead         = `SELECT last_seq, extremities FROM rooms WHERE room_nid = $1`
+	selectCurrentState = `
+SELECT e.event_json, e.redacted_by IS NOT NULL FROM current_state c
+JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq WHERE c.room_nid = $1`
+	selectEventsBySeq = `
+SELECT event_json, redacted_by IS NOT NULL FROM events WHERE room_nid = $1 AND seq = ANY($2)`
+)
+
+// loadHead reads a room's head from the database.
+func (r *Rooms) loadHead(ctx context.Context, q querier, room id.RoomID, nid int64, v roomversion.Version) (*rooms.Head, error) {
+	h := &rooms.Head{RoomID: room, Version: v, State: rooms.State{}}
+	var extremities []int64
+	if err := q.QueryRow(ctx, selectHead, nid).Scan(&h.Seq, &extremities); err != nil {
+		return nil, fmt.Errorf("read head of %s: %w", room, err)
+	}
+	state, err := scanEvents(ctx, q, v, selectCurrentState, nid)
+	if err != nil {
+		return nil, fmt.Errorf("read current state of %s: %w", room, err)
+	}
+	for _, ev := range state {
+		h.State[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = ev
+	}
+	if h.Extremities, err = scanEvents(ctx, q, v, selectEventsBySeq, nid, extremities); err != nil {
+		return nil, fmt.Errorf("read extremities of %s: %w", room, err)
+	}
+	return h, nil
+}
+
+// scanEvents runs a query of (event_json, redacted) rows and parses them,
+// redacted where a redaction applies.
+func scanEvents(ctx context.Context, q querier, v roomversion.Version, sql string, args ...any) ([]*event.Event, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*event.Event
+	for rows.Next() {
+		var raw []byte
+		var redacted bool
+		if err := rows.Scan(&raw, &redacted); err != nil {
+			return nil, err
+		}
+		ev, err := event.Parse(v, raw)
+		if err != nil {
+			return nil, fmt.Errorf("stored event does not parse: %w", err)
+		}
+		if redacted {
+			ev = ev.Redacted()
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+const (
+	selectKeyNid = `SELECT key_nid FROM state_keys WHERE event_type = $1 AND state_key = $2`
+	insertKeyNid = `
+INSERT INTO state_keys (event_type, state_key) VALUES ($1, $2)
+ON CONFLICT (event_type, state_key) DO NOTHING RETURNING key_nid`
+)
+
+// keyNid interns a (type, state key) pair. Pairs read or created in tx go
+// into learned, and into the store's map only once tx has committed: a
+// rolled-back insert must not leave a nid behind.
+func (r *Rooms) keyNid(ctx context.Context, tx pgx.Tx, learned map[auth.StateKey]int64, eventType, stateKey string) (int64, error) {
+	k := auth.StateKey{Type: eventType, StateKey: stateKey}
+	r.mu.Lock()
+	nid, ok := r.keys[k]
+	r.mu.Unlock()
+	if ok {
+		return nid, nil
+	}
+	err := tx.QueryRow(ctx, insertKeyNid, eventType, stateKey).Scan(&nid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, selectKeyNid, eventType, stateKey).Scan(&nid)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("intern state key (%s, %q): %w", eventType, stateKey, err)
+	}
+	learned[k] = nid
+	return nid, nil
+}
