@@ -16,8 +16,10 @@ run: build
 	./scripts/ensure-postgres.sh
 	PARLEY_DATA_DIR=$(DATA_DIR) ./bin/parley serve
 
-# Runs the whole test suite against one throwaway PostgreSQL cluster shared
-# by every test package (or PARLEY_TEST_DATABASE_URL when it is set).
+# Runs the whole test suite against one throwaway PostgreSQL cluster and one
+# throwaway MinIO server shared by every test package (or
+# PARLEY_TEST_DATABASE_URL / PARLEY_TEST_S3_ENDPOINT when they are set). The
+# first run on a machine builds MinIO into ~/.cache/parley (minutes).
 test:
 	./scripts/ensure-postgres.sh
 	$(GO) vet ./...

@@ -12,7 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
-	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
@@ -27,8 +27,8 @@ type Deps struct {
 	Ready func(r *http.Request) error
 	// Users is the accounts domain (registration, login, devices, UIA).
 	Users *users.Service
-	// Rooms is the room domain (rooms, events, membership, aliases).
-	Rooms *rooms.Service
+	// Media is the content repository.
+	Media *media.Service
 	// Sync is the sync engine (filters, /sync).
 	Sync *syncer.Service
 }
@@ -61,6 +61,6 @@ func (a *API) routes(r chi.Router) {
 	r.Get("/health", a.health)
 	a.mountDiscovery(r)
 	a.mountAccounts(r)
+	a.mountMedia(r)
 	a.mountSync(r)
-	a.mountRooms(r)
 }

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/mxerr"
-	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -21,12 +21,25 @@ var errorTable = []struct {
 	// users: a device, account or token that vanished between lookups.
 	{users.ErrNotFound, mxerr.NotFound},
 	{users.ErrExists, mxerr.UserInUse},
-	// rooms: unknown rooms, events and aliases; taken aliases.
-	{rooms.ErrRoomNotFound, mxerr.NotFound.Msg("Unknown room")},
-	{rooms.ErrEventNotFound, mxerr.NotFound.Msg("Event not found")},
-	{rooms.ErrAliasNotFound, mxerr.NotFound.Msg("Room alias not found")},
-	{rooms.ErrAliasExists, mxerr.RoomInUse.Msg("Room alias already taken")},
-	{rooms.ErrRoomExists, mxerr.RoomInUse.Msg("Room already exists")},
+	// media: the content repository (spec: "Content repository" and its
+	// security considerations for the codes).
+	{media.ErrNotFound, mxerr.NotFound.Msg("Unknown media")},
+	{media.ErrNotOwner, mxerr.Forbidden.Msg("This media id was created by another user")},
+	{media.ErrAlreadyUploaded, mxerr.CannotOverwriteMedia.Msg("Media already uploaded")},
+	{media.ErrQuotaExceeded, mxerr.Forbidden.Msg("Upload quota exceeded")},
+	{media.ErrTooManyPending, mxerr.LimitExceeded.Msg("Too many pending uploads")},
+	{media.ErrTooLarge, mxerr.TooLarge.Msg("Upload is larger than m.upload.size")},
+	{media.ErrNotYetUploaded, mxerr.NotYetUploaded.Msg("Content has not yet been uploaded")},
+	{media.ErrCannotThumbnail, mxerr.Unknown.WithStatus(http.StatusBadRequest).Msg("Cannot generate thumbnails for the requested content")},
+	{media.ErrImageTooLarge, mxerr.TooLarge.Msg("Content is too large to thumbnail")},
+	{media.ErrBadThumbnailParam, mxerr.InvalidParam.Msg("Invalid thumbnail size or method")},
+	{media.ErrBadContentType, mxerr.InvalidParam.Msg("Content-Type is not a valid media type")},
+	{media.ErrBadFilename, mxerr.InvalidParam.Msg("filename is not a valid file name")},
+	{media.ErrStoreUnavailable, mxerr.Unknown.WithStatus(http.StatusServiceUnavailable).Msg("The media store is unavailable; nothing was stored, try again later")},
+	{media.ErrPreviewDisabled, mxerr.Forbidden.Msg("URL previews are disabled on this server")},
+	{media.ErrPreviewForbidden, mxerr.Forbidden.Msg("URL previews of this address are not allowed")},
+	{media.ErrBadPreviewURL, mxerr.InvalidParam.Msg("url must be an http or https URL")},
+	{media.ErrPreviewFailed, mxerr.Unknown.WithStatus(http.StatusBadGateway).Msg("Could not fetch the URL")},
 }
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the

@@ -58,6 +58,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.UseSSL,
 		Region: cfg.Region,
+		// Few retries: a store that is down must fail the upload within
+		// seconds with a clear error, not hold the client for a minute.
+		MaxRetries: 3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 %s: %w", cfg.Endpoint, err)

@@ -1,12 +1,15 @@
-// Command pgtestrun runs a command against one throwaway PostgreSQL cluster:
+// Command pgtestrun runs a command against one throwaway PostgreSQL cluster
+// and one throwaway MinIO server:
 //
 //	go run ./storage/pgtest/pgtestrun -- go test ./...
 //
 // It starts the cluster (unless PARLEY_TEST_DATABASE_URL is already set, in
 // which case it only runs the command), exports its URL as
 // PARLEY_TEST_DATABASE_URL so that every test binary's pgtest harness shares
-// it instead of starting its own, exits with the command's exit code, and
-// always stops and removes the cluster, also on SIGINT and SIGTERM.
+// it instead of starting its own, does the same for MinIO with
+// PARLEY_TEST_S3_ENDPOINT and its credentials (package miniotest), exits
+// with the command's exit code, and always stops and removes both, also on
+// SIGINT and SIGTERM.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/parleyhq/parley/storage/miniotest"
 	"github.com/parleyhq/parley/storage/pgcluster"
 	"github.com/parleyhq/parley/storage/pgtest"
 )
@@ -45,27 +49,43 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	defer signal.Stop(sigs)
 
 	env := os.Environ()
-	var cleanup func() error
+	var cleanups []func() error
+	cleanup := func() error {
+		var errs []error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			errs = append(errs, cleanups[i]())
+		}
+		return errors.Join(errs...)
+	}
 	if getenv(pgtest.EnvDatabaseURL) == "" {
 		c, tmp, err := startCluster()
 		if err != nil {
 			fmt.Fprintf(stderr, "pgtestrun: %v\n", err)
 			return 1
 		}
-		cleanup = func() error {
+		cleanups = append(cleanups, func() error {
 			err := c.Stop(context.Background())
 			return errors.Join(err, os.RemoveAll(tmp))
-		}
+		})
 		env = append(env, pgtest.EnvDatabaseURL+"="+c.URL())
+	}
+	if getenv(miniotest.EnvEndpoint) == "" {
+		// The first run on a machine builds MinIO: minutes.
+		s, err := miniotest.Start(context.Background())
+		if err != nil {
+			fmt.Fprintf(stderr, "pgtestrun: %v\n", err)
+			_ = cleanup()
+			return 1
+		}
+		cleanups = append(cleanups, s.Stop)
+		env = append(env, s.Env()...)
 	}
 
 	code := runCommand(args, env, stdout, stderr, sigs)
-	if cleanup != nil {
-		if err := cleanup(); err != nil {
-			fmt.Fprintf(stderr, "pgtestrun: remove the cluster: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
+	if err := cleanup(); err != nil {
+		fmt.Fprintf(stderr, "pgtestrun: remove the test servers: %v\n", err)
+		if code == 0 {
+			code = 1
 		}
 	}
 	return code

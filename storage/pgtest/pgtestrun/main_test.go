@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parleyhq/parley/storage/miniotest"
 	"github.com/parleyhq/parley/storage/pgtest"
 )
 
@@ -31,30 +33,43 @@ func TestMain(m *testing.M) {
 			}
 			conn.Close(ctx)
 		}
-		os.Stdout.WriteString(url + "\n" + state + "\n")
+		os.Stdout.WriteString(url + "\n" + state + "\n" + os.Getenv(miniotest.EnvEndpoint) + "\n")
 		os.Exit(3)
 	}
 	os.Exit(m.Run())
 }
 
-// runChild runs pgtestrun with this binary as the command.
-func runChild(t *testing.T, env map[string]string) (code int, url, state string) {
+// runChild runs pgtestrun with this binary as the command; s3 is the MinIO
+// endpoint the command saw.
+func runChild(t *testing.T, env map[string]string) (code int, url, state, s3 string) {
 	t.Helper()
 	t.Setenv(childEnv, "1")
 	var out, errOut bytes.Buffer
 	getenv := func(k string) string { return env[k] }
 	code = run([]string{"--", os.Args[0], "-test.run=^$"}, getenv, &out, &errOut)
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 {
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) != 3 {
 		t.Fatalf("child output %q, stderr %q", out.String(), errOut.String())
 	}
-	return code, lines[0], lines[1]
+	return code, lines[0], lines[1], lines[2]
+}
+
+// s3Live reports whether a MinIO answers at endpoint.
+func s3Live(endpoint string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	res, err := c.Get("http://" + endpoint + "/minio/health/live")
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
 }
 
 func TestRun(t *testing.T) {
 	t.Run("starts a cluster, exports its URL, propagates the exit code, removes the cluster", func(t *testing.T) {
 		t.Setenv(pgtest.EnvDatabaseURL, "") // what the child inherits besides the export
-		code, url, state := runChild(t, map[string]string{})
+		t.Setenv(miniotest.EnvEndpoint, "")
+		code, url, state, s3 := runChild(t, map[string]string{})
 		if code != 3 {
 			t.Errorf("exit code %d, want the command's 3", code)
 		}
@@ -67,13 +82,21 @@ func TestRun(t *testing.T) {
 			conn.Close(ctx)
 			t.Error("the cluster still answers after pgtestrun returned")
 		}
+		if s3 == "" {
+			t.Fatal("the command got no MinIO endpoint")
+		}
+		if s3Live(s3) {
+			t.Error("MinIO still answers after pgtestrun returned")
+		}
 	})
 	t.Run("an existing URL is passed through without a cluster", func(t *testing.T) {
 		const given = "postgres://postgres@127.0.0.1:1/given?sslmode=disable"
+		const givenS3 = "127.0.0.1:1"
 		t.Setenv(pgtest.EnvDatabaseURL, given)
-		code, url, state := runChild(t, map[string]string{pgtest.EnvDatabaseURL: given})
-		if code != 3 || url != given || state != "down" {
-			t.Errorf("code %d url %q state %s; want 3, %q, down (nothing listens there)", code, url, state, given)
+		t.Setenv(miniotest.EnvEndpoint, givenS3)
+		code, url, state, s3 := runChild(t, map[string]string{pgtest.EnvDatabaseURL: given, miniotest.EnvEndpoint: givenS3})
+		if code != 3 || url != given || state != "down" || s3 != givenS3 {
+			t.Errorf("code %d url %q state %s s3 %q; want 3, %q, down (nothing listens there), %q", code, url, state, s3, given, givenS3)
 		}
 	})
 	t.Run("no command is a usage error", func(t *testing.T) {
