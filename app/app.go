@@ -21,7 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
-	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
@@ -35,8 +35,6 @@ type App struct {
 
 	db         *Database
 	users      *users.Service
-	media      *media.Service
-	stopMedia  context.CancelFunc
 	signingKey signing.Key
 	ready      atomic.Bool
 
@@ -86,17 +84,23 @@ func (a *App) build(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if a.media, err = a.openMedia(ctx); err != nil {
-		return err
-	}
+	// The rooms store is shared: the sync engine reads the same events,
+	// memberships and cached heads.
+	roomStore := storage.NewRooms(a.db.Pool)
+	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
+		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
+	// The sync engine's notifier hears every commit of the rooms service.
+	notifier := syncer.NewNotifier(nil)
+	roomService.SetNotifier(notifier)
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
 		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
 		Ready:   a.readiness,
 		Users:   a.users,
-		Media:   a.media,
-		Sync:    syncer.New(storage.NewFilters(a.db.Pool), logger),
+		Rooms:   roomService,
+		Sync: syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
+			notifier, roomService, logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
@@ -203,10 +207,6 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) Close() {
 	for _, ln := range a.listeners {
 		_ = ln.Close()
-	}
-	if a.media != nil {
-		a.stopMedia()
-		a.media.Close()
 	}
 	if a.users != nil {
 		// Writes the devices' coalesced last-seen activity.

@@ -11,5 +11,6 @@ func (a *API) mountSync(r chi.Router) {
 	for _, v := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		r.Post(v+"/user/{userId}/filter", a.requireAuth(a.uploadFilter))
 		r.Get(v+"/user/{userId}/filter/{filterId}", a.requireAuth(a.getFilter))
+		r.Get(v+"/sync", a.requireAuth(a.sync))
 	}
 }

@@ -18,9 +18,8 @@ type Event struct {
 	Sender    id.UserID
 	StreamPos int64 // global stream position (commit order)
 	Seq       int64 // per-room sequence (timeline order)
-	// JSON is the event in the client format (ClientEvent without room_id
-	// for /sync; the store decides, the engine passes it through).
-	JSON json.RawMessage
+	// Content is the event's content (contains_url looks into it).
+	Content json.RawMessage
 }
 
 // IsState reports whether the event is a state event.
@@ -65,18 +64,10 @@ func (f *RoomEventFilter) Matches(ev *Event) bool {
 	if !f.EventFilter.Matches(ev.Type, ev.Sender) || !roomAllowed(f.Rooms, f.NotRooms, ev.RoomID) {
 		return false
 	}
-	if f.ContainsURL != nil && contentHasURL(ev.JSON) != *f.ContainsURL {
+	if f.ContainsURL != nil && contentHasURL(ev.Content) != *f.ContainsURL {
 		return false
 	}
 	return true
-}
-
-// Limit is the filter's limit, or def when it has none.
-func (f *EventFilter) limitOr(def int) int {
-	if f == nil || f.Limit == nil {
-		return def
-	}
-	return *f.Limit
 }
 
 // RoomAllowed reports whether the room filter's rooms/not_rooms let the
@@ -98,13 +89,11 @@ func roomAllowed(rooms, notRooms []string, room id.RoomID) bool {
 // contentHasURL reports whether the event's content has a "url" key, of
 // any value: the spec's contains_url looks at the key only.
 func contentHasURL(raw json.RawMessage) bool {
-	var ev struct {
-		Content map[string]json.RawMessage `json:"content"`
-	}
-	if json.Unmarshal(raw, &ev) != nil {
+	var content map[string]json.RawMessage
+	if json.Unmarshal(raw, &content) != nil {
 		return false
 	}
-	_, ok := ev.Content["url"]
+	_, ok := content["url"]
 	return ok
 }
 

@@ -37,9 +37,9 @@ func TestGlobMatch(t *testing.T) {
 }
 
 func TestEventFilterMatches(t *testing.T) {
-	msg := &Event{Type: "m.room.message", Sender: "@alice:x", RoomID: "!a:x", JSON: json.RawMessage(`{"content":{"body":"hi"}}`)}
-	img := &Event{Type: "m.room.message", Sender: "@bob:x", RoomID: "!b:x", JSON: json.RawMessage(`{"content":{"url":"mxc://x/y"}}`)}
-	member := &Event{Type: "m.room.member", Sender: "@bob:x", RoomID: "!a:x", JSON: json.RawMessage(`{"content":{}}`)}
+	msg := &Event{Type: "m.room.message", Sender: "@alice:x", RoomID: "!a:x", Content: json.RawMessage(`{"body":"hi"}`)}
+	img := &Event{Type: "m.room.message", Sender: "@bob:x", RoomID: "!b:x", Content: json.RawMessage(`{"url":"mxc://x/y"}`)}
+	member := &Event{Type: "m.room.member", Sender: "@bob:x", RoomID: "!a:x", Content: json.RawMessage(`{}`)}
 	yes, no := true, false
 	cases := []struct {
 		name   string

@@ -1,0 +1,79 @@
+package syncer
+
+import (
+	"context"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
+)
+
+// Request is one GET /sync.
+type Request struct {
+	User   id.UserID
+	Device id.DeviceID
+	// Since is the next_batch of an earlier sync; "" for an initial sync.
+	Since string
+	// Filter is a filter id or an inline JSON filter ("" for none).
+	Filter    string
+	FullState bool
+	// Timeout is how long to wait for something to happen when nothing
+	// has; 0 answers at once.
+	Timeout time.Duration
+	// SetPresence is "online", "offline" or "unavailable" ("" = online).
+	// Presence itself is a later issue: the value is validated only.
+	SetPresence string
+}
+
+// Sync answers one /sync request (spec client-server-api "Syncing"). An
+// incremental sync with nothing new waits, up to the timeout, for the
+// notifier to report a commit that concerns the user — one of their
+// rooms, or their own membership anywhere — and then looks again.
+func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
+	switch req.SetPresence {
+	case "", "online", "offline", "unavailable":
+	default:
+		return nil, mxerr.InvalidParam.Msg("set_presence must be online, offline or unavailable")
+	}
+	filter, err := s.resolveFilter(ctx, req.User, req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	var since Token
+	initial := req.Since == ""
+	if !initial {
+		if since, err = ParseToken(req.Since); err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(min(max(req.Timeout, 0), s.cfg.MaxTimeout))
+	for {
+		pos, err := s.store.CurrentStreamPos(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if since.Pos(StreamTimeline) > pos {
+			return nil, mxerr.UnknownPos.Msg("since: the sync token is ahead of this server")
+		}
+		b := &builder{s: s, req: req, filter: filter, since: since, initial: initial, pos: pos}
+		resp, err := b.build(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !resp.empty || initial || req.FullState || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		// Nothing relevant up to pos: wait for a commit past it, then
+		// sync again from pos (what lies before it is known to be empty).
+		since = since.With(StreamTimeline, pos)
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		woken := s.notifier.Wait(wctx, req.User, b.joined, since)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !woken {
+			return resp, nil
+		}
+	}
+}
