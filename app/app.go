@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage"
@@ -35,6 +36,8 @@ type App struct {
 
 	db         *Database
 	users      *users.Service
+	media      *media.Service
+	stopMedia  context.CancelFunc
 	signingKey signing.Key
 	ready      atomic.Bool
 
@@ -89,18 +92,18 @@ func (a *App) build(ctx context.Context) (err error) {
 	roomStore := storage.NewRooms(a.db.Pool)
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
 		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
-	// The sync engine's notifier hears every commit of the rooms service.
-	notifier := syncer.NewNotifier(nil)
-	roomService.SetNotifier(notifier)
+	if a.media, err = a.openMedia(ctx); err != nil {
+		return err
+	}
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
 		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
 		Ready:   a.readiness,
 		Users:   a.users,
+		Media:   a.media,
 		Rooms:   roomService,
-		Sync: syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
-			notifier, roomService, logger),
+		Sync:    syncer.New(storage.NewFilters(a.db.Pool), logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
@@ -207,6 +210,10 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) Close() {
 	for _, ln := range a.listeners {
 		_ = ln.Close()
+	}
+	if a.media != nil {
+		a.stopMedia()
+		a.media.Close()
 	}
 	if a.users != nil {
 		// Writes the devices' coalesced last-seen activity.

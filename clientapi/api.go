@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
@@ -29,6 +30,8 @@ type Deps struct {
 	Users *users.Service
 	// Media is the content repository.
 	Media *media.Service
+	// Rooms is the room domain (rooms, events, membership, aliases).
+	Rooms *rooms.Service
 	// Sync is the sync engine (filters, /sync).
 	Sync *syncer.Service
 }
@@ -63,4 +66,5 @@ func (a *API) routes(r chi.Router) {
 	a.mountAccounts(r)
 	a.mountMedia(r)
 	a.mountSync(r)
+	a.mountRooms(r)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -40,6 +41,12 @@ var errorTable = []struct {
 	{media.ErrPreviewForbidden, mxerr.Forbidden.Msg("URL previews of this address are not allowed")},
 	{media.ErrBadPreviewURL, mxerr.InvalidParam.Msg("url must be an http or https URL")},
 	{media.ErrPreviewFailed, mxerr.Unknown.WithStatus(http.StatusBadGateway).Msg("Could not fetch the URL")},
+	// rooms: unknown rooms, events and aliases; taken aliases.
+	{rooms.ErrRoomNotFound, mxerr.NotFound.Msg("Unknown room")},
+	{rooms.ErrEventNotFound, mxerr.NotFound.Msg("Event not found")},
+	{rooms.ErrAliasNotFound, mxerr.NotFound.Msg("Room alias not found")},
+	{rooms.ErrAliasExists, mxerr.RoomInUse.Msg("Room alias already taken")},
+	{rooms.ErrRoomExists, mxerr.RoomInUse.Msg("Room already exists")},
 }
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the
