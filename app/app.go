@@ -92,6 +92,9 @@ func (a *App) build(ctx context.Context) (err error) {
 	roomStore := storage.NewRooms(a.db.Pool)
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
 		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
+	// The sync engine's notifier hears every commit of the rooms service.
+	notifier := syncer.NewNotifier(nil)
+	roomService.SetNotifier(notifier)
 	if a.media, err = a.openMedia(ctx); err != nil {
 		return err
 	}
@@ -103,7 +106,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		Users:   a.users,
 		Media:   a.media,
 		Rooms:   roomService,
-		Sync:    syncer.New(storage.NewFilters(a.db.Pool), logger),
+		Sync: syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
+			notifier, roomService, logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
