@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -24,15 +25,71 @@ var _ syncer.Store = (*Sync)(nil)
 // NewSync returns the sync store reading through rooms (and its caches).
 func NewSync(rooms *Rooms) *Sync { return &Sync{Rooms: rooms} }
 
-// MembershipHistory implements syncer.Store.
-func (s *Sync) MembershipHistory(ctx context.Context, user id.UserID, upTo int64) ([]syncer.MembershipChange, error) {
-	changes, err := s.MembershipChanges(ctx, user, 0, upTo)
+const (
+	selectMemberships = `
+SELECT r.room_id, m.membership, m.seq, m.stream_pos FROM room_memberships m
+JOIN rooms r ON r.room_nid = m.room_nid
+WHERE m.user_id = $1 AND NOT m.forgotten`
+	// selectMembershipAt is the user's latest member event in a room at or
+	// below a position: for the rare room whose membership changed after
+	// the position the sync reads up to.
+	selectMembershipAt = `
+SELECT e.membership, e.seq, e.stream_pos FROM events e JOIN rooms r ON r.room_nid = e.room_nid
+WHERE r.room_id = $1 AND e.event_type = 'm.room.member' AND e.state_key = $2 AND e.stream_pos <= $3
+ORDER BY e.stream_pos DESC LIMIT 1`
+	selectMembershipChangesPrev = `
+SELECT r.room_id, e.membership, COALESCE(p.membership, ''), e.seq, e.stream_pos
+FROM events e JOIN rooms r ON r.room_nid = e.room_nid
+LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq
+WHERE e.event_type = 'm.room.member' AND e.state_key = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3
+ORDER BY e.stream_pos`
+)
+
+// Memberships implements syncer.Store from the membership table (one row
+// per room), reading the events only for rooms whose row is newer than
+// upTo.
+func (s *Sync) Memberships(ctx context.Context, user id.UserID, upTo int64) ([]syncer.MembershipChange, error) {
+	rows, err := s.pool.Query(ctx, selectMemberships, user)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memberships of %s: %w", user, err)
 	}
-	out := make([]syncer.MembershipChange, len(changes))
-	for i, c := range changes {
-		out[i] = syncer.MembershipChange{RoomID: c.RoomID, Membership: c.Membership, Seq: c.Seq, StreamPos: c.StreamPos}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (syncer.MembershipChange, error) {
+		var c syncer.MembershipChange
+		err := row.Scan(&c.RoomID, &c.Membership, &c.Seq, &c.StreamPos)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memberships of %s: %w", user, err)
+	}
+	out := all[:0]
+	for _, c := range all {
+		if c.StreamPos > upTo {
+			err := s.pool.QueryRow(ctx, selectMembershipAt, c.RoomID, user, upTo).Scan(&c.Membership, &c.Seq, &c.StreamPos)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // no membership yet at upTo
+			}
+			if err != nil {
+				return nil, fmt.Errorf("membership of %s in %s at %d: %w", user, c.RoomID, upTo, err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// MembershipChanges implements syncer.Store.
+func (s *Sync) MembershipChanges(ctx context.Context, user id.UserID, after, upTo int64) ([]syncer.MembershipChange, error) {
+	rows, err := s.pool.Query(ctx, selectMembershipChangesPrev, user, after, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("membership changes of %s: %w", user, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (syncer.MembershipChange, error) {
+		var c syncer.MembershipChange
+		err := row.Scan(&c.RoomID, &c.Membership, &c.Prev, &c.Seq, &c.StreamPos)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("membership changes of %s: %w", user, err)
 	}
 	return out, nil
 }

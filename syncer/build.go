@@ -44,23 +44,33 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 	sinceTL := b.since.Pos(StreamTimeline)
 	resp.NextBatch = b.since.With(StreamTimeline, b.pos).String()
 
-	history, err := b.s.store.MembershipHistory(ctx, b.req.User, b.pos)
+	current, err := b.s.store.Memberships(ctx, b.req.User, b.pos)
 	if err != nil {
 		return nil, err
 	}
-	atSince := map[id.RoomID]string{}
-	latest := map[id.RoomID]MembershipChange{}
-	churned := map[id.RoomID]bool{} // a non-join membership within the range
-	var order []id.RoomID
-	for _, c := range history {
-		if _, seen := latest[c.RoomID]; !seen {
-			order = append(order, c.RoomID)
-		}
+	latest := make(map[id.RoomID]MembershipChange, len(current))
+	atSince := make(map[id.RoomID]string, len(current))
+	order := make([]id.RoomID, 0, len(current))
+	for _, c := range current {
 		latest[c.RoomID] = c
-		if c.StreamPos <= sinceTL {
-			atSince[c.RoomID] = c.Membership
-		} else if c.Membership != "join" {
-			churned[c.RoomID] = true
+		atSince[c.RoomID] = c.Membership
+		order = append(order, c.RoomID)
+	}
+	churned := map[id.RoomID]bool{} // a non-join membership within the range
+	if !b.initial {
+		changes, err := b.s.store.MembershipChanges(ctx, b.req.User, sinceTL, b.pos)
+		if err != nil {
+			return nil, err
+		}
+		first := map[id.RoomID]bool{}
+		for _, c := range changes {
+			if !first[c.RoomID] {
+				first[c.RoomID] = true
+				atSince[c.RoomID] = c.Prev
+			}
+			if c.Membership != "join" {
+				churned[c.RoomID] = true
+			}
 		}
 	}
 

@@ -11,8 +11,11 @@ import (
 type MembershipChange struct {
 	RoomID     id.RoomID
 	Membership string
-	Seq        int64
-	StreamPos  int64
+	// Prev is the membership this change replaced ("" when none); only
+	// MembershipChanges fills it.
+	Prev      string
+	Seq       int64
+	StreamPos int64
 }
 
 // Summary is what a room summary needs from the membership table.
@@ -29,9 +32,13 @@ type Summary struct {
 type Store interface {
 	// CurrentStreamPos is the highest committed stream position.
 	CurrentStreamPos(ctx context.Context) (int64, error)
-	// MembershipHistory returns every change of user's membership with a
-	// stream position at or below upTo, in stream order.
-	MembershipHistory(ctx context.Context, user id.UserID, upTo int64) ([]MembershipChange, error)
+	// Memberships returns user's membership of every room they have one
+	// in (forgotten rooms aside) as of upTo: per room, the latest change at
+	// or below it.
+	Memberships(ctx context.Context, user id.UserID, upTo int64) ([]MembershipChange, error)
+	// MembershipChanges returns the changes of user's membership in
+	// (after, upTo], in stream order, each with the membership it replaced.
+	MembershipChanges(ctx context.Context, user id.UserID, after, upTo int64) ([]MembershipChange, error)
 	// ActiveRooms returns those of rooms with an event in (after, upTo].
 	ActiveRooms(ctx context.Context, rooms []id.RoomID, after, upTo int64) ([]id.RoomID, error)
 	// RoomEventsBetween returns the latest limit events of room in
