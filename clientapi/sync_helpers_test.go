@@ -13,6 +13,7 @@ import (
 // syncEvent is an event as /sync returns it.
 type syncEvent struct {
 	EventID  string         `json:"event_id"`
+	RoomID   string         `json:"room_id"`
 	Type     string         `json:"type"`
 	StateKey *string        `json:"state_key"`
 	Sender   string         `json:"sender"`

@@ -76,6 +76,9 @@ func TestSyncInitialThenIncremental(t *testing.T) {
 		if len(tl.Events) != 1 || tl.Events[0].EventID != id4 || tl.Limited {
 			t.Fatalf("timeline %+v", tl)
 		}
+		if tl.Events[0].RoomID != "" {
+			t.Errorf("events under rooms.join carry no room_id (ClientEventWithoutRoomID): %+v", tl.Events[0])
+		}
 		if tl.Events[0].Unsigned["transaction_id"] != "t4" {
 			t.Errorf("the sending device should see its transaction id: %v", tl.Events[0].Unsigned)
 		}

@@ -175,7 +175,9 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	case len(evs) > 0:
 		timeline.PrevBatch = b.s.cfg.PrevBatch(p.room, evs[len(evs)-1].Seq)
 	}
-	state = b.lazyMembers(state, tl, p.full)
+	if p.full {
+		state = b.lazyMembers(state, tl)
+	}
 	stateList := EventList{Events: b.render(state)}
 	if !joined {
 		resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, Timeline: timeline, AccountData: emptyList()}
@@ -215,6 +217,15 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 				return nil, nil, err
 			}
 			state = b.filterState(changes)
+		}
+		if lazy, _ := b.filter.LazyLoadMembers(); lazy && len(tl) > 0 {
+			// A lazy-loading client may never have received the member
+			// events of the timeline's senders: add them from the state
+			// before the timeline. The gap's member changes stay, as the
+			// spec requires for limited syncs.
+			if state, err = b.addSenderMembers(ctx, p.room, state, tl); err != nil {
+				return nil, nil, err
+			}
 		}
 		return tl, state, nil
 	}
@@ -271,21 +282,18 @@ func (b *builder) filterState(evs []*rooms.StoredEvent) []*rooms.StoredEvent {
 }
 
 // lazyMembers keeps, when the filter asks for lazy-loading, only the
-// member events of the timeline's senders — and the user's own when the
-// full state is sent (spec "Lazy-loading room members"). Redundant
+// member events of the timeline's senders and the user's own in a full
+// state section (spec "Lazy-loading room members"). Redundant
 // members are sent again: this server does not track what each device
 // has already seen, which the spec allows.
-func (b *builder) lazyMembers(state, tl []*rooms.StoredEvent, full bool) []*rooms.StoredEvent {
+func (b *builder) lazyMembers(state, tl []*rooms.StoredEvent) []*rooms.StoredEvent {
 	lazy, _ := b.filter.LazyLoadMembers()
 	if !lazy {
 		return state
 	}
-	need := map[string]bool{}
+	need := map[string]bool{string(b.req.User): true}
 	for _, se := range tl {
 		need[string(se.Event.Sender())] = true
-	}
-	if full {
-		need[string(b.req.User)] = true
 	}
 	out := state[:0:0]
 	for _, se := range state {
@@ -298,6 +306,45 @@ func (b *builder) lazyMembers(state, tl []*rooms.StoredEvent, full bool) []*room
 	return out
 }
 
+// addSenderMembers adds to a state delta the member events, as of the
+// start of the timeline, of the timeline's senders it lacks.
+func (b *builder) addSenderMembers(ctx context.Context, room id.RoomID, state, tl []*rooms.StoredEvent) ([]*rooms.StoredEvent, error) {
+	have := map[string]bool{}
+	for _, se := range state {
+		if se.Event.Type() == auth.TypeMember {
+			have[*se.Event.StateKey()] = true
+		}
+	}
+	var missing []string
+	for _, se := range tl {
+		if sender := string(se.Event.Sender()); !have[sender] {
+			have[sender] = true
+			missing = append(missing, sender)
+		}
+	}
+	if len(missing) == 0 {
+		return state, nil
+	}
+	before, err := b.s.store.StateBefore(ctx, room, tl[0].Seq)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range missing {
+		if ev := before.Get(auth.TypeMember, u); ev != nil {
+			state = append(state, &rooms.StoredEvent{Event: ev, RoomID: room})
+		}
+	}
+	return state, nil
+}
+
+// syncEvent is a ClientEvent without room_id, as /sync nests events under
+// their room (ClientEventWithoutRoomID): the shallower empty field hides
+// the embedded one.
+type syncEvent struct {
+	rooms.ClientEvent
+	RoomID id.RoomID `json:"room_id,omitempty"`
+}
+
 // render formats events for the user's device, with the filter's
 // event_fields applied.
 func (b *builder) render(evs []*rooms.StoredEvent) []json.RawMessage {
@@ -308,7 +355,7 @@ func (b *builder) render(evs []*rooms.StoredEvent) []json.RawMessage {
 		fields = b.filter.EventFields
 	}
 	for _, se := range evs {
-		raw, err := json.Marshal(b.s.format.ClientEvent(se, viewer))
+		raw, err := json.Marshal(syncEvent{ClientEvent: b.s.format.ClientEvent(se, viewer)})
 		if err == nil {
 			raw, err = ProjectFields(raw, fields)
 		}
