@@ -30,7 +30,10 @@ func (a *API) mountRooms(r chi.Router) {
 			r.Put(v+"/rooms/{roomId}"+p, a.requireAuth(a.putStateEvent))
 		}
 		r.Get(v+"/rooms/{roomId}/event/{eventId}", a.requireAuth(a.getEvent))
+		a.mountMembership(r, v)
+		a.mountHistory(r, v)
 	}
+	a.mountHistoryV1(r)
 }
 
 // pathParam is a path parameter percent-decoded: chi matches on the raw

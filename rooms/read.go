@@ -15,11 +15,12 @@ func (s *Service) Event(ctx context.Context, user id.UserID, room id.RoomID, eve
 	if err != nil {
 		return nil, err
 	}
-	vis, err := s.loadVisibility(ctx, room, user, se.Seq)
+	h, err := s.store.Head(ctx, room)
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.store.Head(ctx, room)
+	// The whole membership history: a later join shows "shared" history.
+	vis, err := s.loadVisibility(ctx, room, user, h.Seq)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,34 @@
+package rooms
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/parleyhq/parley/mxerr"
+)
+
+// A timeline position is a gap in a room's sequence: position p lies
+// between the events with sequence numbers p and p+1. Paginating backwards
+// from p returns events p, p-1, …; forwards, p+1, p+2, …. So one position
+// serves both directions and a token stays valid across restarts (it is
+// the room's own gap-free sequence). Tokens are "t" and the position in
+// base 36; clients treat them as opaque.
+
+// PositionToken encodes a timeline position; the sync engine's prev_batch
+// for a timeline starting at event seq is PositionToken(seq-1).
+func PositionToken(pos int64) string {
+	return "t" + strconv.FormatInt(pos, 36)
+}
+
+// ParsePositionToken decodes PositionToken's tokens.
+func ParsePositionToken(tok string) (int64, error) {
+	rest, ok := strings.CutPrefix(tok, "t")
+	if !ok {
+		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+	}
+	pos, err := strconv.ParseInt(rest, 36, 64)
+	if err != nil || pos < 0 {
+		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+	}
+	return pos, nil
+}
