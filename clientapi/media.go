@@ -233,4 +233,3 @@ func thumbnailParams(r *http.Request) (media.ThumbnailRequest, error) {
 	}
 	return req, nil
 }
-

@@ -151,4 +151,3 @@ func TestParseOpenGraph(t *testing.T) {
 		t.Errorf("long value kept %d bytes", n)
 	}
 }
-
