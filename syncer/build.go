@@ -169,11 +169,13 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 		return nil
 	}
 	timeline := Timeline{Events: b.render(tl), Limited: limited}
+	// prev_batch is a /messages token of the rooms service: the position
+	// just before the timeline's first event, paginating backwards.
 	switch {
 	case len(tl) > 0:
-		timeline.PrevBatch = b.s.cfg.PrevBatch(p.room, tl[0].Seq-1)
+		timeline.PrevBatch = rooms.PositionToken(tl[0].Seq - 1)
 	case len(evs) > 0:
-		timeline.PrevBatch = b.s.cfg.PrevBatch(p.room, evs[len(evs)-1].Seq)
+		timeline.PrevBatch = rooms.PositionToken(evs[len(evs)-1].Seq)
 	}
 	if p.full {
 		state = b.lazyMembers(state, tl)
