@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,65 +61,59 @@ func sendOnce(s *apptest.Server, token, room, txn, text string) error {
 }
 
 // TestSyncPropertyConcurrentSendersAndReceivers is the guarantee of /sync:
-// while several senders write to several rooms concurrently, every
+// while several senders write to several shared rooms concurrently, every
 // receiver chaining incremental long-poll syncs sees every event of its
-// rooms exactly once, each sender's events in the order they were sent,
-// and never an event of a room it is not in. The test ends when every
-// receiver has seen every event of its rooms, or fails at a deadline.
+// rooms exactly once, in one per-room order that all receivers agree on
+// (and that keeps each sender's order), and never an event of a room it is
+// not in. The test ends when every receiver has seen every event of its
+// rooms, or fails at a deadline.
 func TestSyncPropertyConcurrentSendersAndReceivers(t *testing.T) {
 	const (
-		users            = 3
-		roomsPerUser     = 2
-		sendersPerRoom   = 2
+		users            = 4 // user i creates room i; user i+1 joins it
 		messagesPerSend  = 15
 		receiversPerUser = 2
 	)
 	s := apptest.Start(t)
 	type member struct {
-		id     string
-		tokens []string // receivers' devices
-		rooms  []string
-	}
-	type sender struct {
-		token, room, name string
+		id, name string
+		token    string
+		rooms    []string
 	}
 	var members []*member
-	var senders []sender
-	roomOwner := map[string]string{}
 	for u := range users {
 		name := fmt.Sprintf("user%d", u)
 		uid, tok := s.Register(t, name, pw)
-		m := &member{id: uid}
-		for range receiversPerUser {
-			rt, _ := mustLogin(t, s, name, pw, nil)
-			m.tokens = append(m.tokens, rt)
-		}
-		for r := range roomsPerUser {
-			room := newRoom(t, s, tok, nil)
-			m.rooms = append(m.rooms, room)
-			roomOwner[room] = uid
-			for k := range sendersPerRoom {
-				st, _ := mustLogin(t, s, name, pw, nil)
-				senders = append(senders, sender{token: st, room: room, name: fmt.Sprintf("u%dr%ds%d", u, r, k)})
-			}
-		}
-		members = append(members, m)
+		members = append(members, &member{id: uid, name: name, token: tok})
 	}
+	type sender struct{ token, room, name string }
+	var senders []sender
+	roomIDs := make([]string, users)
+	for u, m := range members {
+		room := newRoom(t, s, m.token, obj{"preset": "public_chat"})
+		roomIDs[u] = room
+		guest := members[(u+1)%users]
+		roomPost(t, s, guest.token, room, "join", nil)
+		for _, who := range []*member{m, guest} {
+			who.rooms = append(who.rooms, room)
+			st, _ := mustLogin(t, s, who.name, pw, nil)
+			senders = append(senders, sender{token: st, room: room, name: fmt.Sprintf("%s-in-%d", who.name, u)})
+		}
+	}
+
 	// Every receiver starts from a position before the first send.
-	type receiver struct {
-		user  *member
-		token string
-		since string
-	}
-	var receivers []*receiver
+	var receivers []*propertyReceiver
 	for _, m := range members {
-		for _, tok := range m.tokens {
-			receivers = append(receivers, &receiver{user: m, token: tok, since: mustSync(t, s, tok, "").NextBatch})
+		for range receiversPerUser {
+			tok, _ := mustLogin(t, s, m.name, pw, nil)
+			receivers = append(receivers, &propertyReceiver{
+				user: m.id, rooms: m.rooms, token: tok,
+				since: mustSync(t, s, tok, "").NextBatch, order: map[string][]string{},
+			})
 		}
 	}
 
 	filter := `{"room":{"timeline":{"limit":1000,"types":["m.room.message"]}}}`
-	expected := sendersPerRoom * messagesPerSend
+	expected := 2 * messagesPerSend // two senders per room
 	errs := make(chan error, len(receivers)+len(senders))
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(90 * time.Second)
@@ -126,57 +121,8 @@ func TestSyncPropertyConcurrentSendersAndReceivers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seen := map[string]bool{}  // event ids
-			lastOf := map[string]int{} // sender name → last message number
-			count := map[string]int{}  // room → messages seen
-			mine := map[string]bool{}
-			for _, r := range rc.user.rooms {
-				mine[r] = true
-			}
-			for {
-				done := true
-				for _, r := range rc.user.rooms {
-					done = done && count[r] == expected
-				}
-				if done {
-					return
-				}
-				if time.Now().After(deadline) {
-					errs <- fmt.Errorf("receiver of %s: deadline with %v of %d per room", rc.user.id, count, expected)
-					return
-				}
-				b, err := syncOnce(s, rc.token, rc.since, "timeout", "5000", "filter", filter)
-				if err != nil {
-					errs <- err
-					return
-				}
-				rc.since = b.NextBatch
-				for room, jr := range b.Rooms.Join {
-					if !mine[room] {
-						errs <- fmt.Errorf("%s saw room %s of %s", rc.user.id, room, roomOwner[room])
-						return
-					}
-					if jr.Timeline.Limited {
-						errs <- fmt.Errorf("%s: timeline of %s limited", rc.user.id, room)
-						return
-					}
-					for _, ev := range jr.Timeline.Events {
-						if seen[ev.EventID] {
-							errs <- fmt.Errorf("%s saw %s twice", rc.user.id, ev.EventID)
-							return
-						}
-						seen[ev.EventID] = true
-						body, _ := ev.Content["body"].(string)
-						name, num, _ := strings.Cut(body, "#")
-						n, _ := strconv.Atoi(num)
-						if !strings.Contains(name, "s") || n != lastOf[name]+1 {
-							errs <- fmt.Errorf("%s: %q after message %d of that sender", rc.user.id, body, lastOf[name])
-							return
-						}
-						lastOf[name] = n
-						count[room]++
-					}
-				}
+			if err := rc.receive(s, filter, expected, deadline); err != nil {
+				errs <- err
 			}
 		}()
 	}
@@ -196,5 +142,83 @@ func TestSyncPropertyConcurrentSendersAndReceivers(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	// Every receiver of a room saw the same order.
+	for _, room := range roomIDs {
+		var first []string
+		for _, rc := range receivers {
+			got, ok := rc.order[room]
+			if !ok {
+				continue
+			}
+			if first == nil {
+				first = got
+			} else if !slices.Equal(first, got) {
+				t.Errorf("receivers of %s disagree on its order", room)
+			}
+		}
+		if len(first) != expected {
+			t.Errorf("room %s: %d events seen, want %d", room, len(first), expected)
+		}
+	}
+}
+
+// propertyReceiver is one device chaining syncs in the property test.
+type propertyReceiver struct {
+	user  string
+	rooms []string
+	token string
+	since string
+	order map[string][]string // room → event ids in the order seen
+}
+
+// receive chains long-poll syncs until every room of the receiver's user
+// has expected messages, checking each batch as it comes: no room it is
+// not in, no limited timeline, no event twice, each sender's messages in
+// sending order.
+func (rc *propertyReceiver) receive(s *apptest.Server, filter string, expected int, deadline time.Time) error {
+	seen := map[string]bool{}
+	lastOf := map[string]int{} // sender name → its last message number
+	for {
+		done := true
+		for _, r := range rc.rooms {
+			done = done && len(rc.order[r]) == expected
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("receiver of %s: deadline with %d events seen", rc.user, len(seen))
+		}
+		b, err := syncOnce(s, rc.token, rc.since, "timeout", "5000", "filter", filter)
+		if err != nil {
+			return err
+		}
+		rc.since = b.NextBatch
+		for room, jr := range b.Rooms.Join {
+			if !slices.Contains(rc.rooms, room) {
+				return fmt.Errorf("%s saw room %s it is not in", rc.user, room)
+			}
+			if jr.Timeline.Limited {
+				return fmt.Errorf("%s: timeline of %s limited", rc.user, room)
+			}
+			for _, ev := range jr.Timeline.Events {
+				if seen[ev.EventID] {
+					return fmt.Errorf("%s saw %s twice", rc.user, ev.EventID)
+				}
+				seen[ev.EventID] = true
+				body, _ := ev.Content["body"].(string)
+				name, num, _ := strings.Cut(body, "#")
+				n, _ := strconv.Atoi(num)
+				if n != lastOf[name]+1 {
+					return fmt.Errorf("%s: %q after message %d of that sender", rc.user, body, lastOf[name])
+				}
+				lastOf[name] = n
+				rc.order[room] = append(rc.order[room], ev.EventID)
+			}
+		}
 	}
 }
