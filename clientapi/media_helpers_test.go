@@ -18,6 +18,19 @@ const (
 	mediaV1 = "/_matrix/client/v1/media"
 )
 
+// benchBackend is backends for benchmarks: the configuration of one
+// backend by name.
+func benchBackend(tb testing.TB, name string) func(*config.Config) {
+	if name == config.MediaFilesystem {
+		return func(c *config.Config) { c.Media.Backend = config.MediaFilesystem }
+	}
+	s3 := miniotest.Config(tb)
+	return func(c *config.Config) {
+		c.Media.Backend = config.MediaS3Backend
+		c.Media.S3 = config.MediaS3{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: s3.Bucket}
+	}
+}
+
 // backends runs a media test once per blob store: the filesystem and a
 // real MinIO (a bucket of its own on the test server).
 func backends(t *testing.T, test func(t *testing.T, useBackend func(*config.Config))) {
@@ -27,11 +40,7 @@ func backends(t *testing.T, test func(t *testing.T, useBackend func(*config.Conf
 	})
 	t.Run("minio", func(t *testing.T) {
 		t.Parallel()
-		s3 := miniotest.Config(t)
-		test(t, func(c *config.Config) {
-			c.Media.Backend = config.MediaS3Backend
-			c.Media.S3 = config.MediaS3{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: s3.Bucket}
-		})
+		test(t, benchBackend(t, config.MediaS3Backend))
 	})
 }
 
@@ -96,7 +105,7 @@ func download(t *testing.T, s *apptest.Server, token, uri string, header map[str
 }
 
 // jsonField reads a string field of a JSON body.
-func jsonField(t *testing.T, body []byte, key string) string {
+func jsonField(t testing.TB, body []byte, key string) string {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
