@@ -1,6 +1,7 @@
 package clientapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -287,5 +288,33 @@ func TestSyncTokenSurvivesRestart(t *testing.T) {
 	evs := b.Rooms.Join[room].Timeline.Events
 	if len(evs) != 1 || evs[0].EventID != id {
 		t.Errorf("timeline after restart %+v", evs)
+	}
+}
+
+// A selective timeline filter still fills its limit when the newest
+// events of the range do not match: the engine reads further back.
+func TestSyncSelectiveFilterFillsTheLimit(t *testing.T) {
+	s := apptest.Start(t)
+	_, tok := s.Register(t, "alice", pw)
+	room := newRoom(t, s, tok, nil)
+	start := mustSync(t, s, tok, "").NextBatch
+	for i, b := range []string{"x", "y", "z"} {
+		sendText(t, s, tok, room, "s"+string(rune('0'+i)), b)
+	}
+	for i := range 12 {
+		res := s.Do(t, http.MethodPut, v3+"/rooms/"+room+"/state/m.room.topic", tok, obj{"topic": fmt.Sprint("topic ", i)})
+		apptest.MustStatus(t, res, http.StatusOK)
+	}
+	filter := `{"room":{"timeline":{"limit":2,"types":["m.room.message"]}}}`
+	for _, since := range []string{start, ""} {
+		t.Run("since="+since, func(t *testing.T) {
+			jr := mustSync(t, s, tok, since, "filter", filter).Rooms.Join[room]
+			if got := joinList(bodies(jr.Timeline.Events)); got != "y,z" || !jr.Timeline.Limited {
+				t.Errorf("timeline %q limited %v, want y,z limited", got, jr.Timeline.Limited)
+			}
+			if topic := findState(jr.State.Events, "m.room.topic", ""); since != "" && topic != nil {
+				t.Errorf("topics set after the timeline's first event are not state before it: %+v", topic)
+			}
+		})
 	}
 }

@@ -1,0 +1,223 @@
+package syncer
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
+)
+
+// addRoom adds one room to its section of the response, or nothing when a
+// room the user was joined to all along has nothing to show.
+func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error {
+	switch p.membership.Membership {
+	case "invite":
+		st, err := b.strippedState(ctx, p)
+		if err != nil {
+			return err
+		}
+		resp.Rooms.Invite[p.room] = &InvitedRoom{InviteState: st}
+		return nil
+	case "knock":
+		st, err := b.strippedState(ctx, p)
+		if err != nil {
+			return err
+		}
+		resp.Rooms.Knock[p.room] = &KnockedRoom{KnockState: st}
+		return nil
+	}
+
+	joined := p.membership.Membership == "join"
+	upTo := b.pos
+	if !joined {
+		// A left room's timeline ends with the user's leave.
+		upTo = p.membership.StreamPos
+	}
+	after := b.since.Pos(StreamTimeline)
+	evs, limited, err := b.fetchTimeline(ctx, p.room, after, upTo)
+	if err != nil {
+		return err
+	}
+	tl, state, trimmed, err := b.timelineAndState(ctx, p, evs, joined)
+	if err != nil {
+		return err
+	}
+	limited = limited || trimmed
+	if len(tl) == 0 && len(state) == 0 && !p.full {
+		return nil
+	}
+	timeline := Timeline{Events: b.render(tl), Limited: limited}
+	// prev_batch is a /messages token of the rooms service: the position
+	// just before the timeline's first event, paginating backwards.
+	switch {
+	case len(tl) > 0:
+		timeline.PrevBatch = rooms.PositionToken(tl[0].Seq - 1)
+	case len(evs) > 0:
+		timeline.PrevBatch = rooms.PositionToken(evs[len(evs)-1].Seq)
+	}
+	if p.full {
+		state = b.lazyMembers(state, tl)
+	}
+	stateList := EventList{Events: b.render(state)}
+	if !joined {
+		resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, Timeline: timeline, AccountData: emptyList()}
+		return nil
+	}
+	jr := &JoinedRoom{State: stateList, Timeline: timeline, Ephemeral: emptyList(), AccountData: emptyList()}
+	if p.full || hasMember(tl) || hasMember(state) {
+		sum, err := b.s.store.RoomSummary(ctx, p.room, b.req.User)
+		if err != nil {
+			return err
+		}
+		jr.Summary = RoomSummary{Heroes: sum.Heroes, Joined: &sum.Joined, Invited: &sum.Invited}
+	}
+	resp.Rooms.Join[p.room] = jr
+	return nil
+}
+
+// timelineAndState picks the timeline: the latest events, up to the
+// filter's limit, that the user may see and the filter lets through;
+// trimmed reports that more such events were left out. It also builds the
+// state section that goes with it.
+func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms.StoredEvent, joined bool) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
+	tf := b.filter.TimelineFilter()
+	limit := b.filter.TimelineLimit()
+	if !p.full {
+		// Joined before the range and all through it: every event is
+		// visible; the state section is what changed before the timeline.
+		for _, se := range evs {
+			if tf.Matches(matchView(se)) {
+				tl = append(tl, se)
+			}
+		}
+		if len(tl) > limit {
+			tl, trimmed = tl[len(tl)-limit:], true
+		}
+		state, err := b.stateDelta(ctx, p.room, tl)
+		return tl, state, trimmed, err
+	}
+
+	// Full state: the state before the first fetched event, walked
+	// forward over the fetched events up to the first one shown.
+	seq := int64(1 << 62)
+	if len(evs) > 0 {
+		seq = evs[0].Seq
+	}
+	before, err := b.s.store.StateBefore(ctx, p.room, seq)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	visible := visibleFlags(b.req.User, before, evs, joined)
+	var shown []int
+	for i, se := range evs {
+		if visible[i] && tf.Matches(matchView(se)) {
+			shown = append(shown, i)
+		}
+	}
+	// Only the latest limit of them; the state section then covers
+	// everything before the first one shown.
+	if len(shown) > limit {
+		shown, trimmed = shown[len(shown)-limit:], true
+	}
+	first := len(evs)
+	if len(shown) > 0 {
+		first = shown[0]
+	}
+	for _, i := range shown {
+		tl = append(tl, evs[i])
+	}
+	current := maps.Clone(before)
+	for _, se := range evs[:first] {
+		if ev := se.Event; ev.IsState() {
+			current[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = ev
+		}
+	}
+	all := make([]*rooms.StoredEvent, 0, len(current))
+	for _, ev := range current {
+		all = append(all, &rooms.StoredEvent{Event: ev, RoomID: p.room})
+	}
+	slices.SortFunc(all, func(a, c *rooms.StoredEvent) int {
+		return cmp.Or(cmp.Compare(a.Event.Type(), c.Event.Type()), cmp.Compare(*a.Event.StateKey(), *c.Event.StateKey()))
+	})
+	return tl, b.filterState(all), trimmed, nil
+}
+
+func hasMember(evs []*rooms.StoredEvent) bool {
+	for _, se := range evs {
+		if se.Event.Type() == auth.TypeMember {
+			return true
+		}
+	}
+	return false
+}
+
+// matchView is the filter's view of a stored event.
+func matchView(se *rooms.StoredEvent) *Event {
+	ev := se.Event
+	return &Event{
+		ID: ev.EventID(), RoomID: se.RoomID, Type: ev.Type(), StateKey: ev.StateKey(),
+		Sender: ev.Sender(), StreamPos: se.StreamPos, Seq: se.Seq, Content: ev.Content(),
+	}
+}
+
+// fetchTimeline reads the latest events of the room in (after, upTo],
+// oldest first: enough of them for the filter's limit of events that pass
+// the timeline filter, reading at most MaxTimelineLimit events when the
+// filter is selective. limited reports that older events of the range
+// were not read.
+func (b *builder) fetchTimeline(ctx context.Context, room id.RoomID, after, upTo int64) ([]*rooms.StoredEvent, bool, error) {
+	limit := b.filter.TimelineLimit()
+	tf := b.filter.TimelineFilter()
+	var out []*rooms.StoredEvent
+	matched := 0
+	for {
+		batch, more, err := b.s.store.RoomEventsBetween(ctx, room, after, upTo, limit)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, se := range batch {
+			if tf.Matches(matchView(se)) {
+				matched++
+			}
+		}
+		out = append(batch, out...)
+		if !more || len(batch) == 0 {
+			return out, false, nil
+		}
+		if tf == nil || matched >= limit || len(out) >= MaxTimelineLimit {
+			return out, true, nil
+		}
+		upTo = batch[0].StreamPos - 1
+	}
+}
+
+// stateDelta is the state section of a room the user was joined to all
+// along: the state that changed between since and the timeline's start
+// (the end of the range when the timeline is empty).
+func (b *builder) stateDelta(ctx context.Context, room id.RoomID, tl []*rooms.StoredEvent) ([]*rooms.StoredEvent, error) {
+	since := b.since.Pos(StreamTimeline)
+	cut := b.pos + 1
+	if len(tl) > 0 {
+		cut = tl[0].StreamPos
+	}
+	var state []*rooms.StoredEvent
+	if cut-1 > since {
+		changes, err := b.s.store.StateChanges(ctx, room, since, cut-1)
+		if err != nil {
+			return nil, err
+		}
+		state = b.filterState(changes)
+	}
+	if lazy, _ := b.filter.LazyLoadMembers(); lazy && len(tl) > 0 {
+		// A lazy-loading client may never have received the member events
+		// of the timeline's senders: add them from the state before the
+		// timeline. The gap's member changes stay, as the spec requires
+		// for limited syncs.
+		return b.addSenderMembers(ctx, room, state, tl)
+	}
+	return state, nil
+}
