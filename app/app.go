@@ -38,6 +38,7 @@ type App struct {
 	users      *users.Service
 	media      *media.Service
 	stopMedia  context.CancelFunc
+	notifier   *syncer.Notifier
 	signingKey signing.Key
 	ready      atomic.Bool
 
@@ -93,8 +94,8 @@ func (a *App) build(ctx context.Context) (err error) {
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
 		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
 	// The sync engine's notifier hears every commit of the rooms service.
-	notifier := syncer.NewNotifier(nil)
-	roomService.SetNotifier(notifier)
+	a.notifier = syncer.NewNotifier(nil)
+	roomService.SetNotifier(a.notifier)
 	if a.media, err = a.openMedia(ctx); err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Media:   a.media,
 		Rooms:   roomService,
 		Sync: syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
-			notifier, roomService, logger),
+			a.notifier, roomService, logger),
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
@@ -194,6 +195,10 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
+	}
+	if a.notifier != nil {
+		// Waiting long-polls answer now instead of holding the shutdown.
+		a.notifier.Close()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
 	defer cancel()

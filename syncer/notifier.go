@@ -42,6 +42,8 @@ type Notifier struct {
 	users map[id.UserID]*watch
 	// waiting counts the registered waiters.
 	waiting int
+	// closed: the node is shutting down; Wait returns at once.
+	closed bool
 }
 
 // watch is the notifier's record of one room or user.
@@ -121,6 +123,10 @@ func (n *Notifier) Wait(ctx context.Context, user id.UserID, rooms []id.RoomID, 
 	watches := make([]*watch, 0, len(rooms)+1)
 
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return false
+	}
 	watches = append(watches, watchOf(n.users, user))
 	for _, r := range rooms {
 		watches = append(watches, watchOf(n.rooms, r))
@@ -151,7 +157,7 @@ func (n *Notifier) Wait(ctx context.Context, user id.UserID, rooms []id.RoomID, 
 	for _, w := range watches {
 		delete(w.waiters, wt)
 	}
-	woken = woken || wt.closed
+	woken = (woken || wt.closed) && !n.closed
 	n.waiting--
 	n.mu.Unlock()
 	return woken
@@ -163,4 +169,23 @@ func (n *Notifier) Waiting() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.waiting
+}
+
+// Close ends every wait, now and later, without a change: waiting syncs
+// answer at once with what they have, so that a shutting-down node does
+// not hold its long-polls until the shutdown timeout.
+func (n *Notifier) Close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	for _, w := range n.rooms {
+		for wt := range w.waiters {
+			wt.wake()
+		}
+	}
+	for _, w := range n.users {
+		for wt := range w.waiters {
+			wt.wake()
+		}
+	}
 }

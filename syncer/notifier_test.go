@@ -145,3 +145,21 @@ func BenchmarkNotifyAmongManyWaiters(b *testing.B) {
 		n.Notify(Change{Stream: StreamTimeline, Pos: int64(i + 1), Room: "!quiet:x"})
 	}
 }
+
+// Close releases every waiting sync at once, reporting no change, and
+// later waits do not block.
+func TestNotifierClose(t *testing.T) {
+	n := NewNotifier(nil)
+	byRoom := waitAsync(context.Background(), n, "@a:x", []id.RoomID{"!r:x"}, Token{})
+	byUser := waitAsync(context.Background(), n, "@b:x", nil, Token{})
+	waitRegistered(t, n, 2)
+	n.Close()
+	for name, ch := range map[string]<-chan bool{"room waiter": byRoom, "user waiter": byUser} {
+		if <-ch {
+			t.Errorf("%s: Wait reported a change after Close", name)
+		}
+	}
+	if n.Wait(context.Background(), "@a:x", []id.RoomID{"!r:x"}, Token{}) {
+		t.Error("Wait after Close reported a change")
+	}
+}
