@@ -19,6 +19,8 @@ type syncEvent struct {
 	Sender   string         `json:"sender"`
 	Content  map[string]any `json:"content"`
 	Unsigned map[string]any `json:"unsigned"`
+	// Signatures is only present in the federation format.
+	Signatures map[string]any `json:"signatures"`
 }
 
 type syncTimeline struct {

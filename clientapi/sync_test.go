@@ -160,6 +160,17 @@ func TestSyncFilters(t *testing.T) {
 				}
 			}
 		}},
+		{"event_format federation gives the signed PDU", `{"event_format":"federation"}`, func(t *testing.T, b syncBody) {
+			evs := b.Rooms.Join[room].Timeline.Events
+			if len(evs) == 0 {
+				t.Fatal("empty timeline")
+			}
+			for _, ev := range evs {
+				if ev.Signatures == nil || ev.RoomID != room {
+					t.Fatalf("event %+v is not in the federation format", ev)
+				}
+			}
+		}},
 		{"lazy loading keeps the members of the timeline's senders", `{"room":{"timeline":{"limit":1},"state":{"lazy_load_members":true}}}`, func(t *testing.T, b syncBody) {
 			jr := b.Rooms.Join[room]
 			if findState(jr.State.Events, "m.room.member", alice) == nil {

@@ -15,17 +15,27 @@ type syncEvent struct {
 	RoomID id.RoomID `json:"room_id,omitempty"`
 }
 
-// render formats events for the user's device, with the filter's
-// event_fields applied.
+// render formats events for the user's device in the filter's
+// event_format, with its event_fields applied.
 func (b *builder) render(evs []*rooms.StoredEvent) []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(evs))
 	viewer := rooms.Viewer{User: b.req.User, Device: b.req.Device}
 	var fields []string
+	federation := false
 	if b.filter != nil {
 		fields = b.filter.EventFields
+		federation = b.filter.EventFormat == "federation"
 	}
 	for _, se := range evs {
-		raw, err := json.Marshal(syncEvent{ClientEvent: b.s.format.ClientEvent(se, viewer)})
+		var raw json.RawMessage
+		var err error
+		if federation {
+			// event_format "federation": the event as it travels between
+			// servers (in its redacted form when a redaction applies).
+			raw = se.Event.Raw()
+		} else {
+			raw, err = json.Marshal(syncEvent{ClientEvent: b.s.format.ClientEvent(se, viewer)})
+		}
 		if err == nil {
 			raw, err = ProjectFields(raw, fields)
 		}
