@@ -32,6 +32,7 @@ func (a *API) mountRooms(r chi.Router) {
 		r.Get(v+"/rooms/{roomId}/event/{eventId}", a.requireAuth(a.getEvent))
 		a.mountMembership(r, v)
 		a.mountHistory(r, v)
+		a.mountAliases(r, v)
 	}
 	a.mountHistoryV1(r)
 }

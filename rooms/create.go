@@ -54,6 +54,13 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 	if err != nil {
 		return "", err
 	}
+	return s.createFromPlan(ctx, plan)
+}
+
+// createFromPlan reserves the alias, builds the create event, persists
+// the room in one transaction and publishes it.
+func (s *Service) createFromPlan(ctx context.Context, plan *roomPlan) (id.RoomID, error) {
+	creator := plan.creator
 	create, err := s.buildCreate(plan)
 	if err != nil {
 		return "", err

@@ -165,6 +165,8 @@ type AliasStore interface {
 	DeleteAlias(ctx context.Context, alias id.RoomAlias) (room id.RoomID, creator id.UserID, err error)
 	AliasCreator(ctx context.Context, alias id.RoomAlias) (id.UserID, error)
 	RoomAliases(ctx context.Context, room id.RoomID) ([]id.RoomAlias, error)
+	// MoveAliases points every alias of from at to (room upgrades).
+	MoveAliases(ctx context.Context, from, to id.RoomID) error
 }
 
 // DirectoryStore keeps which rooms are published in the room directory.

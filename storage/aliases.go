@@ -122,3 +122,13 @@ func (r *Rooms) PublishedRooms(ctx context.Context, since id.RoomID, limit int) 
 	}
 	return out, rows.Err()
 }
+
+const updateAliasesRoom = `UPDATE room_aliases SET room_id = $2 WHERE room_id = $1`
+
+// MoveAliases implements rooms.AliasStore.
+func (r *Rooms) MoveAliases(ctx context.Context, from, to id.RoomID) error {
+	if _, err := r.pool.Exec(ctx, updateAliasesRoom, from, to); err != nil {
+		return fmt.Errorf("move aliases of %s to %s: %w", from, to, err)
+	}
+	return nil
+}

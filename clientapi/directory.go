@@ -1,0 +1,110 @@
+package clientapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/rooms"
+)
+
+// getDirectoryVisibility handles GET /_matrix/client/v3/directory/list/room/{roomId}.
+func (a *API) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
+	room, err := roomParam(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	vis, err := a.Rooms.Visibility(r.Context(), room)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"visibility": vis})
+}
+
+// putDirectoryVisibility handles PUT /_matrix/client/v3/directory/list/room/{roomId}.
+func (a *API) putDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
+	room, err := roomParam(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Visibility string `json:"visibility"`
+	}
+	if err := a.decodeJSON(w, r, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.Rooms.SetVisibility(r.Context(), requesterFrom(r.Context()).UserID, room, body.Visibility); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, emptyObject)
+}
+
+// checkDirectoryServer refuses other servers' directories, which need
+// federation.
+func (a *API) checkDirectoryServer(server string) error {
+	if server != "" && server != string(a.Config.ServerName) {
+		return mxerr.InvalidParam.Msg("only this server's directory is available")
+	}
+	return nil
+}
+
+// getPublicRooms handles GET /_matrix/client/v3/publicRooms.
+func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := a.checkDirectoryServer(q.Get("server")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	req := rooms.PublicRoomsRequest{Since: q.Get("since")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			a.writeError(w, r, mxerr.InvalidParam.Msg("limit must be an integer"))
+			return
+		}
+		req.Limit = n
+	}
+	a.writePublicRooms(w, r, req)
+}
+
+// postPublicRooms handles POST /_matrix/client/v3/publicRooms.
+func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
+	if err := a.checkDirectoryServer(r.URL.Query().Get("server")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Limit  int    `json:"limit"`
+		Since  string `json:"since"`
+		Filter *struct {
+			GenericSearchTerm string    `json:"generic_search_term"`
+			RoomTypes         []*string `json:"room_types"`
+		} `json:"filter"`
+	}
+	if err := a.decodeOptionalJSON(w, r, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	req := rooms.PublicRoomsRequest{Limit: body.Limit, Since: body.Since}
+	if f := body.Filter; f != nil {
+		req.SearchTerm = f.GenericSearchTerm
+		if f.RoomTypes != nil {
+			req.WithRoomTypes(f.RoomTypes)
+		}
+	}
+	a.writePublicRooms(w, r, req)
+}
+
+func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, req rooms.PublicRoomsRequest) {
+	page, err := a.Rooms.PublicRoomsPage(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
