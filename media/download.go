@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -58,6 +59,7 @@ func (s *Service) openBlob(ctx context.Context, key BlobKey) (Blob, error) {
 		return nil, fmt.Errorf("media blob %s missing from the store: %w", key, ErrNotFound)
 	}
 	if err != nil {
+		s.logger.ErrorContext(ctx, "media store open failed", slog.String("blob", string(key)), slog.String("error", err.Error()))
 		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
 	return b, nil

@@ -36,19 +36,21 @@ func (s *Service) Thumbnail(ctx context.Context, mxc MXC, req ThumbnailRequest, 
 	if !thumbnailable(m.ContentType) {
 		return Content{}, ErrCannotThumbnail
 	}
+	isGIF := baseType(m.ContentType) == "image/gif"
+	animated := req.Animated && isGIF // the only animated format decoded here
+	want := s.chooseSize(req)
+	// A stored thumbnail of want exists only for originals larger than
+	// want, so it answers without reading the original at all.
+	if stored, ok, err := s.storedThumbnail(ctx, mxc, want, animated); err != nil || ok {
+		return stored, err
+	}
 	w, h, err := s.dimensions(ctx, m)
 	if err != nil {
 		return Content{}, err
 	}
-	isGIF := baseType(m.ContentType) == "image/gif"
-	animated := req.Animated && isGIF // the only animated format decoded here
 	if w <= req.Width && h <= req.Height && (!isGIF || animated) {
 		// Smaller than asked: the spec wants the original, not a copy.
 		return s.Download(ctx, mxc, 0)
-	}
-	want := s.chooseSize(req)
-	if stored, ok, err := s.storedThumbnail(ctx, mxc, want, animated); err != nil || ok {
-		return stored, err
 	}
 	return s.makeThumbnail(ctx, m, want, animated)
 }

@@ -2,17 +2,18 @@ package media
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"net/http"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
 )
 
 // Upload is content a user sends.
@@ -134,7 +135,7 @@ func (s *Service) receive(ctx context.Context, u Upload) (Media, error) {
 	}
 	if u.Length >= 0 && size != u.Length {
 		// Stored but never recorded: invisible, as a failed upload must be.
-		return Media{}, errors.New("media: body shorter than its Content-Length")
+		return Media{}, mxerr.Unknown.WithStatus(http.StatusBadRequest).Msg("The upload is shorter than its Content-Length")
 	}
 	return Media{
 		Uploader:    u.Uploader,
@@ -172,7 +173,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	b.left -= int64(n)
 	if err != nil && err != io.EOF {
-		b.err = fmt.Errorf("media: reading the upload: %w", err)
+		// The client's connection ended early or broke: the Matrix error
+		// is the domain's answer here, there is nothing to map.
+		b.err = mxerr.Unknown.WithStatus(http.StatusBadRequest).Msg("The upload ended before all of its content arrived")
 		return n, b.err
 	}
 	return n, err
