@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/parleyhq/parley/storage/pgcluster"
 )
 
@@ -120,12 +123,20 @@ func (s *Server) waitLive(ctx context.Context) error {
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	client, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), MaxRetries: 1})
+	if err != nil {
+		return err
+	}
 	for {
+		// The health endpoint answers before the object layer is up
+		// ("Server not initialized yet"): ready means an S3 call works.
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Endpoint+"/minio/health/ready", nil)
 		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return nil
+				if _, err := client.ListBuckets(ctx); err == nil {
+					return nil
+				}
 			}
 		}
 		select {
