@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parleyhq/parley/id"
@@ -62,8 +63,12 @@ const (
 	insertRoom = `
 INSERT INTO rooms (room_id, room_version, created_ts) VALUES ($1, $2, $3)
 ON CONFLICT (room_id) DO NOTHING RETURNING room_nid`
+	// lockRoom takes the room's row lock and, in the same round trip,
+	// looks the client transaction id up (NULLs when there is none).
 	lockRoom = `
-SELECT room_nid, room_version, last_seq, snapshot_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
+SELECT room_nid, room_version, last_seq, snapshot_nid,
+       (SELECT event_id FROM client_txns WHERE user_id = $2 AND device_id = $3 AND txn_id = $4)
+FROM rooms WHERE room_id = $1 FOR UPDATE`
 	selectRoom = `SELECT room_nid, room_version FROM rooms WHERE room_id = $1`
 	findTxn    = `
 SELECT event_id FROM client_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`
@@ -115,6 +120,22 @@ type pendingEvent struct {
 
 // Append implements rooms.EventWriter.
 func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
+	out, err := r.appendOnce(ctx, req)
+	if err != nil && req.Txn != nil && isConstraintViolation(err, "client_txns_pkey") {
+		// A concurrent retry of the same transaction id committed first
+		// (the lock query's transaction lookup ran on a snapshot taken
+		// before it); run again to return its event.
+		return r.appendOnce(ctx, req)
+	}
+	return out, err
+}
+
+func isConstraintViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
 	var (
 		out     []rooms.Persisted
 		entry   *roomEntry
@@ -138,19 +159,29 @@ func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Pe
 			head = &rooms.Head{RoomID: req.RoomID, Version: version, State: rooms.State{}}
 		} else {
 			var ver string
-			err := tx.QueryRow(ctx, lockRoom, req.RoomID).Scan(&nid, &ver, &lastSeq, &snapshot)
+			var txnUser, txnDevice, txnID *string
+			if t := req.Txn; t != nil {
+				u, d := string(t.User), string(t.Device)
+				txnUser, txnDevice, txnID = &u, &d, &t.TxnID
+			}
+			var dup *id.EventID
+			err := tx.QueryRow(ctx, lockRoom, req.RoomID, txnUser, txnDevice, txnID).Scan(&nid, &ver, &lastSeq, &snapshot, &dup)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return rooms.ErrRoomNotFound
 			}
 			if err != nil {
 				return fmt.Errorf("lock room %s: %w", req.RoomID, err)
 			}
+			if dup != nil {
+				out = []rooms.Persisted{{EventID: *dup, Deduplicated: true}}
+				return nil
+			}
 			var ok bool
 			if version, ok = roomversion.Lookup(roomversion.ID(ver)); !ok {
 				return fmt.Errorf("room %s has unknown version %q", req.RoomID, ver)
 			}
 		}
-		if req.Txn != nil {
+		if req.Txn != nil && req.NewRoom != nil {
 			var eventID id.EventID
 			err := tx.QueryRow(ctx, findTxn, req.Txn.User, req.Txn.Device, req.Txn.TxnID).Scan(&eventID)
 			if err == nil {
@@ -207,18 +238,8 @@ func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Pe
 			head.Extremities = []*event.Event{ev}
 			head.Seq = p.seq
 		}
-		extremities := []int64{head.Seq}
-		if _, err := tx.Exec(ctx, updateRoomHead, nid, head.Seq, snapshot, extremities); err != nil {
-			return fmt.Errorf("update room head: %w", err)
-		}
-		if req.Txn != nil {
-			_, err := tx.Exec(ctx, insertTxn, req.Txn.User, req.Txn.Device, req.Txn.TxnID, nid, pending[0].ev.EventID(), nowMS())
-			if err != nil {
-				return fmt.Errorf("record transaction id: %w", err)
-			}
-		}
 		var err error
-		out, err = insertPending(ctx, tx, nid, req.Txn, pending)
+		out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot)
 		return err
 	})
 	if err != nil {
@@ -236,9 +257,10 @@ func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Pe
 	return out, nil
 }
 
-// insertPending inserts the transaction's events, takes their stream
-// positions and updates the membership table, in one round trip.
-func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent) ([]rooms.Persisted, error) {
+// insertPending moves the room's head, records the transaction id, inserts
+// the transaction's events, takes their stream positions and updates the
+// membership table, in one round trip.
+func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent, snapshot int64) ([]rooms.Persisted, error) {
 	n := len(pending)
 	var (
 		seqs, origin, snaps []int64
@@ -275,6 +297,11 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 		raws = append(raws, ev.Raw())
 	}
 	batch := &pgx.Batch{}
+	last := pending[n-1].seq
+	batch.Queue(updateRoomHead, nid, last, snapshot, []int64{last})
+	if txn != nil {
+		batch.Queue(insertTxn, txn.User, txn.Device, txn.TxnID, nid, pending[0].ev.EventID(), nowMS())
+	}
 	out := make([]rooms.Persisted, 0, n)
 	batch.Queue(insertEvents, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
 		txnDev, txnIDs, raws).Query(func(rows pgx.Rows) error {

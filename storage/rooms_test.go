@@ -227,3 +227,33 @@ func TestSyncReads(t *testing.T) {
 		}
 	})
 }
+
+func TestConcurrentRetriesOfOneTransactionAgree(t *testing.T) {
+	svc, _ := newRoomService(t)
+	ctx := context.Background()
+	alice := uniqueUser(t, "alice")
+	room, err := svc.CreateRoom(ctx, alice, rooms.CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	ids := make([]id.EventID, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i], errs[i] = svc.Send(ctx, rooms.Viewer{User: alice, Device: "D"}, room, "m.room.message", "same", json.RawMessage(`{}`))
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("attempt %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("attempt %d got %s, attempt 0 %s", i, ids[i], ids[0])
+		}
+	}
+}
