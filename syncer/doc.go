@@ -5,7 +5,14 @@
 // builds a /sync response from the room store.
 //
 // It is a domain package: it imports no edge (clientapi, federation), no
-// storage and no driver. The stores it reads (filters, timelines,
-// memberships, state) and the cluster bus are interfaces declared here and
-// implemented by storage (and later by the NATS bus).
+// storage and no driver. It reads the rooms domain's types (stored events,
+// state, the client event format) and implements its Notifier seam. The
+// stores it reads (Store, FilterStore) and the cluster bus (Bus) are
+// interfaces declared here, implemented by storage (and later by the NATS
+// bus).
+//
+// Token format: "p1_" then one decimal position per stream, in Stream
+// order (timeline = the global event stream position, then typing,
+// receipts, to-device, account data, presence, device lists); streams are
+// only ever appended, and a shorter token reads the missing ones as 0.
 package syncer
