@@ -251,6 +251,12 @@ func (s *Service) Members(ctx context.Context, user id.UserID, room id.RoomID, q
 		return nil, err
 	}
 	if q.At > 0 {
+		// A former member sees no further than their own departure.
+		if st.Membership(string(user)) != "join" {
+			if vis, err := s.loadVisibility(ctx, room, user, 1<<62); err == nil && !vis.worldReadable() && len(vis.mine) > 0 {
+				q.At = min(q.At, vis.mine[len(vis.mine)-1].Seq)
+			}
+		}
 		if st, err = s.store.StateBefore(ctx, room, q.At+1); err != nil {
 			return nil, err
 		}

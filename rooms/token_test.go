@@ -1,0 +1,65 @@
+package rooms
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/parleyhq/parley/mxerr"
+)
+
+func TestPositionTokens(t *testing.T) {
+	for _, pos := range []int64{0, 1, 35, 36, 1 << 40} {
+		t.Run(PositionToken(pos), func(t *testing.T) {
+			got, err := ParsePositionToken(PositionToken(pos))
+			if err != nil || got != pos {
+				t.Fatalf("round trip of %d gave %d, %v", pos, got, err)
+			}
+		})
+	}
+	for _, bad := range []string{"", "t", "x12", "t-1", "t!!", "s12_3"} {
+		t.Run("refuses "+bad, func(t *testing.T) {
+			if _, err := ParsePositionToken(bad); !errors.Is(err, mxerr.InvalidParam) {
+				t.Fatalf("ParsePositionToken(%q) = %v, want M_INVALID_PARAM", bad, err)
+			}
+		})
+	}
+}
+
+func TestTypeMatches(t *testing.T) {
+	tests := []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"m.room.message", "m.room.message", true},
+		{"m.room.message", "m.room.messages", false},
+		{"m.room.*", "m.room.message", true},
+		{"m.room.*", "m.roo", false},
+		{"*", "anything", true},
+		{"m.*.message", "m.room.message", true},
+		{"m.*.message", "m.room.member", false},
+		{"*.member", "m.room.member", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pattern+" "+tc.typ, func(t *testing.T) {
+			if got := typeMatches(tc.pattern, tc.typ); got != tc.want {
+				t.Fatalf("typeMatches(%q, %q) = %v", tc.pattern, tc.typ, got)
+			}
+		})
+	}
+}
+
+func TestParseEventFilter(t *testing.T) {
+	f, err := ParseEventFilter(`{"types":[]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.explicitTypes {
+		t.Fatal("an empty types list must be explicit: it matches nothing")
+	}
+	if _, err := ParseEventFilter(`[]`); !errors.Is(err, mxerr.BadJSON) {
+		t.Fatalf("a list as filter: %v", err)
+	}
+	if _, err := ParseEventFilter(`{"limit":"ten"}`); !errors.Is(err, mxerr.BadJSON) {
+		t.Fatalf("a string limit: %v", err)
+	}
+}
