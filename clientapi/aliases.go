@@ -11,15 +11,15 @@ import (
 
 // mountAliases mounts room aliases, the room directory and upgrades.
 func (a *API) mountAliases(r chi.Router, v string) {
-	r.Put(v+"/directory/room/{roomAlias}", a.requireAuth(a.putAlias))
+	r.Put(v+"/directory/room/{roomAlias}", a.requireAuth(noGuests(a.putAlias)))
 	r.Get(v+"/directory/room/{roomAlias}", a.getAlias)
-	r.Delete(v+"/directory/room/{roomAlias}", a.requireAuth(a.deleteAlias))
+	r.Delete(v+"/directory/room/{roomAlias}", a.requireAuth(noGuests(a.deleteAlias)))
 	r.Get(v+"/rooms/{roomId}/aliases", a.requireAuth(a.roomAliases))
 	r.Get(v+"/directory/list/room/{roomId}", a.getDirectoryVisibility)
-	r.Put(v+"/directory/list/room/{roomId}", a.requireAuth(a.putDirectoryVisibility))
+	r.Put(v+"/directory/list/room/{roomId}", a.requireAuth(noGuests(a.putDirectoryVisibility)))
 	r.Get(v+"/publicRooms", a.getPublicRooms)
 	r.Post(v+"/publicRooms", a.requireAuth(a.postPublicRooms))
-	r.Post(v+"/rooms/{roomId}/upgrade", a.requireAuth(a.upgradeRoom))
+	r.Post(v+"/rooms/{roomId}/upgrade", a.requireAuth(noGuests(a.upgradeRoom)))
 }
 
 // putAlias handles PUT /_matrix/client/v3/directory/room/{roomAlias}.

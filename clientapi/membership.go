@@ -15,14 +15,14 @@ import (
 // knocking and the member lists.
 func (a *API) mountMembership(r chi.Router, v string) {
 	r.Post(v+"/join/{roomIdOrAlias}", a.requireAuth(a.joinRoomOrAlias))
-	r.Post(v+"/knock/{roomIdOrAlias}", a.requireAuth(a.knock))
+	r.Post(v+"/knock/{roomIdOrAlias}", a.requireAuth(noGuests(a.knock)))
 	r.Post(v+"/rooms/{roomId}/join", a.requireAuth(a.joinRoom))
 	r.Post(v+"/rooms/{roomId}/leave", a.requireAuth(a.leave))
 	r.Post(v+"/rooms/{roomId}/forget", a.requireAuth(a.forget))
-	r.Post(v+"/rooms/{roomId}/invite", a.requireAuth(a.targeted(a.Rooms.Invite)))
-	r.Post(v+"/rooms/{roomId}/kick", a.requireAuth(a.targeted(a.Rooms.Kick)))
-	r.Post(v+"/rooms/{roomId}/ban", a.requireAuth(a.targeted(a.Rooms.Ban)))
-	r.Post(v+"/rooms/{roomId}/unban", a.requireAuth(a.targeted(a.Rooms.Unban)))
+	r.Post(v+"/rooms/{roomId}/invite", a.requireAuth(noGuests(a.targeted(a.Rooms.Invite))))
+	r.Post(v+"/rooms/{roomId}/kick", a.requireAuth(noGuests(a.targeted(a.Rooms.Kick))))
+	r.Post(v+"/rooms/{roomId}/ban", a.requireAuth(noGuests(a.targeted(a.Rooms.Ban))))
+	r.Post(v+"/rooms/{roomId}/unban", a.requireAuth(noGuests(a.targeted(a.Rooms.Unban))))
 	r.Get(v+"/rooms/{roomId}/members", a.requireAuth(a.members))
 	r.Get(v+"/rooms/{roomId}/joined_members", a.requireAuth(a.joinedMembers))
 }
@@ -31,9 +31,30 @@ type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
+// joinFor is the join a requester may do: guests only where guest access
+// is allowed.
+func (a *API) joinFor(r *http.Request) func(ctx context.Context, user id.UserID, room id.RoomID, reason string) (id.RoomID, error) {
+	if requesterFrom(r.Context()).IsGuest {
+		return a.Rooms.JoinAsGuest
+	}
+	return a.Rooms.Join
+}
+
+// noGuests refuses guest accounts the endpoints the spec's "Guest access"
+// list does not name, with M_GUEST_ACCESS_FORBIDDEN.
+func noGuests(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if requesterFrom(r.Context()).IsGuest {
+			writeMatrixError(w, mxerr.GuestAccessForbidden.Msg("guest accounts may not do this"))
+			return
+		}
+		next(w, r)
+	}
+}
+
 // joinRoomOrAlias handles POST /_matrix/client/v3/join/{roomIdOrAlias}.
 func (a *API) joinRoomOrAlias(w http.ResponseWriter, r *http.Request) {
-	a.joinOrKnock(w, r, pathParam(r, "roomIdOrAlias"), a.Rooms.Join)
+	a.joinOrKnock(w, r, pathParam(r, "roomIdOrAlias"), a.joinFor(r))
 }
 
 // knock handles POST /_matrix/client/v3/knock/{roomIdOrAlias}.
@@ -48,7 +69,7 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.joinOrKnock(w, r, string(room), a.Rooms.Join)
+	a.joinOrKnock(w, r, string(room), a.joinFor(r))
 }
 
 func (a *API) joinOrKnock(w http.ResponseWriter, r *http.Request, target string,

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/config"
 )
 
 // post is a POST whose status and errcode the test checks.
@@ -164,5 +165,39 @@ func TestRestrictedJoin(t *testing.T) {
 	st := stateOf(t, s, aliceTok, restricted)
 	if via := st["m.room.member|@bob:parley.test"]["content"].(map[string]any)["join_authorised_via_users_server"]; via != "@alice:parley.test" {
 		t.Fatalf("join authorised via %v", via)
+	}
+}
+
+func TestGuestAccess(t *testing.T) {
+	s := apptest.Start(t, func(c *config.Config) { c.Registration.AllowGuests = true })
+	_, aliceTok := s.Register(t, "alice", pw)
+	res := s.Do(t, http.MethodPost, v3+"/register?kind=guest", "", obj{})
+	apptest.MustStatus(t, res, http.StatusOK)
+	guest := res.String("access_token")
+	open := mustCreateRoom(t, s, aliceTok, obj{"preset": "public_chat", "initial_state": []obj{
+		{"type": "m.room.guest_access", "content": obj{"guest_access": "can_join"}}}})
+	closed := mustCreateRoom(t, s, aliceTok, obj{"preset": "public_chat"})
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		body    any
+		status  int
+		errcode string
+	}{
+		{"join a room without guest access", http.MethodPost, roomPath(closed, "/join"), nil, 403, "M_GUEST_ACCESS_FORBIDDEN"},
+		{"join a room with guest access", http.MethodPost, roomPath(open, "/join"), nil, 200, ""},
+		{"send a message", http.MethodPut, roomPath(open, "/send/m.room.message/g1"), obj{"body": "hi"}, 200, ""},
+		{"send another type", http.MethodPut, roomPath(open, "/send/m.reaction/g2"), obj{}, 403, "M_GUEST_ACCESS_FORBIDDEN"},
+		{"create a room", http.MethodPost, v3 + "/createRoom", obj{}, 403, "M_GUEST_ACCESS_FORBIDDEN"},
+		{"invite", http.MethodPost, roomPath(open, "/invite"), obj{"user_id": "@x:parley.test"}, 403, "M_GUEST_ACCESS_FORBIDDEN"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := s.Do(t, tc.method, tc.path, guest, tc.body)
+			if res.Status != tc.status || res.Errcode() != tc.errcode {
+				t.Fatalf("%d %s, want %d %s: %s", res.Status, res.Errcode(), tc.status, tc.errcode, res.Raw)
+			}
+		})
 	}
 }

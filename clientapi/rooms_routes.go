@@ -19,7 +19,7 @@ func (a *API) mountRooms(r chi.Router) {
 		return
 	}
 	for _, v := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
-		r.Post(v+"/createRoom", a.requireAuth(a.createRoom))
+		r.Post(v+"/createRoom", a.requireAuth(noGuests(a.createRoom)))
 		r.Get(v+"/joined_rooms", a.requireAuth(a.joinedRooms))
 		r.Put(v+"/rooms/{roomId}/send/{eventType}/{txnId}", a.requireAuth(a.sendEvent))
 		r.Get(v+"/rooms/{roomId}/state", a.requireAuth(a.getState))

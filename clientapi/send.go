@@ -15,6 +15,12 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	eventType := pathParam(r, "eventType")
+	if requesterFrom(r.Context()).IsGuest && eventType != "m.room.message" {
+		// Guest access lets guests send m.room.message only.
+		a.writeError(w, r, mxerr.GuestAccessForbidden.Msg("guests may only send m.room.message"))
+		return
+	}
 	txnID := pathParam(r, "txnId")
 	if txnID == "" || len(txnID) > 255 {
 		a.writeError(w, r, mxerr.InvalidParam.Msg("invalid transaction id"))
@@ -25,7 +31,7 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	eventID, err := a.Rooms.Send(r.Context(), viewer(r), room, pathParam(r, "eventType"), txnID, content)
+	eventID, err := a.Rooms.Send(r.Context(), viewer(r), room, eventType, txnID, content)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

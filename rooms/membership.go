@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -273,4 +274,25 @@ func (s *Service) Members(ctx context.Context, user id.UserID, room id.RoomID, q
 		out = append(out, &StoredEvent{Event: ev, RoomID: room})
 	}
 	return out, nil
+}
+
+// JoinAsGuest is Join for a guest account: only rooms whose
+// m.room.guest_access is can_join admit guests (client-server API, "Guest
+// access").
+func (s *Service) JoinAsGuest(ctx context.Context, user id.UserID, room id.RoomID, reason string) (id.RoomID, error) {
+	h, err := s.store.Head(ctx, room)
+	if err != nil {
+		return "", err
+	}
+	ga := h.State.Get("m.room.guest_access", "")
+	var c struct {
+		GuestAccess string `json:"guest_access"`
+	}
+	if ga != nil {
+		_ = json.Unmarshal(ga.Content(), &c)
+	}
+	if c.GuestAccess != "can_join" {
+		return "", mxerr.GuestAccessForbidden.Msg("guests may not join this room")
+	}
+	return s.Join(ctx, user, room, reason)
 }
