@@ -65,6 +65,8 @@ func TestCreateRoomPresetsAndOptions(t *testing.T) {
 		{"visibility public implies public_chat", obj{"visibility": "public"}, "public", "forbidden", nil, nil},
 		{"initial_state overrides the preset", obj{"preset": "public_chat", "initial_state": []obj{
 			{"type": "m.room.join_rules", "content": obj{"join_rule": "invite"}}}}, "invite", "forbidden", nil, nil},
+		{"initial_state power levels replace the defaults", obj{"initial_state": []obj{{"type": "m.room.power_levels",
+			"content": obj{"users": obj{alice: 100, bob: 7}, "state_default": 50}}}}, "invite", "can_join", float64(7), nil},
 		{"power level override", obj{"power_level_content_override": obj{"users": obj{alice: 100, bob: 42}}}, "invite", "can_join", float64(42), nil},
 	}
 	for _, tc := range tests {

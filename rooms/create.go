@@ -214,7 +214,13 @@ func (s *Service) planRoom(creator id.UserID, req CreateRequest) (*roomPlan, err
 	// 2. The creator joins.
 	p.drafts = append(p.drafts, state(auth.TypeMember, string(creator), map[string]any{"membership": "join"}))
 	// 3. Power levels.
-	pl, err := s.powerLevels(v, creator, preset, invitees, req.PowerLevelContentOverride)
+	var basePL json.RawMessage
+	for _, si := range req.InitialState {
+		if si.Type == auth.TypePowerLevels && si.StateKey == "" {
+			basePL = si.Content
+		}
+	}
+	pl, err := s.powerLevels(v, creator, preset, invitees, basePL, req.PowerLevelContentOverride)
 	if err != nil {
 		return nil, err
 	}
@@ -246,9 +252,12 @@ func (s *Service) planRoom(creator id.UserID, req CreateRequest) (*roomPlan, err
 		if si.Type == "" {
 			return nil, mxerr.BadJSON.Msg("initial_state: every event needs a type")
 		}
-		if si.Type == auth.TypeCreate || si.Type == auth.TypeMember || si.Type == auth.TypePowerLevels {
-			// Synapse and the spec's intent: these come from other parameters.
+		if si.Type == auth.TypeCreate || si.Type == auth.TypeMember {
+			// These come from creation_content, the creator and invite.
 			return nil, mxerr.BadJSON.Msgf("initial_state may not set %s", si.Type)
+		}
+		if si.Type == auth.TypePowerLevels && si.StateKey == "" {
+			continue // it replaced the default power levels (step 3)
 		}
 		if _, err := objectOrEmpty(si.Content, "initial_state content"); err != nil {
 			return nil, err
@@ -279,9 +288,10 @@ func (s *Service) planRoom(creator id.UserID, req CreateRequest) (*roomPlan, err
 	return p, nil
 }
 
-// powerLevels is the default m.room.power_levels content with the
+// powerLevels is the default m.room.power_levels content — or the one
+// initial_state gives, which takes precedence over defaults — with the
 // override applied on top (key by key, at the top level).
-func (s *Service) powerLevels(v roomversion.Version, creator id.UserID, preset string, invitees []id.UserID, override json.RawMessage) (json.RawMessage, error) {
+func (s *Service) powerLevels(v roomversion.Version, creator id.UserID, preset string, invitees []id.UserID, base, override json.RawMessage) (json.RawMessage, error) {
 	users := map[string]any{}
 	if !v.CreateEventDefinesRoomID {
 		users[string(creator)] = 100
@@ -320,6 +330,12 @@ func (s *Service) powerLevels(v roomversion.Version, creator id.UserID, preset s
 			"m.room.encryption":         100,
 		},
 		"notifications": map[string]any{"room": 50},
+	}
+	if base != nil {
+		var err error
+		if pl, err = objectOrEmpty(base, "initial_state power levels"); err != nil {
+			return nil, err
+		}
 	}
 	over, err := objectOrEmpty(override, "power_level_content_override")
 	if err != nil {

@@ -363,12 +363,22 @@ func (r *Rooms) cachedHead(room id.RoomID) *rooms.Head {
 	return nil
 }
 
+// maxCachedRooms bounds the head cache; past it an arbitrary room is
+// dropped (and reloaded from the database when next needed).
+const maxCachedRooms = 20000
+
 // storeHead replaces the cached head unless a later commit got there first.
 func (r *Rooms) storeHead(room id.RoomID, e *roomEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.cache[room]; old != nil && old.head != nil && e.head != nil && old.head.Seq > e.head.Seq {
 		return
+	}
+	if _, ok := r.cache[room]; !ok && len(r.cache) >= maxCachedRooms {
+		for k := range r.cache {
+			delete(r.cache, k)
+			break
+		}
 	}
 	r.cache[room] = e
 }

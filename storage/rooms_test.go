@@ -257,3 +257,59 @@ func TestConcurrentRetriesOfOneTransactionAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestVisibleToAndStrippedState(t *testing.T) {
+	svc, _ := newRoomService(t)
+	ctx := context.Background()
+	alice, bob := uniqueUser(t, "alice"), uniqueUser(t, "bob")
+	name := "secret club"
+	room, err := svc.CreateRoom(ctx, alice, rooms.CreateRequest{Name: &name, InitialState: []rooms.StateInput{
+		{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(ctx, rooms.Viewer{User: alice, Device: "D"}, room, "m.room.message", "1", json.RawMessage(`{"body":"before"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Invite(ctx, alice, room, bob, ""); err != nil {
+		t.Fatal(err)
+	}
+	stripped, err := svc.StrippedState(ctx, room, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, e := range stripped {
+		types[e.Type+"|"+e.StateKey] = true
+	}
+	for _, want := range []string{"m.room.create|", "m.room.join_rules|", "m.room.name|", "m.room.member|" + string(bob)} {
+		if !types[want] {
+			t.Errorf("stripped state lacks %s: %v", want, types)
+		}
+	}
+	if _, err := svc.Join(ctx, bob, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(ctx, rooms.Viewer{User: alice, Device: "D"}, room, "m.room.message", "2", json.RawMessage(`{"body":"after"}`)); err != nil {
+		t.Fatal(err)
+	}
+	page, err := svc.Messages(ctx, alice, room, rooms.MessagesRequest{Dir: rooms.Forward, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visible, err := svc.VisibleTo(ctx, bob, room, page.Chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, se := range visible {
+		var c struct{ Body string }
+		_ = json.Unmarshal(se.Event.Content(), &c)
+		if se.Event.Type() == "m.room.message" {
+			bodies = append(bodies, c.Body)
+		}
+	}
+	if !slices.Equal(bodies, []string{"after"}) || len(visible) >= len(page.Chunk) {
+		t.Fatalf("bob sees %v of %d events", bodies, len(page.Chunk))
+	}
+}
