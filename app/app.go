@@ -96,6 +96,11 @@ func (a *App) build(ctx context.Context) (err error) {
 	// The sync engine's notifier hears every commit of the rooms service.
 	a.notifier = syncer.NewNotifier(nil)
 	roomService.SetNotifier(a.notifier)
+	// /messages and /members also take /sync's next_batch tokens.
+	roomService.SetStreamTokenParser(func(tok string) (int64, bool) {
+		t, err := syncer.ParseToken(tok)
+		return t.Pos(syncer.StreamTimeline), err == nil
+	})
 	if a.media, err = a.openMedia(ctx); err != nil {
 		return err
 	}

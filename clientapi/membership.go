@@ -167,13 +167,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	mq := rooms.MembersQuery{Membership: q.Get("membership"), NotMembership: q.Get("not_membership")}
-	if at := q.Get("at"); at != "" {
-		if mq.At, err = rooms.ParsePositionToken(at); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-	}
+	mq := rooms.MembersQuery{At: q.Get("at"), Membership: q.Get("membership"), NotMembership: q.Get("not_membership")}
 	v := viewer(r)
 	evs, err := a.Rooms.Members(r.Context(), v.User, room, mq)
 	if err != nil {

@@ -299,3 +299,30 @@ func TestContextAndTimestamp(t *testing.T) {
 		t.Fatalf("bad dir: %d", res.Status)
 	}
 }
+
+func TestMessagesFromASyncToken(t *testing.T) {
+	s := apptest.Start(t)
+	_, token := s.Register(t, "alice", pw)
+	room := mustCreateRoom(t, s, token, nil)
+	mustSend(t, s, token, room, "1", "one")
+	res := s.Do(t, http.MethodGet, v3+"/sync", token, nil)
+	apptest.MustStatus(t, res, http.StatusOK)
+	next := res.String("next_batch")
+	mustSend(t, s, token, room, "2", "two")
+	mustSend(t, s, token, room, "3", "three")
+	tests := []struct {
+		dir  string
+		want []string
+	}{
+		{"b", []string{"one"}},
+		{"f", []string{"two", "three"}},
+	}
+	for _, tc := range tests {
+		t.Run("dir "+tc.dir, func(t *testing.T) {
+			res := getMessages(t, s, token, room, "dir="+tc.dir+"&limit=100&from="+url.QueryEscape(next))
+			if got := msgBodies(res, "chunk"); !slices.Equal(got, tc.want) {
+				t.Fatalf("from next_batch %s: %v, want %v", next, got, tc.want)
+			}
+		})
+	}
+}

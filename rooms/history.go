@@ -76,13 +76,13 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		pos = 0
 	}
 	if req.From != "" {
-		if pos, err = ParsePositionToken(req.From); err != nil {
+		if pos, err = s.position(ctx, room, req.From); err != nil {
 			return nil, err
 		}
 	}
 	stop := int64(-1)
 	if req.To != "" {
-		if stop, err = ParsePositionToken(req.To); err != nil {
+		if stop, err = s.position(ctx, room, req.To); err != nil {
 			return nil, err
 		}
 	}

@@ -238,8 +238,8 @@ func (s *Service) JoinedMembers(ctx context.Context, user id.UserID, room id.Roo
 
 // MembersQuery is GET /rooms/{roomId}/members' parameters.
 type MembersQuery struct {
-	// At is a /messages or /sync position (Token); 0 means now.
-	At            int64
+	// At is a /messages or /sync token; "" means now.
+	At            string
 	Membership    string
 	NotMembership string
 }
@@ -251,14 +251,18 @@ func (s *Service) Members(ctx context.Context, user id.UserID, room id.RoomID, q
 	if err != nil {
 		return nil, err
 	}
-	if q.At > 0 {
+	if q.At != "" {
+		at, err := s.position(ctx, room, q.At)
+		if err != nil {
+			return nil, err
+		}
 		// A former member sees no further than their own departure.
 		if st.Membership(string(user)) != "join" {
 			if vis, err := s.loadVisibility(ctx, room, user, 1<<62); err == nil && !vis.worldReadable() && len(vis.mine) > 0 {
-				q.At = min(q.At, vis.mine[len(vis.mine)-1].Seq)
+				at = min(at, vis.mine[len(vis.mine)-1].Seq)
 			}
 		}
-		if st, err = s.store.StateBefore(ctx, room, q.At+1); err != nil {
+		if st, err = s.store.StateBefore(ctx, room, at+1); err != nil {
 			return nil, err
 		}
 	}

@@ -60,6 +60,9 @@ type Service struct {
 	notifier Notifier
 	outbound OutboundSender
 	logger   *slog.Logger
+	// streamToken reads the timeline position of a sync token (next_batch
+	// is a valid /messages token too); nil until SetStreamTokenParser.
+	streamToken func(token string) (pos int64, ok bool)
 }
 
 // New returns the service. notifier and outbound may be nil.
@@ -79,6 +82,13 @@ func New(cfg Config, store Store, notifier Notifier, outbound OutboundSender, lo
 // SetNotifier replaces the notifier; app calls it once, before serving,
 // when the sync engine is built after the rooms service.
 func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+
+// SetStreamTokenParser lets /messages and /members accept the sync
+// engine's tokens: parse returns the token's global stream position of
+// the timeline. App calls it once, before serving.
+func (s *Service) SetStreamTokenParser(parse func(token string) (pos int64, ok bool)) {
+	s.streamToken = parse
+}
 
 // ServerName is the server the service builds events for.
 func (s *Service) ServerName() id.ServerName { return s.cfg.ServerName }

@@ -136,6 +136,9 @@ type EventReader interface {
 	// StateBefore returns the room state before the event with sequence
 	// number seq (its snapshot); seq = Head.Seq+1 gives current state.
 	StateBefore(ctx context.Context, room id.RoomID, seq int64) (State, error)
+	// SeqAtStreamPos is the sequence number of room's latest event with a
+	// stream position at or below pos (0 when none).
+	SeqAtStreamPos(ctx context.Context, room id.RoomID, pos int64) (int64, error)
 	// EventAtTime returns the event of room closest to ts (ms) in dir.
 	EventAtTime(ctx context.Context, room id.RoomID, ts int64, dir Direction) (*StoredEvent, error)
 }

@@ -1,9 +1,11 @@
 package rooms
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 )
 
@@ -31,4 +33,20 @@ func ParsePositionToken(tok string) (int64, error) {
 		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
 	}
 	return pos, nil
+}
+
+// position reads a timeline token of room: this service's own position
+// tokens, or a sync token (whose stream position maps to the latest event
+// of the room at or before it — the spec lets clients paginate from
+// /sync's next_batch).
+func (s *Service) position(ctx context.Context, room id.RoomID, tok string) (int64, error) {
+	if strings.HasPrefix(tok, "t") {
+		return ParsePositionToken(tok)
+	}
+	if s.streamToken != nil {
+		if pos, ok := s.streamToken(tok); ok {
+			return s.store.SeqAtStreamPos(ctx, room, pos)
+		}
+	}
+	return 0, mxerr.InvalidParam.Msg("invalid pagination token")
 }

@@ -264,3 +264,19 @@ func (r *Rooms) Forget(ctx context.Context, room id.RoomID, user id.UserID) erro
 var errNoRows = pgx.ErrNoRows
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+const selectSeqAtStreamPos = `
+SELECT COALESCE(max(seq), 0) FROM events WHERE room_nid = $1 AND stream_pos <= $2`
+
+// SeqAtStreamPos implements rooms.EventReader.
+func (r *Rooms) SeqAtStreamPos(ctx context.Context, room id.RoomID, pos int64) (int64, error) {
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return 0, err
+	}
+	var seq int64
+	if err := r.pool.QueryRow(ctx, selectSeqAtStreamPos, e.nid, pos).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sequence at stream position %d in %s: %w", pos, room, err)
+	}
+	return seq, nil
+}
