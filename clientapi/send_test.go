@@ -2,6 +2,8 @@ package clientapi_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/apptest"
@@ -122,5 +124,36 @@ func TestStatePutAndGet(t *testing.T) {
 	}
 	if st := stateOf(t, s, token, room); st["org.example.custom|key/with/slashes"] == nil {
 		t.Fatalf("custom state missing from /state")
+	}
+}
+
+func TestMalformedTransactionAndRedactedState(t *testing.T) {
+	s := apptest.Start(t)
+	_, token := s.Register(t, "alice", pw)
+	room := mustCreateRoom(t, s, token, obj{"topic": "to be redacted"})
+	long := strings.Repeat("x", 256)
+	res := s.Do(t, http.MethodPut, roomPath(room, "/send/m.room.message/", long), token, obj{"body": "x"})
+	if res.Status != 400 || res.Errcode() != "M_INVALID_PARAM" {
+		t.Fatalf("256-byte txn id: %d %s", res.Status, res.Raw)
+	}
+	res = s.Do(t, http.MethodPut, roomPath(room, "/send/m.room.message/"), token, obj{"body": "x"})
+	if res.Status != 404 && res.Status != 405 {
+		t.Fatalf("empty txn id: %d %s", res.Status, res.Raw)
+	}
+	topic := s.Do(t, http.MethodGet, roomPath(room, "/state/m.room.topic?format=event"), token, nil)
+	apptest.MustStatus(t, topic, http.StatusOK)
+	res = s.Do(t, http.MethodPut, roomPath(room, "/redact/", url.PathEscape(topic.String("event_id")), "/r"), token, obj{})
+	apptest.MustStatus(t, res, http.StatusOK)
+	// Current state serves the redacted topic, before and after a restart
+	// (the cache and the database agree).
+	for _, restart := range []bool{false, true} {
+		if restart {
+			s.Restart(t)
+		}
+		res = s.Do(t, http.MethodGet, roomPath(room, "/state/m.room.topic"), token, nil)
+		apptest.MustStatus(t, res, http.StatusOK)
+		if len(res.Body) != 0 {
+			t.Fatalf("redacted topic still has content %s (restart %v)", res.Raw, restart)
+		}
 	}
 }
