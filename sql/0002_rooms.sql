@@ -68,6 +68,9 @@ CREATE INDEX events_stream ON events (stream_pos);
 CREATE INDEX events_room_stream ON events (room_nid, stream_pos);
 CREATE INDEX events_room_ts ON events (room_nid, origin_ts);
 CREATE INDEX events_member_changes ON events (state_key, stream_pos) WHERE event_type = 'm.room.member';
+-- The state history of one key (history visibility and membership at an
+-- event, for the visibility rules).
+CREATE INDEX events_room_state ON events (room_nid, event_type, state_key, seq) WHERE state_key IS NOT NULL;
 
 -- The materialised current state of every room.
 CREATE TABLE current_state (
