@@ -45,6 +45,12 @@ type Rooms struct {
 	mu    sync.Mutex
 	cache map[id.RoomID]*roomEntry
 	keys  map[auth.StateKey]int64 // interned state keys
+	// pending holds, per room, the head a transaction is committing (set
+	// under the room's row lock just before COMMIT, cleared after). The
+	// next writer, which takes the row lock the moment COMMIT is done,
+	// finds the head there when the committed one is not cached yet;
+	// readers never see it.
+	pending map[id.RoomID]*rooms.Head
 }
 
 // roomEntry is what the store remembers of a room.
@@ -56,7 +62,8 @@ type roomEntry struct {
 
 // NewRooms returns the rooms store on pool.
 func NewRooms(pool *pgxpool.Pool) *Rooms {
-	return &Rooms{pool: pool, cache: map[id.RoomID]*roomEntry{}, keys: map[auth.StateKey]int64{}}
+	return &Rooms{pool: pool, cache: map[id.RoomID]*roomEntry{}, keys: map[auth.StateKey]int64{},
+		pending: map[id.RoomID]*rooms.Head{}}
 }
 
 const (
@@ -194,8 +201,7 @@ func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]room
 		}
 		entry = &roomEntry{nid: nid, version: version}
 		if head == nil {
-			cached := r.cachedHead(req.RoomID)
-			if cached != nil && cached.Seq == lastSeq {
+			if cached := r.writerHead(req.RoomID, lastSeq); cached != nil {
 				h := *cached
 				head = &h
 			} else {
@@ -239,9 +245,15 @@ func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]room
 			head.Seq = p.seq
 		}
 		var err error
-		out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot)
-		return err
+		if out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot); err != nil {
+			return err
+		}
+		r.setPending(req.RoomID, head)
+		return nil
 	})
+	if head != nil {
+		defer r.dropPending(req.RoomID, head)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +364,37 @@ func (r *Rooms) applyRedaction(ctx context.Context, tx pgx.Tx, nid int64, head *
 		}
 	}
 	return nil
+}
+
+// writerHead is the head a writer holding the room's row lock may build
+// on: the committing or the committed one, if its sequence number is the
+// room row's.
+func (r *Rooms) writerHead(room id.RoomID, lastSeq int64) *rooms.Head {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.pending[room]; p != nil && p.Seq == lastSeq {
+		return p
+	}
+	if e := r.cache[room]; e != nil && e.head != nil && e.head.Seq == lastSeq {
+		return e.head
+	}
+	return nil
+}
+
+func (r *Rooms) setPending(room id.RoomID, h *rooms.Head) {
+	r.mu.Lock()
+	r.pending[room] = h
+	r.mu.Unlock()
+}
+
+// dropPending forgets h once its transaction has ended, unless a later
+// writer has put its own head there already.
+func (r *Rooms) dropPending(room id.RoomID, h *rooms.Head) {
+	r.mu.Lock()
+	if r.pending[room] == h {
+		delete(r.pending, room)
+	}
+	r.mu.Unlock()
 }
 
 func (r *Rooms) cachedHead(room id.RoomID) *rooms.Head {
