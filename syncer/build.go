@@ -16,7 +16,10 @@ type builder struct {
 	filter  *Filter
 	since   Token
 	initial bool
-	pos     int64
+	pos     int64 // the timeline position of at
+	// at is the position of every stream the response reads up to; it
+	// becomes next_batch.
+	at Token
 
 	// joined are the rooms the user is joined to at pos: the rooms whose
 	// commits wake this sync when it waits.
@@ -37,7 +40,7 @@ type roomPlan struct {
 func (b *builder) build(ctx context.Context) (*Response, error) {
 	resp := newResponse()
 	sinceTL := b.since.Pos(StreamTimeline)
-	resp.NextBatch = b.since.With(StreamTimeline, b.pos).String()
+	resp.NextBatch = b.at.String()
 
 	current, err := b.s.store.Memberships(ctx, b.req.User, b.pos)
 	if err != nil {
@@ -122,7 +125,9 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 			return nil, fmt.Errorf("sync room %s: %w", p.room, err)
 		}
 	}
-	r := resp.Rooms
-	resp.empty = len(r.Join)+len(r.Invite)+len(r.Leave)+len(r.Knock) == 0
+	if err := b.fillSources(ctx, resp); err != nil {
+		return nil, err
+	}
+	resp.empty = resp.isEmpty()
 	return resp, nil
 }

@@ -19,6 +19,8 @@ type Service struct {
 	notifier *Notifier
 	format   Formatter
 	logger   *slog.Logger
+	// sources are the non-timeline streams (SetSources).
+	sources []StreamSource
 }
 
 // New returns the service. notifier is the one the rooms service tells

@@ -48,14 +48,16 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 	}
 	deadline := time.Now().Add(min(max(req.Timeout, 0), s.cfg.MaxTimeout))
 	for {
-		pos, err := s.store.CurrentStreamPos(ctx)
+		at, err := s.positions(ctx)
 		if err != nil {
 			return nil, err
 		}
+		pos := at.Pos(StreamTimeline)
 		if since.Pos(StreamTimeline) > pos {
 			return nil, mxerr.UnknownPos.Msg("since: the sync token is ahead of this server")
 		}
-		b := &builder{s: s, req: req, filter: filter, since: since, initial: initial, pos: pos}
+		at = s.keepUnsourced(at, since)
+		b := &builder{s: s, req: req, filter: filter, since: since, initial: initial, pos: pos, at: at}
 		resp, err := b.build(ctx)
 		if err != nil {
 			return nil, err
@@ -63,9 +65,10 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 		if !resp.empty || initial || req.FullState || !time.Now().Before(deadline) {
 			return resp, nil
 		}
-		// Nothing relevant up to pos: wait for a commit past it, then
-		// sync again from pos (what lies before it is known to be empty).
-		since = since.With(StreamTimeline, pos)
+		// Nothing relevant up to at in any stream: wait for a change past
+		// it, then sync again from at (what lies before it is known to be
+		// empty).
+		since = at
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		woken := s.notifier.Wait(wctx, req.User, b.joined, since)
 		cancel()
