@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
@@ -104,6 +105,11 @@ func (a *App) build(ctx context.Context) (err error) {
 	if a.media, err = a.openMedia(ctx); err != nil {
 		return err
 	}
+	// Typing, receipts and account data: the sync engine's other streams.
+	typing := ephemeral.NewTyping(a.notifier, roomService)
+	syncService := syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
+		a.notifier, roomService, logger)
+	syncService.SetSources(syncer.TypingSource{View: typing})
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
@@ -112,8 +118,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		Users:   a.users,
 		Media:   a.media,
 		Rooms:   roomService,
-		Sync: syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
-			a.notifier, roomService, logger),
+		Sync:    syncService,
+		Typing:  typing,
 	})
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err

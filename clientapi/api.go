@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/syncer"
@@ -34,6 +35,8 @@ type Deps struct {
 	Rooms *rooms.Service
 	// Sync is the sync engine (filters, /sync).
 	Sync *syncer.Service
+	// Typing is the in-memory typing state.
+	Typing *ephemeral.Typing
 }
 
 // API serves the Client-Server API.
@@ -67,4 +70,5 @@ func (a *API) routes(r chi.Router) {
 	a.mountMedia(r)
 	a.mountSync(r)
 	a.mountRooms(r)
+	a.mountEphemeral(r)
 }
