@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/parleyhq/parley/accountdata"
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
@@ -46,7 +47,6 @@ type App struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	addrs     map[string]string
-	client    *clientapi.API
 }
 
 // New starts everything that must exist before requests are served — the
@@ -110,7 +110,9 @@ func (a *App) build(ctx context.Context) (err error) {
 	typing := ephemeral.NewTyping(a.notifier, roomService)
 	syncService := syncer.New(syncer.Config{}, storage.NewFilters(a.db.Pool), storage.NewSync(roomStore),
 		a.notifier, roomService, logger)
-	syncService.SetSources(syncer.TypingSource{View: typing})
+	accountDataStore := storage.NewAccountData(a.db.Pool)
+	accountData := accountdata.New(accountDataStore, a.notifier)
+	syncService.SetSources(syncer.TypingSource{View: typing}, syncer.AccountDataSource{Store: accountDataStore})
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
@@ -121,8 +123,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		Rooms:   roomService,
 		Sync:    syncService,
 		Typing:  typing,
+
+		AccountData: accountData,
 	})
-	a.client = client
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
 	}
@@ -190,9 +193,6 @@ func (a *App) Addr(name string) string { return a.addrs[name] }
 // SigningKey is the server's ed25519 signing key.
 func (a *App) SigningKey() signing.Key { return a.signingKey }
 
-// Client is the Client-Server API (tests read its WebSocketStats).
-func (a *App) Client() *clientapi.API { return a.client }
-
 // Run serves until ctx is done, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish within client.shutdown_timeout,
 // and returns. Close releases the rest.
@@ -211,13 +211,6 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
-	}
-	if a.client != nil {
-		// WebSockets end with 1001 "going away": Shutdown does not see
-		// hijacked connections.
-		wsCtx, wsCancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
-		a.client.CloseWebSockets(wsCtx)
-		wsCancel()
 	}
 	if a.notifier != nil {
 		// Waiting long-polls answer now instead of holding the shutdown.

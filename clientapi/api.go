@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/parleyhq/parley/accountdata"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
@@ -37,13 +38,14 @@ type Deps struct {
 	Sync *syncer.Service
 	// Typing is the in-memory typing state.
 	Typing *ephemeral.Typing
+	// AccountData is the users' account data, tags and ignore lists.
+	AccountData *accountdata.Service
 }
 
 // API serves the Client-Server API.
 type API struct {
 	Deps
 	router chi.Router
-	ws     *wsHub // the WebSocket transport's connections (ws.go)
 }
 
 // New builds the API and its routes.
@@ -70,7 +72,6 @@ func (a *API) routes(r chi.Router) {
 	a.mountAccounts(r)
 	a.mountMedia(r)
 	a.mountSync(r)
-	a.mountWebSocket(r)
 	a.mountRooms(r)
 	a.mountEphemeral(r)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/parleyhq/parley/accountdata"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
@@ -47,6 +48,8 @@ var errorTable = []struct {
 	{rooms.ErrAliasNotFound, mxerr.NotFound.Msg("Room alias not found")},
 	{rooms.ErrAliasExists, mxerr.RoomInUse.Msg("Room alias already taken")},
 	{rooms.ErrRoomExists, mxerr.RoomInUse.Msg("Room already exists")},
+	// account data: an absent type.
+	{accountdata.ErrNotFound, mxerr.NotFound.Msg("Account data not found")},
 }
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the

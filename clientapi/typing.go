@@ -17,6 +17,9 @@ func (a *API) mountEphemeral(r chi.Router) {
 		if a.Typing != nil {
 			r.Put(v+"/rooms/{roomId}/typing/{userId}", a.requireAuth(a.setTyping))
 		}
+		if a.AccountData != nil {
+			a.mountAccountData(r, v)
+		}
 	}
 }
 
