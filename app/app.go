@@ -47,6 +47,7 @@ type App struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	addrs     map[string]string
+	client    *clientapi.API
 }
 
 // New starts everything that must exist before requests are served — the
@@ -126,6 +127,7 @@ func (a *App) build(ctx context.Context) (err error) {
 
 		AccountData: accountData,
 	})
+	a.client = client
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
 	}
@@ -193,6 +195,9 @@ func (a *App) Addr(name string) string { return a.addrs[name] }
 // SigningKey is the server's ed25519 signing key.
 func (a *App) SigningKey() signing.Key { return a.signingKey }
 
+// Client is the Client-Server API (tests read its WebSocketStats).
+func (a *App) Client() *clientapi.API { return a.client }
+
 // Run serves until ctx is done, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish within client.shutdown_timeout,
 // and returns. Close releases the rest.
@@ -211,6 +216,13 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
+	}
+	if a.client != nil {
+		// WebSockets end with 1001 "going away": Shutdown does not see
+		// hijacked connections.
+		wsCtx, wsCancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
+		a.client.CloseWebSockets(wsCtx)
+		wsCancel()
 	}
 	if a.notifier != nil {
 		// Waiting long-polls answer now instead of holding the shutdown.

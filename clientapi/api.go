@@ -46,6 +46,7 @@ type Deps struct {
 type API struct {
 	Deps
 	router chi.Router
+	ws     *wsHub // the WebSocket transport's connections (ws.go)
 }
 
 // New builds the API and its routes.
@@ -72,6 +73,7 @@ func (a *API) routes(r chi.Router) {
 	a.mountAccounts(r)
 	a.mountMedia(r)
 	a.mountSync(r)
+	a.mountWebSocket(r)
 	a.mountRooms(r)
 	a.mountEphemeral(r)
 }
