@@ -113,7 +113,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		a.notifier, roomService, logger)
 	accountDataStore := storage.NewAccountData(a.db.Pool)
 	accountData := accountdata.New(accountDataStore, a.notifier)
-	syncService.SetSources(syncer.TypingSource{View: typing}, syncer.AccountDataSource{Store: accountDataStore})
+	receiptStore := storage.NewReceipts(a.db.Pool)
+	receipts := ephemeral.NewReceipts(receiptStore, roomService, accountData, a.notifier)
+	syncService.SetSources(syncer.TypingSource{View: typing}, syncer.AccountDataSource{Store: accountDataStore},
+		syncer.ReceiptSource{Store: receiptStore})
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,
@@ -126,6 +129,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Typing:  typing,
 
 		AccountData: accountData,
+		Receipts:    receipts,
 	})
 	a.client = client
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {

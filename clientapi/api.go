@@ -38,6 +38,8 @@ type Deps struct {
 	Sync *syncer.Service
 	// Typing is the in-memory typing state.
 	Typing *ephemeral.Typing
+	// Receipts are read receipts and read markers.
+	Receipts *ephemeral.Receipts
 	// AccountData is the users' account data, tags and ignore lists.
 	AccountData *accountdata.Service
 }

@@ -20,6 +20,9 @@ func (a *API) mountEphemeral(r chi.Router) {
 		if a.AccountData != nil {
 			a.mountAccountData(r, v)
 		}
+		if a.Receipts != nil {
+			a.mountReceipts(r, v)
+		}
 	}
 }
 
