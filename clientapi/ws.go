@@ -221,13 +221,14 @@ func (c *wsConn) authenticate() (users.Requester, string, bool) {
 		return users.Requester{}, "", false
 	}
 	if token == "" {
-		readCtx, cancel := context.WithTimeout(c.ctx, c.limits.authTimeout)
-		typ, data, err := c.ws.Read(readCtx)
-		cancel()
+		// A timer, not a deadline on Read: an expired read context makes
+		// the library drop the connection without a close frame.
+		timer := time.AfterFunc(c.limits.authTimeout, func() {
+			c.closeWith(wsCloseAuth, "M_MISSING_TOKEN: no auth frame in time")
+		})
+		typ, data, err := c.ws.Read(context.Background())
+		timer.Stop()
 		if err != nil {
-			if readCtx.Err() != nil && c.ctx.Err() == nil {
-				c.closeWith(wsCloseAuth, "M_MISSING_TOKEN: no auth frame in time")
-			}
 			return users.Requester{}, "", false
 		}
 		c.activity()

@@ -7,10 +7,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/clientapi"
 )
 
 func TestWebSocketAuthentication(t *testing.T) {
@@ -76,6 +78,16 @@ func TestWebSocketAuthentication(t *testing.T) {
 			t.Errorf("closed with %d %q", ce.Code, ce.Reason)
 		}
 	})
+}
+
+func TestWebSocketAuthTimeout(t *testing.T) {
+	t.Cleanup(clientapi.SetWebSocketAuthTimeout(100 * time.Millisecond))
+	s := apptest.Start(t)
+	c := dialWS(t, s, wsDialOpts{})
+	// Nothing sent: the server gives up waiting for the auth frame.
+	if ce := c.closed(); ce.Code != 4401 || !strings.HasPrefix(ce.Reason, "M_MISSING_TOKEN") {
+		t.Errorf("closed with %d %q, want 4401 M_MISSING_TOKEN…", ce.Code, ce.Reason)
+	}
 }
 
 func TestWebSocketBadFrames(t *testing.T) {

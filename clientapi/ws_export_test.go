@@ -1,0 +1,11 @@
+package clientapi
+
+import "time"
+
+// SetWebSocketAuthTimeout shortens the wait for the auth frame of the
+// servers started afterwards, for tests; restore puts it back.
+func SetWebSocketAuthTimeout(d time.Duration) (restore func()) {
+	old := wsDefaults.authTimeout
+	wsDefaults.authTimeout = d
+	return func() { wsDefaults.authTimeout = old }
+}
