@@ -117,6 +117,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	receipts := ephemeral.NewReceipts(receiptStore, roomService, accountData, a.notifier)
 	syncService.SetSources(syncer.TypingSource{View: typing}, syncer.AccountDataSource{Store: accountDataStore},
 		syncer.ReceiptSource{Store: receiptStore})
+	syncService.SetIgnoreList(accountData)
 	client := clientapi.New(clientapi.Deps{
 		Config:  cfg,
 		Logger:  logger,

@@ -24,6 +24,8 @@ type builder struct {
 	// joined are the rooms the user is joined to at pos: the rooms whose
 	// commits wake this sync when it waits.
 	joined []id.RoomID
+	// ignored are the users the syncing user ignores.
+	ignored map[id.UserID]bool
 }
 
 // roomPlan is what the builder knows of one room before reading it.
@@ -41,6 +43,9 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 	resp := newResponse()
 	sinceTL := b.since.Pos(StreamTimeline)
 	resp.NextBatch = b.at.String()
+	if err := b.loadIgnored(ctx); err != nil {
+		return nil, err
+	}
 
 	current, err := b.s.store.Memberships(ctx, b.req.User, b.pos)
 	if err != nil {

@@ -16,6 +16,9 @@ import (
 func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error {
 	switch p.membership.Membership {
 	case "invite":
+		if ignored, err := b.invitedByIgnored(ctx, p); err != nil || ignored {
+			return err
+		}
 		st, err := b.strippedState(ctx, p)
 		if err != nil {
 			return err
@@ -50,7 +53,9 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	if len(tl) == 0 && len(state) == 0 && !p.full {
 		return nil
 	}
-	timeline := Timeline{Events: b.render(tl), Limited: limited}
+	// Ignored users' messages are left out of what is shown only:
+	// prev_batch and the state section still follow the whole timeline.
+	timeline := Timeline{Events: b.render(b.dropIgnored(tl)), Limited: limited}
 	// prev_batch is a /messages token of the rooms service: the position
 	// just before the timeline's first event, paginating backwards.
 	switch {

@@ -21,6 +21,9 @@ type Service struct {
 	logger   *slog.Logger
 	// sources are the non-timeline streams (SetSources).
 	sources []StreamSource
+	// ignore is the users' ignore lists (SetIgnoreList); nil ignores
+	// nobody.
+	ignore IgnoreList
 }
 
 // New returns the service. notifier is the one the rooms service tells
