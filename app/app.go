@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/profiles"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage"
@@ -104,6 +105,13 @@ func (a *App) build(ctx context.Context) (err error) {
 		t, err := syncer.ParseToken(tok)
 		return t.Pos(syncer.StreamTimeline), err == nil
 	})
+	// Profiles: local users' membership events carry them, and a change
+	// re-sends the member events through the rooms service.
+	profileStore := storage.NewProfiles(a.db.Pool)
+	profileService := profiles.New(profiles.Config{SearchAllUsers: cfg.UserDirectory.SearchAllUsers},
+		profileStore, profileStore, logger)
+	roomService.SetProfiles(profileService)
+	profileService.SetMemberUpdater(roomService)
 	if a.media, err = a.openMedia(ctx); err != nil {
 		return err
 	}
@@ -119,6 +127,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		syncer.ReceiptSource{Store: receiptStore})
 	syncService.SetIgnoreList(accountData)
 	client := clientapi.New(clientapi.Deps{
+		// Profiles and the user directory.
+		Profiles: profileService,
+
 		Config:  cfg,
 		Logger:  logger,
 		Metrics: clientapi.NewHTTPMetrics(registry, "client"),

@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/profiles"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
@@ -34,6 +35,8 @@ type Deps struct {
 	Media *media.Service
 	// Rooms is the room domain (rooms, events, membership, aliases).
 	Rooms *rooms.Service
+	// Profiles is the profile domain (profiles, the user directory).
+	Profiles *profiles.Service
 	// Sync is the sync engine (filters, /sync).
 	Sync *syncer.Service
 	// Typing is the in-memory typing state.
@@ -77,5 +80,6 @@ func (a *API) routes(r chi.Router) {
 	a.mountSync(r)
 	a.mountWebSocket(r)
 	a.mountRooms(r)
+	a.mountProfiles(r)
 	a.mountEphemeral(r)
 }

@@ -96,6 +96,12 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 			},
 			"m.3pid_changes":    map[string]bool{"enabled": false},
 			"m.get_login_token": map[string]bool{"enabled": true},
+
+			// Profiles (client-server API v1.16: m.profile_fields; the two
+			// older capabilities for clients that predate it).
+			"m.set_displayname": map[string]bool{"enabled": true},
+			"m.set_avatar_url":  map[string]bool{"enabled": true},
+			"m.profile_fields":  map[string]bool{"enabled": true},
 		},
 	})
 }

@@ -25,6 +25,9 @@ type Config struct {
 	RateLimits   RateLimits   `yaml:"rate_limits"`
 	Log          Log          `yaml:"log"`
 	Media        Media        `yaml:"media"`
+
+	// UserDirectory tunes POST /user_directory/search.
+	UserDirectory UserDirectory `yaml:"user_directory"`
 }
 
 // Database says where Postgres is.
@@ -86,6 +89,13 @@ const (
 // RateLimits switches rate limiting of login and registration.
 type RateLimits struct {
 	Enabled bool `yaml:"enabled"`
+}
+
+// UserDirectory tunes the user directory search.
+type UserDirectory struct {
+	// SearchAllUsers searches every local user, not only those who share
+	// a room with the searcher or are in a public room.
+	SearchAllUsers bool `yaml:"search_all_users"`
 }
 
 // Log configures log/slog.

@@ -144,4 +144,7 @@ var (
 	CannotOverwriteMedia     = def("M_CANNOT_OVERWRITE_MEDIA", http.StatusConflict, "Cannot overwrite media")
 	UnknownPos               = def("M_UNKNOWN_POS", http.StatusBadRequest, "Unknown position")
 	Unactionable             = def("M_UNACTIONABLE", http.StatusBadRequest, "Unactionable")
+	// Profile field limits (client-server API v1.16, PUT /profile/{userId}/{keyName}).
+	ProfileTooLarge = def("M_PROFILE_TOO_LARGE", http.StatusBadRequest, "The profile would exceed 64 KiB")
+	KeyTooLarge     = def("M_KEY_TOO_LARGE", http.StatusBadRequest, "The profile key exceeds 255 bytes")
 )

@@ -61,6 +61,7 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 // the room in one transaction and publishes it.
 func (s *Service) createFromPlan(ctx context.Context, plan *roomPlan) (id.RoomID, error) {
 	creator := plan.creator
+	s.addProfilesToDrafts(ctx, plan.drafts)
 	create, err := s.buildCreate(plan)
 	if err != nil {
 		return "", err

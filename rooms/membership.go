@@ -43,6 +43,7 @@ func memberContent(membership, reason string, extra map[string]any) map[string]a
 
 // setMembership sends target's m.room.member event.
 func (s *Service) setMembership(ctx context.Context, sender id.UserID, room id.RoomID, target id.UserID, content map[string]any) (id.EventID, error) {
+	s.addProfile(ctx, target, content)
 	key := string(target)
 	return s.send(ctx, room, nil, draft{Sender: sender, Type: auth.TypeMember, StateKey: &key, Content: mustJSON(content)})
 }

@@ -63,6 +63,9 @@ type Service struct {
 	// streamToken reads the timeline position of a sync token (next_batch
 	// is a valid /messages token too); nil until SetStreamTokenParser.
 	streamToken func(token string) (pos int64, ok bool)
+	// profiles fills the displayname and avatar_url of local users'
+	// membership events; nil until SetProfiles.
+	profiles ProfileSource
 }
 
 // New returns the service. notifier and outbound may be nil.

@@ -64,6 +64,9 @@ const insertAccount = `
 INSERT INTO users (user_id, password_hash, is_guest, is_admin, created_ts)
 VALUES ($1, NULLIF($2, ''), $3, $4, $5)`
 
+// insertDefaultProfile stores a new account's initial display name.
+const insertDefaultProfile = `INSERT INTO profiles (user_id, fields) VALUES ($1, jsonb_build_object('displayname', $2::text))`
+
 // CreateAccount implements users.AccountStore.
 func (a *Accounts) CreateAccount(ctx context.Context, acc users.Account, s *users.NewSession) error {
 	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
@@ -73,6 +76,11 @@ func (a *Accounts) CreateAccount(ctx context.Context, acc users.Account, s *user
 		}
 		if err != nil {
 			return fmt.Errorf("insert account %s: %w", acc.UserID, err)
+		}
+		if acc.DisplayName != "" {
+			if _, err := tx.Exec(ctx, insertDefaultProfile, acc.UserID, acc.DisplayName); err != nil {
+				return fmt.Errorf("insert profile %s: %w", acc.UserID, err)
+			}
 		}
 		if s != nil {
 			return createSession(ctx, tx, *s)

@@ -14,6 +14,9 @@ type Account struct {
 	IsAdmin      bool
 	Deactivated  bool
 	CreatedAt    time.Time
+	// DisplayName is the initial profile display name of a new account
+	// (CreateAccount stores it; "" stores none).
+	DisplayName string
 }
 
 // Device is one login of a user (spec: "Relationship between access tokens

@@ -92,7 +92,9 @@ func (s *Service) registerGuest(ctx context.Context, req RegisterRequest) (Regis
 // createAccount stores the account and, unless req.InhibitLogin, its first
 // device and tokens, in one transaction.
 func (s *Service) createAccount(ctx context.Context, user id.UserID, password string, guest, admin bool, req RegisterRequest) (RegisterResult, error) {
-	acc := Account{UserID: user, IsGuest: guest, IsAdmin: admin, CreatedAt: s.now()}
+	// The default display name is the localpart (spec: "Profiles"
+	// leaves it to the server; clients show it until the user sets one).
+	acc := Account{UserID: user, IsGuest: guest, IsAdmin: admin, CreatedAt: s.now(), DisplayName: user.Localpart()}
 	if password != "" {
 		h, err := HashPassword(password, s.cfg.Password)
 		if err != nil {
