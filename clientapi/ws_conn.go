@@ -41,7 +41,8 @@ type wsConn struct {
 	syncGen  atomic.Uint64
 	syncStop context.CancelFunc
 	syncDone chan struct{}
-	// queuedSync counts batches built and not yet written; maxQueuedSync
+	// queuedSync counts batches built and not yet fully written (queued
+	// or being written); maxQueuedSync
 	// is its high-water mark, syncBatches the batches built.
 	queuedSync    atomic.Int32
 	maxQueuedSync atomic.Int32
@@ -159,18 +160,19 @@ func (c *wsConn) writeLoop() {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.out:
-			if f.syncGen != 0 {
+			if f.syncGen != 0 && f.syncGen != c.syncGen.Load() {
 				c.queuedSync.Add(-1)
-				if f.syncGen != c.syncGen.Load() {
-					f.done()
-					continue
-				}
+				f.done()
+				continue
 			}
 			// Not c.ctx: a write cut off mid-frame would break the close
 			// handshake that follows it.
 			wctx, cancel := context.WithTimeout(context.Background(), c.limits.writeTimeout)
 			err := c.ws.Write(wctx, websocket.MessageText, f.data)
 			cancel()
+			if f.syncGen != 0 {
+				c.queuedSync.Add(-1)
+			}
 			f.done()
 			if err != nil {
 				c.closeWith(websocket.StatusPolicyViolation, "the client did not read in time")
@@ -218,14 +220,15 @@ func (c *wsConn) activity() {
 	if c.requester.UserID == "" {
 		return
 	}
-	if f := c.api.ws.onActivity.Load(); f != nil {
+	if f := c.api.ws.onActivity.Load(); f != nil && *f != nil {
 		(*f)(c.ctx, c.requester.UserID, c.requester.DeviceID)
 	}
 }
 
 // OnWebSocketActivity sets the function told of every frame an
-// authenticated WebSocket client sends (presence's heartbeat). It must be
-// quick: it runs on the connection's reader.
+// authenticated WebSocket client sends, and of each new connection
+// (presence's heartbeat); nil removes it. It must be quick: it runs on the
+// connection's reader.
 func (a *API) OnWebSocketActivity(f func(ctx context.Context, user id.UserID, device id.DeviceID)) {
 	if a.ws != nil {
 		a.ws.onActivity.Store(&f)

@@ -1,16 +1,19 @@
 package clientapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coder/websocket"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/id"
 )
 
 // bigTimeline is an inline filter whose timeline limit is higher than any
@@ -51,6 +54,18 @@ func TestWebSocketSyncStream(t *testing.T) {
 		evID, _ := f.object(t)["event_id"].(string)
 		if got := timeline(c.nextSync(), room); !slices.Equal(got, []string{evID}) {
 			t.Errorf("timeline %v, want [%s]", got, evID)
+		}
+	})
+	t.Run("a restart from an older token replays from it, under the new id", func(t *testing.T) {
+		later := sendText(t, s, tok, room, "t9", "after the restart point")
+		c.nextSync()
+		c.send(obj{"type": "sync", "id": "again", "since": initial.NextBatch, "filter": bigTimeline})
+		f := c.next()
+		if f.Type != "sync" || f.ID != "again" {
+			t.Fatalf("frame %+v", f)
+		}
+		if got := timeline(f.sync(t), room); len(got) != 5 || got[4] != later {
+			t.Errorf("replayed timeline %v, want the 5 events since the initial batch", got)
 		}
 	})
 	t.Run("a bad since token stops the stream with a sync_error", func(t *testing.T) {
@@ -261,7 +276,24 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 
 func TestWebSocketConnection(t *testing.T) {
 	s := apptest.Start(t)
-	_, tok := s.Register(t, "alice", pw)
+	alice, tok := s.Register(t, "alice", pw)
+
+	t.Run("every frame after authentication is activity for presence", func(t *testing.T) {
+		var frames atomic.Int32
+		var who atomic.Value
+		s.App.Client().OnWebSocketActivity(func(_ context.Context, user id.UserID, _ id.DeviceID) {
+			who.Store(string(user))
+			frames.Add(1)
+		})
+		defer s.App.Client().OnWebSocketActivity(nil)
+		c := connectWS(t, s, tok)
+		c.request("a", http.MethodGet, v3+"/account/whoami", nil)
+		c.request("b", http.MethodGet, v3+"/account/whoami", nil)
+		// The connection itself, then each frame.
+		if n := frames.Load(); n != 3 || who.Load() != alice {
+			t.Errorf("%d activity calls for %v, want 3 for %s", n, who.Load(), alice)
+		}
+	})
 
 	t.Run("permessage-deflate is negotiated when offered", func(t *testing.T) {
 		c := dialWS(t, s, wsDialOpts{token: tok, compress: true})

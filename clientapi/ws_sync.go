@@ -117,10 +117,10 @@ func (c *wsConn) runSync(ctx context.Context, gen uint64, streamID string, req s
 			return
 		}
 		if !first && resp.NextBatch == req.Since {
-			// Nothing at all happened within the long-poll. A Sync that
-			// came back early with nothing (the notifier is closing) must
-			// not spin.
-			if time.Since(started) < req.Timeout/2 {
+			// Nothing at all happened within the long-poll. Sync returns
+			// early with nothing only when the notifier is closing: do not
+			// spin until the connection closes too.
+			if time.Since(started) < time.Second {
 				select {
 				case <-ctx.Done():
 					return
