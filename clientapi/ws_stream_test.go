@@ -3,6 +3,7 @@ package clientapi_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -163,9 +164,8 @@ func TestWebSocketResume(t *testing.T) {
 
 // TestWebSocketAgainstLongPoll drives alice over long-poll /sync and bob
 // over the WebSocket through one conversation, step by step, and checks
-// that both saw the same messages and typing notifications in the same
-// order. (Receipts are not in the sync stream yet; when they are, they
-// belong in the steps.)
+// that both saw the same messages, typing notifications and read receipts
+// in the same order.
 func TestWebSocketAgainstLongPoll(t *testing.T) {
 	s := apptest.Start(t)
 	alice, aliceTok := s.Register(t, "alice", pw)
@@ -182,6 +182,10 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 	sendPath := func(txn string) string {
 		return v3 + "/rooms/" + url.PathEscape(room) + "/send/m.room.message/" + txn
 	}
+	receiptPath := func(event string) string {
+		return v3 + "/rooms/" + url.PathEscape(room) + "/receipt/m.read/" + url.PathEscape(event)
+	}
+	var bobsMessage, alicesReply string
 	typingBody := func(on bool) obj {
 		if on {
 			return obj{"typing": true, "timeout": 30000}
@@ -195,9 +199,11 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 	}{
 		{"alice sends over HTTP", 1, func(t *testing.T) { sendText(t, s, aliceTok, room, "a1", "hello bob") }},
 		{"bob sends over the WebSocket", 1, func(t *testing.T) {
-			if f := ws.request("b1", http.MethodPut, sendPath("b1"), obj{"msgtype": "m.text", "body": "hi alice"}); f.Status != 200 {
+			f := ws.request("b1", http.MethodPut, sendPath("b1"), obj{"msgtype": "m.text", "body": "hi alice"})
+			if f.Status != 200 {
 				t.Fatalf("send %d %s", f.Status, f.Body)
 			}
+			bobsMessage, _ = f.object(t)["event_id"].(string)
 		}},
 		{"bob types", 1, func(t *testing.T) {
 			if f := ws.request("b2", http.MethodPut, typingPath(room, bob), typingBody(true)); f.Status != 200 {
@@ -212,7 +218,15 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 				t.Fatalf("typing %d %s", f.Status, f.Body)
 			}
 		}},
-		{"alice sends a reply", 1, func(t *testing.T) { sendText(t, s, aliceTok, room, "a2", "how are you") }},
+		{"alice reads bob's message", 1, func(t *testing.T) {
+			apptest.MustStatus(t, s.Do(t, http.MethodPost, receiptPath(bobsMessage), aliceTok, obj{}), 200)
+		}},
+		{"alice sends a reply", 1, func(t *testing.T) { alicesReply = sendText(t, s, aliceTok, room, "a2", "how are you") }},
+		{"bob reads it, over the WebSocket", 1, func(t *testing.T) {
+			if f := ws.request("b6", http.MethodPost, receiptPath(alicesReply), obj{}); f.Status != 200 {
+				t.Fatalf("receipt %d %s", f.Status, f.Body)
+			}
+		}},
 		{"bob sends twice", 2, func(t *testing.T) {
 			for _, txn := range []string{"b4", "b5"} {
 				if f := ws.request(txn, http.MethodPut, sendPath(txn), obj{"msgtype": "m.text", "body": txn}); f.Status != 200 {
@@ -222,8 +236,8 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 		}},
 	}
 
-	// observe turns one batch into what a user sees: messages by event id
-	// and the typers whenever they change.
+	// observe turns one batch into what a user sees: messages by event id,
+	// the typers whenever they change, and read receipts.
 	observe := func(b syncBody) []string {
 		var out []string
 		jr := b.Rooms.Join[room]
@@ -232,9 +246,11 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 		}
 		if jr.Ephemeral != nil {
 			for _, ev := range jr.Ephemeral.Events {
-				if ev.Type == "m.typing" {
-					users := fmt.Sprint(ev.Content["user_ids"])
-					out = append(out, "typing "+users)
+				switch ev.Type {
+				case "m.typing":
+					out = append(out, "typing "+fmt.Sprint(ev.Content["user_ids"]))
+				case "m.receipt":
+					out = append(out, "receipt "+fmt.Sprint(ev.Content))
 				}
 			}
 		}
@@ -261,16 +277,13 @@ func TestWebSocketAgainstLongPoll(t *testing.T) {
 	if !slices.Equal(viaHTTP, viaWS) {
 		t.Errorf("the two users saw different things:\n long-poll %v\n websocket %v", viaHTTP, viaWS)
 	}
-	var messages, typing int
+	kinds := map[string]int{}
 	for _, o := range viaWS {
-		if strings.HasPrefix(o, "event ") {
-			messages++
-		} else {
-			typing++
-		}
+		kind, _, _ := strings.Cut(o, " ")
+		kinds[kind]++
 	}
-	if messages != 5 || typing != 3 {
-		t.Errorf("saw %d events and %d typing changes, want 5 and 3: %v", messages, typing, viaWS)
+	if want := map[string]int{"event": 5, "typing": 3, "receipt": 2}; !maps.Equal(kinds, want) {
+		t.Errorf("saw %v, want %v: %v", kinds, want, viaWS)
 	}
 }
 
