@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/signing"
@@ -42,6 +43,7 @@ type App struct {
 	media      *media.Service
 	stopMedia  context.CancelFunc
 	notifier   *syncer.Notifier
+	presence   *presence.Service
 	signingKey signing.Key
 	ready      atomic.Bool
 
@@ -123,8 +125,19 @@ func (a *App) build(ctx context.Context) (err error) {
 	accountData := accountdata.New(accountDataStore, a.notifier)
 	receiptStore := storage.NewReceipts(a.db.Pool)
 	receipts := ephemeral.NewReceipts(receiptStore, roomService, accountData, a.notifier)
-	syncService.SetSources(syncer.TypingSource{View: typing}, syncer.AccountDataSource{Store: accountDataStore},
-		syncer.ReceiptSource{Store: receiptStore})
+	sources := []syncer.StreamSource{syncer.TypingSource{View: typing},
+		syncer.AccountDataSource{Store: accountDataStore}, syncer.ReceiptSource{Store: receiptStore}}
+	// Presence off: GET answers offline for everyone, PUT is accepted and
+	// ignored, /sync carries no presence.
+	presenceService := presence.New(presence.Config{Enabled: cfg.Presence.Enabled,
+		IdleTimeout: cfg.Presence.IdleTimeout, OfflineTimeout: cfg.Presence.OfflineTimeout},
+		a.notifier, roomService, logger)
+	if cfg.Presence.Enabled {
+		sources = append(sources, syncer.PresenceSource{View: presenceService, Rooms: roomService})
+		syncService.SetPresenceTracker(presenceService)
+	}
+	a.presence = presenceService
+	syncService.SetSources(sources...)
 	syncService.SetIgnoreList(accountData)
 	client := clientapi.New(clientapi.Deps{
 		// Profiles and the user directory.
@@ -142,6 +155,7 @@ func (a *App) build(ctx context.Context) (err error) {
 
 		AccountData: accountData,
 		Receipts:    receipts,
+		Presence:    presenceService,
 	})
 	a.client = client
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
@@ -243,6 +257,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.notifier != nil {
 		// Waiting long-polls answer now instead of holding the shutdown.
 		a.notifier.Close()
+	}
+	if a.presence != nil {
+		// Presence timers stop before the database closes.
+		a.presence.Close()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
 	defer cancel()

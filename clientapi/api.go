@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/syncer"
@@ -43,6 +44,9 @@ type Deps struct {
 	Typing *ephemeral.Typing
 	// Receipts are read receipts and read markers.
 	Receipts *ephemeral.Receipts
+	// Presence is the users' presence; any authenticated request is
+	// activity.
+	Presence *presence.Service
 	// AccountData is the users' account data, tags and ignore lists.
 	AccountData *accountdata.Service
 }

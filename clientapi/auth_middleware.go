@@ -35,6 +35,10 @@ func (a *API) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		setRequestUser(r.Context(), req.UserID)
+		if a.Presence != nil {
+			// Any request is activity (in memory; no write).
+			a.Presence.Touch(req.UserID)
+		}
 		next(w, r.WithContext(context.WithValue(r.Context(), requesterKey{}, req)))
 	}
 }

@@ -23,6 +23,9 @@ func (a *API) mountEphemeral(r chi.Router) {
 		if a.Receipts != nil {
 			a.mountReceipts(r, v)
 		}
+		if a.Presence != nil {
+			a.mountPresence(r, v)
+		}
 	}
 }
 

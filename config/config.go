@@ -25,6 +25,7 @@ type Config struct {
 	RateLimits   RateLimits   `yaml:"rate_limits"`
 	Log          Log          `yaml:"log"`
 	Media        Media        `yaml:"media"`
+	Presence     Presence     `yaml:"presence"`
 
 	// UserDirectory tunes POST /user_directory/search.
 	UserDirectory UserDirectory `yaml:"user_directory"`
@@ -124,5 +125,6 @@ func Defaults() Config {
 		RateLimits:   RateLimits{Enabled: true},
 		Log:          Log{Level: "info", Format: "text"},
 		Media:        DefaultMedia(),
+		Presence:     DefaultPresence(),
 	}
 }

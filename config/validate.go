@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 		add("log.format: must be text or json, got %q", c.Log.Format)
 	}
 	c.Media.validate(add)
+	c.Presence.validate(add)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}

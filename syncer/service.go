@@ -24,6 +24,8 @@ type Service struct {
 	// ignore is the users' ignore lists (SetIgnoreList); nil ignores
 	// nobody.
 	ignore IgnoreList
+	// tracker hears syncs start and end (presence); nil: nobody.
+	tracker PresenceTracker
 }
 
 // New returns the service. notifier is the one the rooms service tells

@@ -26,3 +26,11 @@ func (f *Filter) AccountDataFilter() *EventFilter {
 	}
 	return f.AccountData
 }
+
+// PresenceFilter is the filter of the presence section.
+func (f *Filter) PresenceFilter() *EventFilter {
+	if f == nil {
+		return nil
+	}
+	return f.Presence
+}

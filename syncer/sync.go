@@ -20,8 +20,8 @@ type Request struct {
 	// Timeout is how long to wait for something to happen when nothing
 	// has; 0 answers at once.
 	Timeout time.Duration
-	// SetPresence is "online", "offline" or "unavailable" ("" = online).
-	// Presence itself is a later issue: the value is validated only.
+	// SetPresence is "online", "offline" or "unavailable" ("" = online);
+	// the presence tracker applies it.
 	SetPresence string
 }
 
@@ -34,6 +34,10 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 	case "", "online", "offline", "unavailable":
 	default:
 		return nil, mxerr.InvalidParam.Msg("set_presence must be online, offline or unavailable")
+	}
+	if s.tracker != nil {
+		s.tracker.SyncStarted(req.User, req.SetPresence)
+		defer s.tracker.SyncEnded(req.User)
 	}
 	filter, err := s.resolveFilter(ctx, req.User, req.Filter)
 	if err != nil {

@@ -1,0 +1,61 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
+)
+
+// mountPresence mounts GET/PUT /presence/{userId}/status (client-server
+// API "Presence").
+func (a *API) mountPresence(r chi.Router, v string) {
+	r.Get(v+"/presence/{userId}/status", a.requireAuth(a.getPresence))
+	r.Put(v+"/presence/{userId}/status", a.requireAuth(a.putPresence))
+}
+
+// getPresence handles GET /_matrix/client/v3/presence/{userId}/status.
+func (a *API) getPresence(w http.ResponseWriter, r *http.Request) {
+	user, err := id.ParseUserID(pathParam(r, "userId"))
+	if err != nil {
+		a.writeError(w, r, mxerr.InvalidParam.Msg("userId is not a valid user id"))
+		return
+	}
+	st, err := a.Presence.Status(r.Context(), requesterFrom(r.Context()).UserID, user)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	body := map[string]any{"presence": st.Presence, "currently_active": st.CurrentlyActive}
+	if st.LastActiveAgo >= 0 {
+		body["last_active_ago"] = st.LastActiveAgo
+	}
+	if st.StatusMsg != "" {
+		body["status_msg"] = st.StatusMsg
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// putPresence handles PUT /_matrix/client/v3/presence/{userId}/status.
+func (a *API) putPresence(w http.ResponseWriter, r *http.Request) {
+	user, err := ownUserParam(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Presence  string  `json:"presence"`
+		StatusMsg *string `json:"status_msg"`
+	}
+	if err := a.decodeJSON(w, r, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.Presence.SetPresence(user, body.Presence, body.StatusMsg); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
