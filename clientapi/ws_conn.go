@@ -239,11 +239,12 @@ func (a *API) OnWebSocketActivity(f func(ctx context.Context, user id.UserID, de
 // body: M_NOT_JSON when it is not a JSON object, M_BAD_JSON when a field
 // has the wrong type.
 func decodeFrame(data []byte, f *wsInFrame) error {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+	// JSON's own whitespace only (bytes.TrimSpace would also take \v).
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) {
 		return errNotJSONFrame
 	}
-	if err := json.Unmarshal(trimmed, f); err != nil {
+	if err := json.Unmarshal(data, f); err != nil {
 		return errBadFrame
 	}
 	return nil
