@@ -231,7 +231,6 @@ func (c *wsConn) authenticate() (users.Requester, string, bool) {
 		if err != nil {
 			return users.Requester{}, "", false
 		}
-		c.activity()
 		var f struct {
 			Type        string `json:"type"`
 			AccessToken string `json:"access_token"`
@@ -248,15 +247,24 @@ func (c *wsConn) authenticate() (users.Requester, string, bool) {
 	}
 	req, err := c.api.Users.Authenticate(c.ctx, token, clientIP(c.upgrade))
 	if err != nil {
-		m, known := toMatrixError(err)
-		if !known {
-			c.api.Logger.ErrorContext(c.ctx, "websocket authentication failed", slog.String("error", err.Error()))
-		}
-		c.closeWith(wsCloseAuth, closeReason(m))
+		c.closeForAuthError(err)
 		return users.Requester{}, "", false
 	}
 	setRequestUser(c.upgrade.Context(), req.UserID)
 	return req, token, true
+}
+
+// closeForAuthError closes after a failed token check: 4401 when the token
+// is missing, unknown or expired; 1011 when the check itself failed (the
+// database), which a client answers by reconnecting, not by logging in.
+func (c *wsConn) closeForAuthError(err error) {
+	if _, known := toMatrixError(err); !known {
+		c.api.Logger.ErrorContext(c.ctx, "websocket token check failed",
+			slog.String("user_id", string(c.requester.UserID)), slog.String("error", err.Error()))
+		c.closeWith(websocket.StatusInternalError, "M_UNKNOWN: the access token could not be checked; reconnect")
+		return
+	}
+	c.closeWith(wsCloseAuth, closeReason(err))
 }
 
 // closeReason renders a Matrix error as "ERRCODE: message", cut to the

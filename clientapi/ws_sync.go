@@ -103,7 +103,7 @@ func (c *wsConn) runSync(ctx context.Context, gen uint64, streamID string, req s
 		// connection opened: the stream must not outlive it.
 		if _, err := c.api.Users.Authenticate(ctx, c.token, clientIP(c.upgrade)); err != nil {
 			if ctx.Err() == nil {
-				c.closeWith(wsCloseAuth, closeReason(err))
+				c.closeForAuthError(err)
 			}
 			return
 		}
