@@ -35,7 +35,7 @@ func (a *API) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		setRequestUser(r.Context(), req.UserID)
-		if a.Presence != nil {
+		if a.Presence != nil && !quietSync(r) {
 			// Any request is activity (in memory; no write).
 			a.Presence.Touch(req.UserID)
 		}

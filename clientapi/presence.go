@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -58,4 +59,15 @@ func (a *API) putPresence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// quietSync reports a /sync that asks not to mark its user online
+// (set_presence offline or unavailable): the auth middleware then does not
+// count the request as activity.
+func quietSync(r *http.Request) bool {
+	if !strings.HasSuffix(r.URL.Path, "/sync") {
+		return false
+	}
+	sp := r.URL.Query().Get("set_presence")
+	return sp == "offline" || sp == "unavailable"
 }

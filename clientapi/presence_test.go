@@ -132,6 +132,14 @@ func TestPresenceTimeouts(t *testing.T) {
 	if !seen["offline"] {
 		t.Fatalf("bob never went offline; saw %v", seen)
 	}
+	t.Run("a sync with set_presence offline leaves the user offline", func(t *testing.T) {
+		mustSync(t, s, bobTok, "", "set_presence", "offline")
+		res := s.Do(t, http.MethodGet, presencePath(bob), aliceTok, nil)
+		apptest.MustStatus(t, res, http.StatusOK)
+		if res.String("presence") != "offline" {
+			t.Fatalf("bob's presence %s", res.Raw)
+		}
+	})
 }
 
 func TestPresenceDisabled(t *testing.T) {

@@ -117,17 +117,17 @@ func (s *Service) Touch(user id.UserID) {
 }
 
 // SyncStarted records an open sync connection (a long-poll or a WebSocket
-// stream); setPresence is the request's set_presence ("" = online).
-func (s *Service) SyncStarted(user id.UserID, setPresence string) {
-	if !s.cfg.Enabled {
-		return
+// stream); setPresence is the request's set_presence ("" = online). A
+// sync with "offline" is not counted: the spec's client syncs without
+// being marked online; it reports false then.
+func (s *Service) SyncStarted(user id.UserID, setPresence string) bool {
+	if !s.cfg.Enabled || setPresence == Offline {
+		return false
 	}
 	s.mu.Lock()
 	u := s.user(user)
 	u.syncs++
 	switch setPresence {
-	case Offline:
-		// "offline": the client syncs without marking the user online.
 	case Unavailable:
 		u.set = Unavailable
 	default:
@@ -137,6 +137,7 @@ func (s *Service) SyncStarted(user id.UserID, setPresence string) {
 		}
 	}
 	s.recheckLocked(user, u, false, true)
+	return true
 }
 
 // SyncEnded records the end of a sync connection.

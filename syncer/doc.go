@@ -11,6 +11,12 @@
 // interfaces declared here, implemented by storage (and later by the NATS
 // bus).
 //
+// The timeline is the engine's own stream; every other one (typing,
+// receipts, account data, presence) plugs in as a StreamSource
+// (streams.go): its current position and its part of a response for a
+// range of positions. The long-poll waits on and next_batch carries every
+// stream's position.
+//
 // Token format: "p1_" then one decimal position per stream, in Stream
 // order (timeline = the global event stream position, then typing,
 // receipts, to-device, account data, presence, device lists); streams are

@@ -27,9 +27,11 @@ type PresenceView interface {
 }
 
 // PresenceTracker hears when a sync connection starts and ends, with its
-// set_presence: an open sync keeps its user online.
+// set_presence: an open sync keeps its user online. SyncStarted reports
+// whether it counted the connection (set_presence "offline" does not);
+// only a counted one is ended.
 type PresenceTracker interface {
-	SyncStarted(user id.UserID, setPresence string)
+	SyncStarted(user id.UserID, setPresence string) bool
 	SyncEnded(user id.UserID)
 }
 

@@ -35,8 +35,7 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 	default:
 		return nil, mxerr.InvalidParam.Msg("set_presence must be online, offline or unavailable")
 	}
-	if s.tracker != nil {
-		s.tracker.SyncStarted(req.User, req.SetPresence)
+	if s.tracker != nil && s.tracker.SyncStarted(req.User, req.SetPresence) {
 		defer s.tracker.SyncEnded(req.User)
 	}
 	filter, err := s.resolveFilter(ctx, req.User, req.Filter)
