@@ -54,6 +54,10 @@ type wsClient struct {
 	t    testing.TB
 	conn *websocket.Conn
 	res  *http.Response
+	// syncs holds the sync frames that arrived while request waited for
+	// its response; nextSync returns them first, in arrival order, so that
+	// no batch of the stream is lost to the test.
+	syncs []wsFrame
 }
 
 type wsDialOpts struct {
@@ -163,8 +167,8 @@ func (c *wsClient) closed() websocket.CloseError {
 	}
 }
 
-// request sends a request frame and waits for its response, skipping
-// sync frames.
+// request sends a request frame and waits for its response, keeping the
+// sync frames that arrive meanwhile for nextSync.
 func (c *wsClient) request(id, method, path string, body any) wsFrame {
 	c.t.Helper()
 	frame := map[string]any{"type": "request", "id": id, "method": method, "path": path}
@@ -180,12 +184,19 @@ func (c *wsClient) request(id, method, path string, body any) wsFrame {
 		if f.Type != "sync" {
 			c.t.Fatalf("unexpected frame %+v", f)
 		}
+		c.syncs = append(c.syncs, f)
 	}
 }
 
-// nextSync reads frames up to the next sync batch.
+// nextSync returns the next sync batch: one kept by request, else the
+// next one read.
 func (c *wsClient) nextSync() syncBody {
 	c.t.Helper()
+	if len(c.syncs) > 0 {
+		f := c.syncs[0]
+		c.syncs = c.syncs[1:]
+		return f.sync(c.t)
+	}
 	for {
 		f := c.next()
 		switch f.Type {
