@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
@@ -158,6 +159,12 @@ func (a *App) build(ctx context.Context) (err error) {
 		Presence:    presenceService,
 	})
 	a.client = client
+	if cfg.Presence.Enabled {
+		// Every WebSocket frame is activity, as every request is.
+		client.OnWebSocketActivity(func(_ context.Context, user id.UserID, _ id.DeviceID) {
+			presenceService.Touch(user)
+		})
+	}
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
 	}

@@ -71,7 +71,12 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	body := map[string]any{"start": page.Start, "chunk": a.Rooms.ClientEvents(page.Chunk, v)}
+	chunk, err := a.withoutIgnored(r.Context(), v, page.Chunk)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	body := map[string]any{"start": page.Start, "chunk": a.Rooms.ClientEvents(chunk, v)}
 	if page.End != "" {
 		body["end"] = page.End
 	}
