@@ -98,11 +98,10 @@ func (a *App) build(ctx context.Context) (err error) {
 	// The rooms store is shared: the sync engine reads the same events,
 	// memberships and cached heads.
 	roomStore := storage.NewRooms(a.db.Pool)
-	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
-		roomStore, rooms.NoNotifier{}, rooms.NoOutbound{}, logger)
 	// The sync engine's notifier hears every commit of the rooms service.
 	a.notifier = syncer.NewNotifier(nil)
-	roomService.SetNotifier(a.notifier)
+	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
+		roomStore, a.notifier, rooms.NoOutbound{}, logger)
 	// /messages and /members also take /sync's next_batch tokens.
 	roomService.SetStreamTokenParser(func(tok string) (int64, bool) {
 		t, err := syncer.ParseToken(tok)

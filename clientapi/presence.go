@@ -29,14 +29,7 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	body := map[string]any{"presence": st.Presence, "currently_active": st.CurrentlyActive}
-	if st.LastActiveAgo >= 0 {
-		body["last_active_ago"] = st.LastActiveAgo
-	}
-	if st.StatusMsg != "" {
-		body["status_msg"] = st.StatusMsg
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, st.Content())
 }
 
 // putPresence handles PUT /_matrix/client/v3/presence/{userId}/status.

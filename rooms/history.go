@@ -36,15 +36,10 @@ type Page struct {
 // readerVisibility loads the visibility rules for a reader and refuses
 // one who never was in a room that is not world readable.
 func (s *Service) readerVisibility(ctx context.Context, user id.UserID, room id.RoomID) (*Head, *visibility, error) {
-	h, err := s.store.Head(ctx, room)
+	h, vis, err := s.headVisibility(ctx, room, user)
 	if err != nil {
 		return nil, nil, err
 	}
-	vis, err := s.loadVisibility(ctx, room, user, h.Seq)
-	if err != nil {
-		return nil, nil, err
-	}
-	vis.current = h.State.Membership(string(user))
 	if len(vis.mine) == 0 && !vis.worldReadable() {
 		return nil, nil, mxerr.Forbidden.Msg("you are not a member of this room")
 	}

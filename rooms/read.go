@@ -15,16 +15,11 @@ func (s *Service) Event(ctx context.Context, user id.UserID, room id.RoomID, eve
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.store.Head(ctx, room)
-	if err != nil {
-		return nil, err
-	}
 	// The whole membership history: a later join shows "shared" history.
-	vis, err := s.loadVisibility(ctx, room, user, h.Seq)
+	_, vis, err := s.headVisibility(ctx, room, user)
 	if err != nil {
 		return nil, err
 	}
-	vis.current = h.State.Membership(string(user))
 	if !vis.canSee(se.Seq) {
 		return nil, mxerr.NotFound.Msg("event not found")
 	}

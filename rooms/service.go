@@ -82,10 +82,6 @@ func New(cfg Config, store Store, notifier Notifier, outbound OutboundSender, lo
 	return &Service{cfg: cfg, store: store, notifier: notifier, outbound: outbound, logger: logger}
 }
 
-// SetNotifier replaces the notifier; app calls it once, before serving,
-// when the sync engine is built after the rooms service.
-func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
-
 // SetStreamTokenParser lets /messages and /members accept the sync
 // engine's tokens: parse returns the token's global stream position of
 // the timeline. App calls it once, before serving.

@@ -14,15 +14,10 @@ func (s *Service) VisibleTo(ctx context.Context, user id.UserID, room id.RoomID,
 	if len(evs) == 0 {
 		return evs, nil
 	}
-	h, err := s.store.Head(ctx, room)
+	_, vis, err := s.headVisibility(ctx, room, user)
 	if err != nil {
 		return nil, err
 	}
-	vis, err := s.loadVisibility(ctx, room, user, h.Seq)
-	if err != nil {
-		return nil, err
-	}
-	vis.current = h.State.Membership(string(user))
 	return vis.filterVisible(evs), nil
 }
 

@@ -42,6 +42,21 @@ func (s *Service) loadVisibility(ctx context.Context, room id.RoomID, user id.Us
 	return v, nil
 }
 
+// headVisibility reads the room's head and the user's visibility rules as
+// of it, with the user's current membership taken from the head's state.
+func (s *Service) headVisibility(ctx context.Context, room id.RoomID, user id.UserID) (*Head, *visibility, error) {
+	h, err := s.store.Head(ctx, room)
+	if err != nil {
+		return nil, nil, err
+	}
+	vis, err := s.loadVisibility(ctx, room, user, h.Seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	vis.current = h.State.Membership(string(user))
+	return h, vis, nil
+}
+
 // historyVisibility is the visibility in force for an event at seq: the
 // state before it; "shared" when unset.
 func (v *visibility) historyVisibility(seq int64) string {

@@ -18,6 +18,19 @@ type PresenceEntry struct {
 	StatusMsg       string
 }
 
+// Content is the content of the entry's m.presence event, which GET
+// /presence/{userId}/status answers with too.
+func (e PresenceEntry) Content() map[string]any {
+	content := map[string]any{"presence": e.Presence, "currently_active": e.CurrentlyActive}
+	if e.LastActiveAgo >= 0 {
+		content["last_active_ago"] = e.LastActiveAgo
+	}
+	if e.StatusMsg != "" {
+		content["status_msg"] = e.StatusMsg
+	}
+	return content
+}
+
 // PresenceView is the presence state the presence stream reads.
 type PresenceView interface {
 	PresencePos() int64
@@ -80,14 +93,7 @@ func (s PresenceSource) Fill(ctx context.Context, q StreamQuery, resp *Response)
 				continue
 			}
 		}
-		content := map[string]any{"presence": e.Presence, "currently_active": e.CurrentlyActive}
-		if e.LastActiveAgo >= 0 {
-			content["last_active_ago"] = e.LastActiveAgo
-		}
-		if e.StatusMsg != "" {
-			content["status_msg"] = e.StatusMsg
-		}
-		raw, err := json.Marshal(map[string]any{"type": "m.presence", "sender": e.User, "content": content})
+		raw, err := json.Marshal(map[string]any{"type": "m.presence", "sender": e.User, "content": e.Content()})
 		if err != nil {
 			return err
 		}
