@@ -133,6 +133,12 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 	if err := b.fillSources(ctx, resp); err != nil {
 		return nil, err
 	}
+	if len(resp.held) > 0 {
+		for st, p := range resp.held {
+			b.at = b.at.With(st, p)
+		}
+		resp.NextBatch = b.at.String()
+	}
 	resp.empty = resp.isEmpty()
 	return resp, nil
 }

@@ -18,10 +18,26 @@ type Response struct {
 	ToDevice               EventList      `json:"to_device"`
 	DeviceLists            DeviceLists    `json:"device_lists"`
 	DeviceOneTimeKeysCount map[string]int `json:"device_one_time_keys_count"`
+	// DeviceUnusedFallbackKeyTypes is always present: its presence tells
+	// a client that the server supports fallback keys (spec: /sync).
+	DeviceUnusedFallbackKeyTypes []string `json:"device_unused_fallback_key_types"`
 
 	// empty is true when nothing but the position changed: a long-poll
 	// keeps waiting.
 	empty bool
+	// held are streams a source delivered only part of (HoldPos).
+	held map[Stream]int64
+}
+
+// HoldPos makes next_batch carry pos for stream s instead of the
+// stream's current position: a source that delivered only part of its
+// range (the to-device stream's per-sync limit) keeps the rest for the
+// next sync.
+func (r *Response) HoldPos(s Stream, pos int64) {
+	if r.held == nil {
+		r.held = map[Stream]int64{}
+	}
+	r.held[s] = pos
 }
 
 // RoomsSection holds the rooms by the syncing user's membership.
@@ -103,6 +119,8 @@ func newResponse() *Response {
 		ToDevice:               EventList{Events: []json.RawMessage{}},
 		DeviceLists:            DeviceLists{Changed: []id.UserID{}, Left: []id.UserID{}},
 		DeviceOneTimeKeysCount: map[string]int{},
+
+		DeviceUnusedFallbackKeyTypes: []string{},
 	}
 }
 

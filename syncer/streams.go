@@ -36,6 +36,11 @@ type StreamQuery struct {
 	Pos     int64
 	Initial bool
 	Filter  *Filter
+	// TimelineSince and TimelinePos are the timeline range of the same
+	// sync (TimelineSince 0 on an initial sync): the device lists stream
+	// reads the membership changes in it.
+	TimelineSince int64
+	TimelinePos   int64
 }
 
 // SetSources plugs the non-timeline streams into the engine; call it while
@@ -87,7 +92,8 @@ func (b *builder) fillSources(ctx context.Context, resp *Response) error {
 			since, initial = 0, true
 		}
 		q := StreamQuery{User: b.req.User, Device: b.req.Device, Joined: b.allowedJoined(),
-			Since: since, Pos: pos, Initial: initial, Filter: b.filter}
+			Since: since, Pos: pos, Initial: initial, Filter: b.filter,
+			TimelineSince: b.since.Pos(StreamTimeline), TimelinePos: b.pos}
 		if err := src.Fill(ctx, q, resp); err != nil {
 			return err
 		}
@@ -112,7 +118,8 @@ func (b *builder) allowedJoined() []id.RoomID {
 func (r *Response) isEmpty() bool {
 	rs := r.Rooms
 	return len(rs.Join)+len(rs.Invite)+len(rs.Leave)+len(rs.Knock) == 0 &&
-		len(r.Presence.Events)+len(r.AccountData.Events)+len(r.ToDevice.Events) == 0
+		len(r.Presence.Events)+len(r.AccountData.Events)+len(r.ToDevice.Events) == 0 &&
+		len(r.DeviceLists.Changed)+len(r.DeviceLists.Left) == 0
 }
 
 // keepUnsourced carries since's position over for every stream that no
