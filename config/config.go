@@ -26,6 +26,7 @@ type Config struct {
 	Log          Log          `yaml:"log"`
 	Media        Media        `yaml:"media"`
 	Presence     Presence     `yaml:"presence"`
+	Federation   Federation   `yaml:"federation"`
 
 	// UserDirectory tunes POST /user_directory/search.
 	UserDirectory UserDirectory `yaml:"user_directory"`
@@ -126,5 +127,6 @@ func Defaults() Config {
 		Log:          Log{Level: "info", Format: "text"},
 		Media:        DefaultMedia(),
 		Presence:     DefaultPresence(),
+		Federation:   DefaultFederation(),
 	}
 }
