@@ -26,19 +26,29 @@ LEFT JOIN events r ON r.room_nid = e.room_nid AND r.seq = e.redacted_by
 LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq`
 
 const (
-	selectEventByID = storedColumns + ` WHERE e.room_nid = $1 AND e.event_id = $2`
-	selectBackward  = storedColumns + ` WHERE e.room_nid = $1 AND e.seq <= $2 ORDER BY e.seq DESC LIMIT $3`
-	selectForward   = storedColumns + ` WHERE e.room_nid = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`
-	selectHistory   = storedColumns + `
+	selectEventByID = storedColumns + ` WHERE e.room_nid = $1 AND e.event_id = $2 AND ` + clientVisible
+	selectBackward  = storedColumns + ` WHERE e.room_nid = $1 AND e.seq <= $2 AND ` + clientVisible + ` ORDER BY e.seq DESC LIMIT $3`
+	selectForward   = storedColumns + ` WHERE e.room_nid = $1 AND e.seq > $2 AND ` + clientVisible + ` ORDER BY e.seq LIMIT $3`
+	// selectHistory includes outliers: the state a remote room was joined
+	// with (sql/0008) is the membership and history visibility its first
+	// timeline events are read against.
+	selectHistory = storedColumns + `
 WHERE e.room_nid = $1 AND e.event_type = ANY($2) AND e.state_key IS NOT NULL
-  AND ($3::text IS NULL OR e.state_key = $3) AND e.seq <= $4 ORDER BY e.seq`
+  AND ($3::text IS NULL OR e.state_key = $3) AND e.seq <= $4
+  AND NOT e.soft_failed AND e.rejected IS NULL ORDER BY e.seq`
 	selectAtTimeForward = storedColumns + `
-WHERE e.room_nid = $1 AND e.origin_ts >= $2 ORDER BY e.origin_ts, e.seq LIMIT 1`
+WHERE e.room_nid = $1 AND e.origin_ts >= $2 AND ` + clientVisible + ` ORDER BY e.origin_ts, e.seq LIMIT 1`
 	selectAtTimeBackward = storedColumns + `
-WHERE e.room_nid = $1 AND e.origin_ts <= $2 ORDER BY e.origin_ts DESC, e.seq DESC LIMIT 1`
+WHERE e.room_nid = $1 AND e.origin_ts <= $2 AND ` + clientVisible + ` ORDER BY e.origin_ts DESC, e.seq DESC LIMIT 1`
 	selectBetween = storedColumns + `
-WHERE e.room_nid = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3 ORDER BY e.stream_pos DESC LIMIT $4`
+WHERE e.room_nid = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3 AND ` + clientVisible + `
+ORDER BY e.stream_pos DESC LIMIT $4`
 )
+
+// clientVisible is the condition on events e of the rows clients see:
+// outliers, soft-failed and rejected events (sql/0008) are stored but
+// never shown.
+const clientVisible = `NOT e.outlier AND NOT e.soft_failed AND e.rejected IS NULL`
 
 // scanStored runs a storedColumns query.
 func scanStored(ctx context.Context, q querier, room id.RoomID, v roomversion.Version, sql string, args ...any) ([]*rooms.StoredEvent, error) {
@@ -169,6 +179,7 @@ const (
 SELECT r.room_id, e.event_id, e.membership, e.sender, e.seq, e.stream_pos
 FROM events e JOIN rooms r ON r.room_nid = e.room_nid
 WHERE e.event_type = 'm.room.member' AND e.state_key = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3
+  AND ` + clientVisible + `
 ORDER BY e.stream_pos`
 	selectStreamPos = `SELECT pos FROM stream_position`
 )
@@ -266,7 +277,7 @@ var errNoRows = pgx.ErrNoRows
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
 
 const selectSeqAtStreamPos = `
-SELECT COALESCE(max(seq), 0) FROM events WHERE room_nid = $1 AND stream_pos <= $2`
+SELECT COALESCE(max(seq), 0) FROM events e WHERE room_nid = $1 AND stream_pos <= $2 AND ` + clientVisible
 
 // SeqAtStreamPos implements rooms.EventReader.
 func (r *Rooms) SeqAtStreamPos(ctx context.Context, room id.RoomID, pos int64) (int64, error) {

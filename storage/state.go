@@ -37,8 +37,14 @@ WITH RECURSIVE chain AS (
     FROM state_snapshots s JOIN chain c ON s.snapshot_nid = c.parent_nid
 )
 SELECT key_nids, seqs FROM chain ORDER BY depth DESC`
-	selectEventSnapshot = `SELECT snapshot_nid FROM events WHERE room_nid = $1 AND seq = $2`
-	selectRoomSnapshot  = `SELECT snapshot_nid FROM rooms WHERE room_nid = $1`
+	// selectEventSnapshot reads the state before the first event at or
+	// after seq that clients see: with events received over federation the
+	// per-room sequence has gaps where outliers, soft-failed and rejected
+	// events sit (sql/0008), whose snapshots are not the timeline's.
+	selectEventSnapshot = `
+SELECT snapshot_nid FROM events e WHERE room_nid = $1 AND seq >= $2 AND ` + clientVisible + `
+ORDER BY seq LIMIT 1`
+	selectRoomSnapshot = `SELECT snapshot_nid FROM rooms WHERE room_nid = $1`
 )
 
 // newSnapshot records the state after setting key to the event at seq on

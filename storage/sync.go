@@ -36,12 +36,14 @@ WHERE m.user_id = $1 AND NOT m.forgotten`
 	selectMembershipAt = `
 SELECT e.membership, e.seq, e.stream_pos FROM events e JOIN rooms r ON r.room_nid = e.room_nid
 WHERE r.room_id = $1 AND e.event_type = 'm.room.member' AND e.state_key = $2 AND e.stream_pos <= $3
+  AND ` + clientVisible + `
 ORDER BY e.stream_pos DESC LIMIT 1`
 	selectMembershipChangesPrev = `
 SELECT r.room_id, e.membership, COALESCE(p.membership, ''), e.seq, e.stream_pos
 FROM events e JOIN rooms r ON r.room_nid = e.room_nid
 LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq
 WHERE e.event_type = 'm.room.member' AND e.state_key = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3
+  AND ` + clientVisible + `
 ORDER BY e.stream_pos`
 )
 
@@ -98,7 +100,8 @@ func (s *Sync) MembershipChanges(ctx context.Context, user id.UserID, after, upT
 const selectActiveRooms = `
 SELECT r.room_id FROM rooms r
 WHERE r.room_id = ANY($1) AND EXISTS (
-    SELECT 1 FROM events e WHERE e.room_nid = r.room_nid AND e.stream_pos > $2 AND e.stream_pos <= $3)`
+    SELECT 1 FROM events e WHERE e.room_nid = r.room_nid AND e.stream_pos > $2 AND e.stream_pos <= $3
+      AND ` + clientVisible + `)`
 
 // ActiveRooms implements syncer.Store.
 func (s *Sync) ActiveRooms(ctx context.Context, roomIDs []id.RoomID, after, upTo int64) ([]id.RoomID, error) {
@@ -115,6 +118,7 @@ func (s *Sync) ActiveRooms(ctx context.Context, roomIDs []id.RoomID, after, upTo
 
 const selectStateChanges = storedColumns + `
 WHERE e.room_nid = $1 AND e.state_key IS NOT NULL AND e.stream_pos > $2 AND e.stream_pos <= $3
+  AND ` + clientVisible + `
 ORDER BY e.seq`
 
 // StateChanges implements syncer.Store. On one server a room's history is
