@@ -126,6 +126,9 @@ func (s *Service) Invite(ctx context.Context, sender id.UserID, room id.RoomID, 
 	case "ban":
 		return mxerr.Forbidden.Msg("the user is banned from the room")
 	}
+	if s.fed.set && target.Server() != s.cfg.ServerName {
+		return s.inviteRemote(ctx, sender, room, target, reason)
+	}
 	_, err = s.setMembership(ctx, sender, room, target, memberContent("invite", reason, nil))
 	return err
 }
@@ -133,6 +136,12 @@ func (s *Service) Invite(ctx context.Context, sender id.UserID, room id.RoomID, 
 // Leave leaves a room, or rejects an invite or retracts a knock (POST
 // /rooms/{roomId}/leave).
 func (s *Service) Leave(ctx context.Context, user id.UserID, room id.RoomID, reason string) error {
+	if remote, err := s.leaveIsRemote(ctx, user, room); err != nil || remote {
+		if err != nil {
+			return err
+		}
+		return s.leaveRemote(ctx, user, room, reason)
+	}
 	_, err := s.setMembership(ctx, user, room, user, memberContent("leave", reason, nil))
 	return err
 }

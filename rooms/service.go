@@ -66,6 +66,8 @@ type Service struct {
 	// profiles fills the displayname and avatar_url of local users'
 	// membership events; nil until SetProfiles.
 	profiles ProfileSource
+	// fed is federated membership (federated.go); zero until SetFederation.
+	fed fedMembership
 }
 
 // New returns the service. notifier and outbound may be nil.
