@@ -151,6 +151,7 @@ type Store interface {
 	MembershipWriter
 	AliasStore
 	DirectoryStore
+	ServeStore
 }
 
 // MembershipWriter changes per-user membership flags outside events.
