@@ -26,6 +26,7 @@ type Config struct {
 	Log          Log          `yaml:"log"`
 	Media        Media        `yaml:"media"`
 	Presence     Presence     `yaml:"presence"`
+	Auth         Auth         `yaml:"auth"`
 	Federation   Federation   `yaml:"federation"`
 
 	// UserDirectory tunes POST /user_directory/search.
@@ -127,6 +128,7 @@ func Defaults() Config {
 		Log:          Log{Level: "info", Format: "text"},
 		Media:        DefaultMedia(),
 		Presence:     DefaultPresence(),
+		Auth:         DefaultAuth(),
 		Federation:   DefaultFederation(),
 	}
 }
