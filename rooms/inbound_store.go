@@ -41,7 +41,9 @@ type OutlierEvent struct {
 // room's write lock against its head.
 type RemoteDecision struct {
 	// StateBefore is the state the event was checked against (the
-	// resolution of the states after its prev_events).
+	// resolution of the states after its prev_events). A rejected event
+	// keeps it too when known: the events after it see that state (spec
+	// "Rejection": the state is not updated with a rejected event).
 	StateBefore State
 	// Rejected, when not "", stores the event rejected: not state, not a
 	// forward extremity, never shown.

@@ -54,13 +54,17 @@ FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8:
 RETURNING seq, stream_pos`
 )
 
-// KnownEvents implements rooms.RemoteStore.
+// KnownEvents implements rooms.RemoteStore. An unknown room holds no
+// events.
 func (r *Rooms) KnownEvents(ctx context.Context, room id.RoomID, ids []id.EventID) (map[id.EventID]*rooms.KnownEvent, error) {
 	out := map[id.EventID]*rooms.KnownEvent{}
 	if len(ids) == 0 {
 		return out, nil
 	}
 	e, err := r.room(ctx, room)
+	if errors.Is(err, rooms.ErrRoomNotFound) {
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +307,8 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		if dec.Rejected != "" {
 			reason := dec.Rejected
 			row.rejected, row.softFailed = &reason, false
-		} else {
+		}
+		if dec.StateBefore != nil {
 			if row.snapshot, err = r.snapshotFrom(ctx, tx, learned, nid, roomSnap, head.State, dec.StateBefore, seqOf); err != nil {
 				return err
 			}
