@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
 )
@@ -44,22 +45,14 @@ func (a *API) putDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, emptyObject)
 }
 
-// checkDirectoryServer refuses other servers' directories, which need
-// federation.
-func (a *API) checkDirectoryServer(server string) error {
-	if server != "" && server != string(a.Config.ServerName) {
-		return mxerr.InvalidParam.Msg("only this server's directory is available")
-	}
-	return nil
+// directoryServer is the ?server= of /publicRooms: "" for ours.
+func directoryServer(r *http.Request) id.ServerName {
+	return id.ServerName(r.URL.Query().Get("server"))
 }
 
 // getPublicRooms handles GET /_matrix/client/v3/publicRooms.
 func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := a.checkDirectoryServer(q.Get("server")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	req := rooms.PublicRoomsRequest{Since: q.Get("since")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -74,10 +67,6 @@ func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) {
 
 // postPublicRooms handles POST /_matrix/client/v3/publicRooms.
 func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
-	if err := a.checkDirectoryServer(r.URL.Query().Get("server")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var body struct {
 		Limit  int    `json:"limit"`
 		Since  string `json:"since"`
@@ -101,7 +90,8 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, req rooms.PublicRoomsRequest) {
-	page, err := a.Rooms.PublicRoomsPage(r.Context(), req)
+	// Another server's directory is asked over federation.
+	page, err := a.Rooms.PublicRoomsOf(r.Context(), directoryServer(r), req)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -53,6 +53,10 @@ func (s *Service) ResolveAlias(ctx context.Context, rawAlias string) (id.RoomID,
 	if err != nil {
 		return "", nil, mxerr.InvalidParam.Msg("room alias invalid")
 	}
+	if alias.Server() != s.cfg.ServerName && s.fed.set {
+		// Another server's alias: ask it (GET /query/directory).
+		return s.fed.Remote.QueryDirectory(ctx, alias)
+	}
 	room, err := s.store.ResolveAlias(ctx, alias)
 	if err != nil {
 		return "", nil, err

@@ -68,6 +68,9 @@ type Service struct {
 	profiles ProfileSource
 	// fed is federated membership (federated.go); zero until SetFederation.
 	fed fedMembership
+	// remoteDir reads other servers' room directories (serve_query.go);
+	// nil until SetRemoteDirectory.
+	remoteDir RemoteDirectory
 }
 
 // New returns the service. notifier and outbound may be nil.
