@@ -28,6 +28,10 @@ type Service struct {
 	dir     DirectoryStore
 	members MemberUpdater
 	logger  *slog.Logger
+	// remote asks other servers for their users' profiles (remote.go);
+	// nil until SetRemote, local is this server's name.
+	remote RemoteProfiles
+	local  id.ServerName
 }
 
 // New returns the service. Until SetMemberUpdater, profile changes reach
@@ -51,6 +55,9 @@ var errNoProfile = mxerr.NotFound.Msg("Profile not found")
 func (s *Service) Profile(ctx context.Context, user id.UserID) (Profile, error) {
 	p, err := s.store.Profile(ctx, user)
 	if errors.Is(err, ErrUnknownUser) {
+		if s.isRemote(user) {
+			return s.remoteProfile(ctx, user)
+		}
 		return nil, errNoProfile
 	}
 	if err != nil {
