@@ -1,0 +1,359 @@
+// Package keyring holds the server's own key document and the verify keys
+// of other servers (Server-Server API, "Retrieving server keys"): fetched
+// from the server itself, else through the configured notaries, verified,
+// and cached in the database honouring valid_until_ts. It also answers
+// notary queries for keys it holds or can fetch.
+//
+// It is part of the federation edge: it may use the HTTP client (through
+// the small Fetcher interface) but knows nothing of routing.
+package keyring
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/canonicaljson"
+	"github.com/parleyhq/parley/rooms/signing"
+)
+
+// MaxValidity caps a key's valid_until_ts at 7 days after it was fetched:
+// "Servers MUST use the lesser of this field and 7 days into the future"
+// (definitions/keys.yaml), so a stolen key cannot be made valid for long.
+const MaxValidity = 7 * 24 * time.Hour
+
+// refetchAfterFailure is how long a failed fetch of a server's key is not
+// repeated: a server that does not answer must not cost every request a
+// round of timeouts.
+const refetchAfterFailure = 30 * time.Second
+
+// ErrKeyNotFound is returned when a key cannot be found or is not valid at
+// the time asked for.
+var ErrKeyNotFound = errors.New("server key not found")
+
+// StoredKey is one verify key of a server, as cached.
+type StoredKey struct {
+	Server id.ServerName
+	KeyID  string
+	Key    ed25519.PublicKey
+	// ValidUntilTS is the valid_until_ts of the response that listed the
+	// key in verify_keys (ms); for an old key, the response's too.
+	ValidUntilTS int64
+	// ExpiredTS is 0 for a current verify key, the expired_ts of an
+	// old_verify_keys entry otherwise.
+	ExpiredTS int64
+	// FetchedTS is when we received the response (ms).
+	FetchedTS int64
+	// Response is the server's signed key response the key came from,
+	// canonical JSON with only the server's own signatures: what we serve
+	// as a notary.
+	Response []byte
+}
+
+// Store caches remote server keys; storage.ServerKeys implements it.
+type Store interface {
+	// ServerKeys returns every cached key of server.
+	ServerKeys(ctx context.Context, server id.ServerName) ([]StoredKey, error)
+	// StoreServerKeys upserts keys by (server, key id).
+	StoreServerKeys(ctx context.Context, keys []StoredKey) error
+}
+
+// Fetcher makes unauthenticated requests to other servers' key endpoints;
+// fedclient.Client implements it.
+type Fetcher interface {
+	DoUnsigned(ctx context.Context, destination id.ServerName, method, path string, reqBody, respBody any) error
+}
+
+// Config configures a Keyring.
+type Config struct {
+	ServerName id.ServerName
+	Key        signing.Key
+	// ValidityPeriod sets our key document's valid_until_ts.
+	ValidityPeriod time.Duration
+	// Notaries are the trusted key servers, each with its verify keys, or
+	// an empty map to use the notary's own keys fetched from it directly.
+	Notaries map[id.ServerName]map[string]ed25519.PublicKey
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Keyring is the key store of one server.
+type Keyring struct {
+	cfg    Config
+	store  Store
+	fetch  Fetcher
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[id.ServerName]*fetchCall
+	failed   map[fetchKey]time.Time
+}
+
+type fetchKey struct {
+	server id.ServerName
+	keyID  string
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns the keyring of cfg.ServerName.
+func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ValidityPeriod <= 0 {
+		cfg.ValidityPeriod = 24 * time.Hour
+	}
+	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger,
+		inflight: map[id.ServerName]*fetchCall{}, failed: map[fetchKey]time.Time{}}
+}
+
+// ServerName is our server name.
+func (k *Keyring) ServerName() id.ServerName { return k.cfg.ServerName }
+
+// SigningKey is our signing key.
+func (k *Keyring) SigningKey() signing.Key { return k.cfg.Key }
+
+// VerifyKey returns server's public key keyID. It fits rooms/event.KeyLookup
+// and xmatrix.KeyFunc. atTS is the time (ms) the key must be valid at:
+// an event's origin_server_ts in room versions 5 and later, now for a
+// request; 0 accepts any key the server has had (room versions 1–4, whose
+// events ignore valid_until_ts). A key not cached, or not valid at atTS, is
+// fetched from the server, then from the notaries.
+func (k *Keyring) VerifyKey(ctx context.Context, server id.ServerName, keyID string, atTS int64) (ed25519.PublicKey, error) {
+	return k.lookup(ctx, server, keyID, atTS, true)
+}
+
+func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string, atTS int64, viaNotaries bool) (ed25519.PublicKey, error) {
+	if server == k.cfg.ServerName {
+		if keyID == k.cfg.Key.ID() {
+			return k.cfg.Key.Public(), nil
+		}
+		return nil, fmt.Errorf("%w: %s is not a key of this server", ErrKeyNotFound, keyID)
+	}
+	if pub, ok, err := k.cached(ctx, server, keyID, atTS); err != nil || ok {
+		return pub, err
+	}
+	fk := fetchKey{server, keyID}
+	k.mu.Lock()
+	last, failedRecently := k.failed[fk]
+	k.mu.Unlock()
+	if failedRecently && k.cfg.Now().Sub(last) < refetchAfterFailure {
+		return nil, fmt.Errorf("%w: %s of %s (fetch failed recently)", ErrKeyNotFound, keyID, server)
+	}
+	minValid := atTS
+	if minValid == 0 {
+		minValid = k.cfg.Now().UnixMilli()
+	}
+	fetchErr := k.fetchOnce(ctx, server, keyID, minValid, viaNotaries)
+	pub, ok, err := k.cached(ctx, server, keyID, atTS)
+	if err != nil || ok {
+		return pub, err
+	}
+	k.mu.Lock()
+	k.failed[fk] = k.cfg.Now()
+	k.mu.Unlock()
+	if fetchErr != nil {
+		return nil, fmt.Errorf("%w: %s of %s: %w", ErrKeyNotFound, keyID, server, fetchErr)
+	}
+	return nil, fmt.Errorf("%w: %s of %s is not valid at %d", ErrKeyNotFound, keyID, server, atTS)
+}
+
+// cached looks the key up in the store.
+func (k *Keyring) cached(ctx context.Context, server id.ServerName, keyID string, atTS int64) (ed25519.PublicKey, bool, error) {
+	keys, err := k.store.ServerKeys(ctx, server)
+	if err != nil {
+		return nil, false, fmt.Errorf("read keys of %s: %w", server, err)
+	}
+	for _, sk := range keys {
+		if sk.KeyID == keyID && ValidAt(sk, atTS) {
+			return sk.Key, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// ValidAt says whether a cached key may verify something made at atTS
+// (ms; 0: any time). An old key is valid before its expired_ts; a verify
+// key until valid_until_ts, capped at MaxValidity after it was fetched.
+func ValidAt(sk StoredKey, atTS int64) bool {
+	if atTS == 0 {
+		return true
+	}
+	if sk.ExpiredTS != 0 {
+		return atTS < sk.ExpiredTS
+	}
+	return atTS <= EffectiveValidUntil(sk)
+}
+
+// EffectiveValidUntil is valid_until_ts capped at MaxValidity after fetch.
+func EffectiveValidUntil(sk StoredKey) int64 {
+	return min(sk.ValidUntilTS, sk.FetchedTS+MaxValidity.Milliseconds())
+}
+
+// fetchOnce fetches server's keys, sharing one fetch among concurrent
+// callers.
+func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID string, minValid int64, viaNotaries bool) error {
+	k.mu.Lock()
+	if call, ok := k.inflight[server]; ok {
+		k.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	k.inflight[server] = call
+	k.mu.Unlock()
+	call.err = k.fetchKeys(ctx, server, keyID, minValid, viaNotaries)
+	k.mu.Lock()
+	delete(k.inflight, server)
+	k.mu.Unlock()
+	close(call.done)
+	return call.err
+}
+
+// fetchKeys asks the server itself, then each notary, and stores what
+// verifies. It stops at the first source that gives the wanted key valid
+// at minValid.
+func (k *Keyring) fetchKeys(ctx context.Context, server id.ServerName, keyID string, minValid int64, viaNotaries bool) error {
+	var errs []error
+	keys, err := k.fetchDirect(ctx, server)
+	if err == nil {
+		if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+			return fmt.Errorf("store keys of %s: %w", server, err)
+		}
+		if hasValid(keys, keyID, minValid) {
+			return nil
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("direct: %w", err))
+		k.logger.DebugContext(ctx, "fetch server keys", slog.String("server_name", string(server)), slog.String("error", err.Error()))
+	}
+	if !viaNotaries {
+		return errors.Join(errs...)
+	}
+	for _, notary := range slices.Sorted(maps.Keys(k.cfg.Notaries)) {
+		if notary == server || notary == k.cfg.ServerName {
+			continue
+		}
+		keys, err := k.fetchFromNotary(ctx, notary, server, keyID, minValid)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notary %s: %w", notary, err))
+			continue
+		}
+		if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+			return fmt.Errorf("store keys of %s: %w", server, err)
+		}
+		if hasValid(keys, keyID, minValid) {
+			return nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasValid(keys []StoredKey, keyID string, atTS int64) bool {
+	for _, sk := range keys {
+		if sk.KeyID == keyID && ValidAt(sk, atTS) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchDirect is GET /_matrix/key/v2/server on the server itself.
+func (k *Keyring) fetchDirect(ctx context.Context, server id.ServerName) ([]StoredKey, error) {
+	var raw []byte
+	if err := k.fetch.DoUnsigned(ctx, server, "GET", "/_matrix/key/v2/server", nil, &raw); err != nil {
+		return nil, err
+	}
+	return ParseKeyResponse(raw, server, k.cfg.Now())
+}
+
+// ParseKeyResponse checks a server's key response (definitions/keys.yaml):
+// server_name is the server asked about, every ed25519 verify key signs the
+// response, and returns its keys. Signatures of other servers (notaries)
+// are dropped from the kept Response.
+func ParseKeyResponse(raw []byte, server id.ServerName, now time.Time) ([]StoredKey, error) {
+	obj, err := canonicaljson.ParseLenient(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key response: %w", err)
+	}
+	name, _ := obj.GetString("server_name")
+	if id.ServerName(name) != server {
+		return nil, fmt.Errorf("key response is for %q, not %s", name, server)
+	}
+	validUntil, _ := obj.Get("valid_until_ts")
+	until, ok := validUntil.Int()
+	if !ok {
+		return nil, errors.New("key response: valid_until_ts is not an integer")
+	}
+	fetched := now.UnixMilli()
+	var keys []StoredKey
+	verify, _ := obj.Get("verify_keys")
+	if verify.Kind() != canonicaljson.Object {
+		return nil, errors.New("key response: verify_keys is not an object")
+	}
+	for _, m := range verify.Members() {
+		pub, ok := parseKeyEntry(m)
+		if !ok {
+			continue // another algorithm: not ours to check
+		}
+		if err := signing.Verify(obj, string(server), m.Key, pub); err != nil {
+			return nil, fmt.Errorf("key response of %s: verify key %s: %w", server, m.Key, err)
+		}
+		keys = append(keys, StoredKey{Server: server, KeyID: m.Key, Key: pub, ValidUntilTS: until, FetchedTS: fetched})
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("key response of %s has no ed25519 verify key", server)
+	}
+	old, _ := obj.Get("old_verify_keys")
+	for _, m := range old.Members() {
+		pub, ok := parseKeyEntry(m)
+		if !ok {
+			continue
+		}
+		expired, _ := m.Value.Get("expired_ts")
+		ts, ok := expired.Int()
+		if !ok || ts <= 0 {
+			continue
+		}
+		keys = append(keys, StoredKey{Server: server, KeyID: m.Key, Key: pub, ValidUntilTS: until, ExpiredTS: ts, FetchedTS: fetched})
+	}
+	// Keep the server's own signatures only: a notary serving this
+	// response adds its own.
+	sigs, _ := obj.Get("signatures")
+	mine, _ := sigs.Get(string(server))
+	kept := canonicaljson.Encode(obj.With("signatures", canonicaljson.ObjectValue(canonicaljson.Member{Key: string(server), Value: mine})))
+	for i := range keys {
+		keys[i].Response = kept
+	}
+	return keys, nil
+}
+
+func parseKeyEntry(m canonicaljson.Member) (ed25519.PublicKey, bool) {
+	if !signing.ValidKeyID(m.Key) {
+		return nil, false
+	}
+	b64, ok := m.Value.GetString("key")
+	if !ok {
+		return nil, false
+	}
+	pub, err := signing.ParsePublicKey(b64)
+	if err != nil {
+		return nil, false
+	}
+	return pub, true
+}

@@ -1,0 +1,311 @@
+package keyring
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/canonicaljson"
+	"github.com/parleyhq/parley/rooms/signing"
+)
+
+// memStore is an in-memory Store; storage.ServerKeys is tested against
+// Postgres in package storage.
+type memStore struct {
+	mu   sync.Mutex
+	keys map[fetchKey]StoredKey
+}
+
+func (m *memStore) ServerKeys(_ context.Context, server id.ServerName) ([]StoredKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []StoredKey
+	for k, v := range m.keys {
+		if k.server == server {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) StoreServerKeys(_ context.Context, keys []StoredKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		m.keys = map[fetchKey]StoredKey{}
+	}
+	for _, k := range keys {
+		m.keys[fetchKey{k.Server, k.KeyID}] = k
+	}
+	return nil
+}
+
+// network routes a keyring's requests to other in-memory keyrings.
+type network struct {
+	mu      sync.Mutex
+	servers map[id.ServerName]*Keyring
+	down    map[id.ServerName]bool
+	// override answers a server's GET /_matrix/key/v2/server with other
+	// bytes (forgeries).
+	override map[id.ServerName][]byte
+	calls    map[id.ServerName]int
+}
+
+func (n *network) DoUnsigned(ctx context.Context, dest id.ServerName, method, path string, reqBody, respBody any) error {
+	n.mu.Lock()
+	n.calls[dest]++
+	srv, down, forged := n.servers[dest], n.down[dest], n.override[dest]
+	n.mu.Unlock()
+	if srv == nil || down {
+		return errors.New("connection refused")
+	}
+	var out []byte
+	switch path {
+	case "/_matrix/key/v2/server":
+		out = srv.KeyDocument()
+		if forged != nil {
+			out = forged
+		}
+	case "/_matrix/key/v2/query":
+		var req queryRequest
+		b, _ := json.Marshal(reqBody)
+		_ = json.Unmarshal(b, &req)
+		criteria := map[id.ServerName]map[string]int64{}
+		for s, ks := range req.ServerKeys {
+			criteria[s] = map[string]int64{}
+			for k, c := range ks {
+				criteria[s][k] = c.MinimumValidUntilTS
+			}
+		}
+		res, err := srv.Query(ctx, criteria)
+		if err != nil {
+			return err
+		}
+		out, _ = json.Marshal(queryResponse{ServerKeys: res})
+	default:
+		return errors.New("404")
+	}
+	switch r := respBody.(type) {
+	case *[]byte:
+		*r = out
+		return nil
+	default:
+		return json.Unmarshal(out, respBody)
+	}
+}
+
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+func newNet() *network {
+	return &network{servers: map[id.ServerName]*Keyring{}, down: map[id.ServerName]bool{},
+		override: map[id.ServerName][]byte{}, calls: map[id.ServerName]int{}}
+}
+
+func (n *network) add(t *testing.T, name id.ServerName, c *clock, notaries map[id.ServerName]map[string]ed25519.PublicKey) *Keyring {
+	t.Helper()
+	k, err := signing.Generate("ed25519:" + string(name[:3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := New(Config{ServerName: name, Key: k, ValidityPeriod: time.Hour, Notaries: notaries, Now: c.Now},
+		&memStore{}, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n.servers[name] = kr
+	return kr
+}
+
+func TestKeyDocument(t *testing.T) {
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	kr := newNet().add(t, "hs1", c, nil)
+	doc := kr.KeyDocument()
+	keys, err := ParseKeyResponse(doc, "hs1", c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].KeyID != kr.SigningKey().ID() || !keys[0].Key.Equal(kr.SigningKey().Public()) {
+		t.Fatalf("keys = %+v", keys)
+	}
+	if want := c.now.Add(time.Hour).UnixMilli(); keys[0].ValidUntilTS != want {
+		t.Errorf("valid_until_ts = %d, want %d", keys[0].ValidUntilTS, want)
+	}
+	if _, err := ParseKeyResponse(doc, "hs2", c.now); err == nil {
+		t.Error("a response for hs1 accepted as hs2's")
+	}
+}
+
+func TestParseKeyResponseRefusesForgeries(t *testing.T) {
+	c := &clock{time.Now()}
+	kr := newNet().add(t, "hs1", c, nil)
+	other, _ := signing.Generate("ed25519:hs1")
+	doc, _ := canonicaljson.ParseStrict(kr.KeyDocument())
+	unsigned := doc.Without("signatures")
+	signedByOther, _ := signing.SignServer(unsigned, "hs1", other)
+	// A key listed but the document signed by another key of the same id.
+	tests := map[string][]byte{
+		"signed by another key": canonicaljson.Encode(signedByOther),
+		"unsigned":              canonicaljson.Encode(unsigned),
+		"not JSON":              []byte("{"),
+		"no verify keys":        canonicaljson.Encode(doc.With("verify_keys", canonicaljson.ObjectValue())),
+		"no valid_until_ts":     canonicaljson.Encode(doc.Without("valid_until_ts")),
+	}
+	for name, raw := range tests {
+		if _, err := ParseKeyResponse(raw, "hs1", c.now); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestVerifyKeyFetchesAndCaches(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	n := newNet()
+	hs1, hs2 := n.add(t, "hs1", c, nil), n.add(t, "hs2", c, nil)
+	keyID := hs2.SigningKey().ID()
+
+	pub, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli())
+	if err != nil || !pub.Equal(hs2.SigningKey().Public()) {
+		t.Fatalf("VerifyKey = %v, %v", pub, err)
+	}
+	// Cached: no second request, even with hs2 down.
+	n.down["hs2"] = true
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+		t.Fatalf("cached key: %v", err)
+	}
+	if n.calls["hs2"] != 1 {
+		t.Errorf("hs2 asked %d times, want 1", n.calls["hs2"])
+	}
+	// Our own key needs no request.
+	if pub, err := hs1.VerifyKey(ctx, "hs1", hs1.SigningKey().ID(), 0); err != nil || !pub.Equal(hs1.SigningKey().Public()) {
+		t.Errorf("own key: %v", err)
+	}
+	if _, err := hs1.VerifyKey(ctx, "hs1", "ed25519:other", 0); !errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("unknown own key: %v", err)
+	}
+
+	// After valid_until_ts (an hour) the key is not valid for a request
+	// now, and hs2 being down, it cannot be renewed.
+	c.now = c.now.Add(2 * time.Hour)
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("expired key: %v", err)
+	}
+	// Still valid for an event made before valid_until_ts (room v5+) and
+	// for any event of room versions 1–4 (atTS 0).
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.Add(-90*time.Minute).UnixMilli()); err != nil {
+		t.Errorf("event before valid_until_ts: %v", err)
+	}
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, 0); err != nil {
+		t.Errorf("atTS 0: %v", err)
+	}
+	// A failed fetch is not repeated at once; once hs2 is back and the
+	// back-off has passed, the key is renewed.
+	calls := n.calls["hs2"]
+	n.down["hs2"] = false
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err == nil || n.calls["hs2"] != calls {
+		t.Errorf("refetched within the back-off: %v, calls %d → %d", err, calls, n.calls["hs2"])
+	}
+	c.now = c.now.Add(time.Minute)
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+		t.Errorf("renewed key: %v", err)
+	}
+}
+
+func TestSevenDayCap(t *testing.T) {
+	fetched := int64(1_000_000)
+	sk := StoredKey{ValidUntilTS: fetched + 30*24*3600*1000, FetchedTS: fetched}
+	if ValidAt(sk, fetched+8*24*3600*1000) {
+		t.Error("a key valid for 30 days was trusted beyond 7 days after its fetch")
+	}
+	if !ValidAt(sk, fetched+6*24*3600*1000) {
+		t.Error("a key was not trusted within 7 days")
+	}
+	old := StoredKey{ValidUntilTS: fetched, FetchedTS: fetched, ExpiredTS: 500}
+	if !ValidAt(old, 499) || ValidAt(old, 500) {
+		t.Error("an old key must be valid strictly before expired_ts")
+	}
+}
+
+func TestForgedDirectResponseRefused(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	n := newNet()
+	hs1, hs2 := n.add(t, "hs1", c, nil), n.add(t, "hs2", c, nil)
+	evil, _ := signing.Generate(hs2.SigningKey().ID())
+	forged := New(Config{ServerName: "hs2", Key: evil, Now: c.Now}, &memStore{}, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	doc, _ := canonicaljson.ParseStrict(forged.KeyDocument())
+	// The forger lists hs2's real key but cannot sign with it.
+	doc = doc.With("verify_keys", canonicaljson.ObjectValue(canonicaljson.Member{Key: hs2.SigningKey().ID(),
+		Value: canonicaljson.ObjectValue(canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(hs2.SigningKey().PublicBase64())})}))
+	doc, _ = signing.SignServer(doc.Without("signatures"), "hs2", evil)
+	n.override["hs2"] = canonicaljson.Encode(doc)
+	if _, err := hs1.VerifyKey(ctx, "hs2", hs2.SigningKey().ID(), 0); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("forged key response: %v", err)
+	}
+}
+
+func TestNotary(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	n := newNet()
+	notary := n.add(t, "notary", c, nil)
+	hs2 := n.add(t, "hs2", c, nil)
+	keyID := hs2.SigningKey().ID()
+	// The notary learns hs2's key while hs2 is up.
+	if _, err := notary.VerifyKey(ctx, "hs2", keyID, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.down["hs2"] = true
+
+	t.Run("configured notary key", func(t *testing.T) {
+		hs1 := n.add(t, "hs1", c, map[id.ServerName]map[string]ed25519.PublicKey{
+			"notary": {notary.SigningKey().ID(): notary.SigningKey().Public()}})
+		pub, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli())
+		if err != nil || !pub.Equal(hs2.SigningKey().Public()) {
+			t.Fatalf("via notary: %v", err)
+		}
+	})
+	t.Run("notary key fetched from the notary", func(t *testing.T) {
+		hs3 := n.add(t, "hs3", c, map[id.ServerName]map[string]ed25519.PublicKey{"notary": {}})
+		if _, err := hs3.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+			t.Fatalf("via notary: %v", err)
+		}
+	})
+	t.Run("wrong configured notary key", func(t *testing.T) {
+		wrong, _ := signing.Generate(notary.SigningKey().ID())
+		hs4 := n.add(t, "hs4", c, map[id.ServerName]map[string]ed25519.PublicKey{
+			"notary": {notary.SigningKey().ID(): wrong.Public()}})
+		if _, err := hs4.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("notary with a wrong key: %v", err)
+		}
+	})
+	t.Run("query answers", func(t *testing.T) {
+		res, err := notary.Query(ctx, map[id.ServerName]map[string]int64{"hs2": {}, "notary": {}, "unknown": {}})
+		if err != nil || len(res) != 2 {
+			t.Fatalf("Query = %d responses, %v; want hs2 and the notary's own", len(res), err)
+		}
+		for _, raw := range res {
+			obj, _ := canonicaljson.ParseStrict(raw)
+			if err := signing.Verify(obj, "notary", notary.SigningKey().ID(), notary.SigningKey().Public()); err != nil {
+				t.Errorf("response not countersigned: %v", err)
+			}
+		}
+		if _, err := notary.Query(ctx, tooMany()); !errors.Is(err, ErrTooManyServers) {
+			t.Errorf("oversized query: %v", err)
+		}
+	})
+}
+
+func tooMany() map[id.ServerName]map[string]int64 {
+	m := map[id.ServerName]map[string]int64{}
+	for i := 0; i <= MaxQueryServers; i++ {
+		m[id.ServerName("s"+string(rune('a'+i%26))+string(rune('a'+i/26)))] = nil
+	}
+	return m
+}
