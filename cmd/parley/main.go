@@ -22,7 +22,7 @@ var version = "dev"
 const usage = `usage: parley [-config FILE] COMMAND [ARGS]
 
 Commands:
-  serve                         run the homeserver
+  serve [-cpuprofile FILE]      run the homeserver (optionally profiling its CPU)
   migrate [status]              apply pending database migrations, or list them
   user add|list|reset-password|deactivate ...
                                 administer accounts directly on the database
@@ -70,7 +70,7 @@ func run(args []string) int {
 
 	switch command {
 	case "serve":
-		err = runServe(ctx, cfg)
+		err = runServe(ctx, cfg, rest)
 	case "migrate":
 		err = runMigrate(ctx, cfg, rest)
 	case "user":
