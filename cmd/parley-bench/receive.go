@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Transports a receiver can sync over.
+const (
+	longPoll  = "longpoll"
+	webSocket = "ws"
+)
+
+// wsConnectPath is Parley's WebSocket transport (docs/websocket.md); other
+// homeservers answer it 404, and the tool reports the error.
+const wsConnectPath = "/_matrix/client/unstable/im.parley.ws/v1/connect"
+
+// epoch is the run's clock origin; times in messages are nanoseconds since
+// it (monotonic, since sender and receiver are in this process).
+var epoch = time.Now()
+
+func now() int64 { return int64(time.Since(epoch)) }
+
+// delivery is one of the tool's messages as a receiver decoded it.
+type delivery struct {
+	room   string
+	seq    int64
+	sentNS int64 // when its send started
+	atNS   int64 // when the receiver had decoded its batch
+}
+
+// syncBody is the part of a /sync response the tool reads.
+type syncBody struct {
+	NextBatch string `json:"next_batch"`
+	Rooms     struct {
+		Join map[string]struct {
+			Timeline struct {
+				Events []struct {
+					Type    string `json:"type"`
+					Content struct {
+						Seq  *int64 `json:"im.parley.bench.seq"`
+						Sent int64  `json:"im.parley.bench.t"`
+					} `json:"content"`
+				} `json:"events"`
+				Limited bool `json:"limited"`
+			} `json:"timeline"`
+		} `json:"join"`
+	} `json:"rooms"`
+}
+
+// connStats counts over a group of receivers.
+type connStats struct {
+	held    atomic.Int64 // receivers whose first batch arrived and whose last attempt succeeded
+	errors  atomic.Int64 // failed sync requests or dropped connections
+	limited atomic.Int64 // timelines that came back limited (messages skipped)
+}
+
+// receiver is one device syncing: long-poll /sync or the WebSocket
+// stream. After the first (initial) batch it reports every message of the
+// tool it receives to onEvent.
+type receiver struct {
+	c         *client
+	u         *user
+	transport string
+	// pollTimeout is the long-poll's timeout parameter.
+	pollTimeout time.Duration
+	onEvent     func(delivery)
+	stats       *connStats
+	ready       chan struct{} // closed after the first batch
+
+	healthy bool
+	since   string
+}
+
+func newReceiver(c *client, u *user, transport string, stats *connStats, onEvent func(delivery)) *receiver {
+	return &receiver{c: c, u: u, transport: transport, pollTimeout: 30 * time.Second,
+		onEvent: onEvent, stats: stats, ready: make(chan struct{})}
+}
+
+// run syncs until ctx is done, reconnecting after failures.
+func (r *receiver) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		var err error
+		if r.transport == webSocket {
+			err = r.runWS(ctx)
+		} else {
+			err = r.poll(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			r.failed()
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+	}
+	if r.healthy {
+		r.stats.held.Add(-1)
+		r.healthy = false
+	}
+}
+
+func (r *receiver) failed() {
+	r.stats.errors.Add(1)
+	if r.healthy {
+		r.stats.held.Add(-1)
+		r.healthy = false
+	}
+}
+
+// batch handles one sync response.
+func (r *receiver) batch(b *syncBody) {
+	at := now()
+	first := r.since == ""
+	r.since = b.NextBatch
+	if !r.healthy {
+		r.healthy = true
+		r.stats.held.Add(1)
+	}
+	if first {
+		close(r.ready)
+		return
+	}
+	for roomID, room := range b.Rooms.Join {
+		if room.Timeline.Limited {
+			r.stats.limited.Add(1)
+		}
+		for _, ev := range room.Timeline.Events {
+			if ev.Type == "m.room.message" && ev.Content.Seq != nil && r.onEvent != nil {
+				r.onEvent(delivery{room: roomID, seq: *ev.Content.Seq, sentNS: ev.Content.Sent, atNS: at})
+			}
+		}
+	}
+}
+
+// poll runs long-poll GET /sync requests until one fails.
+func (r *receiver) poll(ctx context.Context) error {
+	for ctx.Err() == nil {
+		q := url.Values{"filter": {r.u.filter}}
+		if r.since != "" {
+			q.Set("since", r.since)
+			q.Set("timeout", strconv.FormatInt(r.pollTimeout.Milliseconds(), 10))
+		} else {
+			q.Set("timeout", "0")
+		}
+		var b syncBody
+		if err := r.c.do(ctx, http.MethodGet, "/_matrix/client/v3/sync?"+q.Encode(), r.u.Token, nil, &b); err != nil {
+			return err
+		}
+		r.batch(&b)
+	}
+	return nil
+}
+
+// wsFrame is a frame of the WebSocket transport.
+type wsFrame struct {
+	Type   string          `json:"type"`
+	ID     string          `json:"id"`
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+// dialWS opens an authenticated connection and reads the server's
+// "authenticated" frame.
+func dialWS(ctx context.Context, c *client, u *user) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	h := http.Header{"Authorization": {"Bearer " + u.Token}}
+	wsURL := "ws" + strings.TrimPrefix(c.base, "http") + wsConnectPath
+	conn, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.hc})
+	if err != nil {
+		return nil, fmt.Errorf("websocket dial: %w", err)
+	}
+	conn.SetReadLimit(64 << 20)
+	var f wsFrame
+	if err := readFrame(dctx, conn, &f); err != nil {
+		conn.CloseNow()
+		return nil, err
+	}
+	if f.Type != "authenticated" {
+		conn.CloseNow()
+		return nil, fmt.Errorf("websocket: first frame %q, want authenticated", f.Type)
+	}
+	return conn, nil
+}
+
+func readFrame(ctx context.Context, conn *websocket.Conn, f *wsFrame) error {
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, f)
+}
+
+// runWS opens a connection and follows its sync stream (resuming from
+// the last next_batch after a reconnect) until the connection ends.
+func (r *receiver) runWS(ctx context.Context) error {
+	conn, err := dialWS(ctx, r.c, r.u)
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	start := map[string]any{"type": "sync", "id": "s", "filter": r.u.filter, "since": nil}
+	if r.since != "" {
+		start["since"] = r.since
+	}
+	data, _ := json.Marshal(start)
+	if err := conn.Write(ctx, websocket.MessageText, data); err != nil {
+		return err
+	}
+	for {
+		var f wsFrame
+		if err := readFrame(ctx, conn, &f); err != nil {
+			if ctx.Err() != nil {
+				conn.Close(websocket.StatusNormalClosure, "")
+			}
+			return err
+		}
+		switch f.Type {
+		case "sync":
+			var b syncBody
+			if err := json.Unmarshal(f.Body, &b); err != nil {
+				return fmt.Errorf("sync frame: %w", err)
+			}
+			r.batch(&b)
+		case "sync_error":
+			return fmt.Errorf("sync_error %d: %s", f.Status, f.Body)
+		}
+	}
+}
+
+// waitReady waits until every receiver has its first batch.
+func waitReady(ctx context.Context, rs []*receiver) error {
+	for _, r := range rs {
+		select {
+		case <-r.ready:
+		case <-ctx.Done():
+			return errors.New("receivers did not complete their first sync in time")
+		}
+	}
+	return nil
+}
