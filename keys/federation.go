@@ -1,0 +1,125 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
+)
+
+// HandleDeviceListUpdate takes an inbound m.device_list_update of origin
+// (spec server-server-api "Device Management"). No copy of remote devices
+// is kept — /keys/query asks the user's server — so the update only
+// records a change of the user's device list: local users who share a
+// room see them in device_lists.changed and query again. prev_id gaps
+// therefore need no resync.
+func (s *Service) HandleDeviceListUpdate(ctx context.Context, origin id.ServerName, content json.RawMessage) error {
+	return s.remoteUserChanged(ctx, origin, content, "m.device_list_update")
+}
+
+// HandleSigningKeyUpdate takes an inbound m.signing_key_update of origin:
+// like a device list update, the user's trackers query again.
+func (s *Service) HandleSigningKeyUpdate(ctx context.Context, origin id.ServerName, content json.RawMessage) error {
+	return s.remoteUserChanged(ctx, origin, content, "m.signing_key_update")
+}
+
+func (s *Service) remoteUserChanged(ctx context.Context, origin id.ServerName, content json.RawMessage, eduType string) error {
+	var edu struct {
+		UserID id.UserID `json:"user_id"`
+	}
+	if err := json.Unmarshal(content, &edu); err != nil {
+		return mxerr.BadJSON.Msgf("%s: malformed content", eduType)
+	}
+	if _, err := id.ParseUserID(string(edu.UserID)); err != nil || edu.UserID.Server() != origin {
+		return mxerr.Forbidden.Msgf("%s: the user is not a user of the origin", eduType)
+	}
+	pos, err := s.store.MarkDeviceListChanged(ctx, edu.UserID)
+	if err != nil {
+		return err
+	}
+	s.deviceListChanged(ctx, edu.UserID, pos)
+	return nil
+}
+
+// UserDevices is the body of GET /_matrix/federation/v1/user/devices/{userId}
+// for a local user: every device (with its keys when it uploaded some),
+// stream_id the user's latest device list position, and the
+// cross-signing master and self-signing keys.
+func (s *Service) UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error) {
+	if !s.isLocal(user) {
+		return nil, mxerr.InvalidParam.Msg("not a user of this server")
+	}
+	resp, err := s.queryLocal(ctx, map[id.UserID][]id.DeviceID{user: nil}, "")
+	if err != nil {
+		return nil, err
+	}
+	latest, _, err := s.store.LatestDeviceListPos(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	type device struct {
+		DeviceID    id.DeviceID     `json:"device_id"`
+		DisplayName string          `json:"device_display_name,omitempty"`
+		Keys        json.RawMessage `json:"keys"`
+	}
+	devices := []device{}
+	for d, keys := range resp.DeviceKeys[user] {
+		var unsigned struct {
+			Unsigned struct {
+				Name string `json:"device_display_name"`
+			} `json:"unsigned"`
+		}
+		_ = json.Unmarshal(keys, &unsigned)
+		devices = append(devices, device{DeviceID: d, DisplayName: unsigned.Unsigned.Name, Keys: keys})
+	}
+	body := map[string]any{"user_id": user, "stream_id": latest, "devices": devices}
+	if k, ok := resp.MasterKeys[user]; ok {
+		body["master_key"] = k
+	}
+	if k, ok := resp.SelfSigningKeys[user]; ok {
+		body["self_signing_key"] = k
+	}
+	return json.Marshal(body)
+}
+
+// FederationQueryKeys is the body of POST /_matrix/federation/v1/user/keys/query:
+// the local users' device keys and master and self-signing keys (never a
+// user-signing key); users of other servers are ignored.
+func (s *Service) FederationQueryKeys(ctx context.Context, deviceKeys map[id.UserID][]id.DeviceID) (json.RawMessage, error) {
+	local := map[id.UserID][]id.DeviceID{}
+	for u, d := range deviceKeys {
+		if s.isLocal(u) {
+			local[u] = d
+		}
+	}
+	resp, err := s.queryLocal(ctx, local, "")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"device_keys": resp.DeviceKeys, "master_keys": resp.MasterKeys,
+		"self_signing_keys": resp.SelfSigningKeys})
+}
+
+// FederationClaimKeys is the body of POST /_matrix/federation/v1/user/keys/claim
+// for the local devices asked for.
+func (s *Service) FederationClaimKeys(ctx context.Context, oneTimeKeys map[id.UserID]map[id.DeviceID]string) (json.RawMessage, error) {
+	var reqs []ClaimRequest
+	for u, devs := range oneTimeKeys {
+		if !s.isLocal(u) {
+			continue
+		}
+		for d, alg := range devs {
+			reqs = append(reqs, ClaimRequest{User: u, Device: d, Algorithm: alg})
+		}
+	}
+	claimed, err := s.store.ClaimKeys(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	resp := &ClaimResponse{OneTimeKeys: map[id.UserID]map[id.DeviceID]map[string]json.RawMessage{}}
+	for _, c := range claimed {
+		addClaimed(resp, c.User, c.Device, c.KeyID, c.Key)
+	}
+	return json.Marshal(map[string]any{"one_time_keys": resp.OneTimeKeys})
+}

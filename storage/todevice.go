@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/keys"
+)
+
+const (
+	insertToDeviceTxn = `
+INSERT INTO to_device_txns (sender, device_id, txn_id, ts) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+	// Messages go only to devices that exist; "*" is every device.
+	insertToDeviceOne = `
+INSERT INTO to_device_messages (stream_pos, user_id, device_id, message)
+SELECT $1, user_id, device_id, $4 FROM devices WHERE user_id = $2 AND device_id = $3
+ON CONFLICT DO NOTHING`
+	insertToDeviceAll = `
+INSERT INTO to_device_messages (stream_pos, user_id, device_id, message)
+SELECT $1, user_id, device_id, $3 FROM devices WHERE user_id = $2
+ON CONFLICT DO NOTHING`
+	selectToDeviceMessages = `
+SELECT stream_pos, message FROM to_device_messages
+WHERE user_id = $1 AND device_id = $2 AND stream_pos > $3 AND stream_pos <= $4
+ORDER BY stream_pos LIMIT $5`
+	deleteToDeviceUpTo = `DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`
+)
+
+// ToDevicePos implements keys.ToDeviceStore.
+func (s *Keys) ToDevicePos(ctx context.Context) (int64, error) {
+	return streamPos(ctx, s.pool, "to_device")
+}
+
+// SendToDevice implements keys.ToDeviceStore: the transaction id, the
+// position and the messages commit together, so a retried send is either
+// wholly new or wholly a duplicate.
+func (s *Keys) SendToDevice(ctx context.Context, txn keys.TxnKey, msgs []keys.ToDeviceMessage) (pos int64, recipients []id.UserID, dup bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		pos, recipients, dup = 0, nil, false
+		tag, err := tx.Exec(ctx, insertToDeviceTxn, txn.Sender, txn.Device, txn.TxnID, time.Now().UnixMilli())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			dup = true
+			return nil
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		if err := tx.QueryRow(ctx, nextStreamPos, "to_device").Scan(&pos); err != nil {
+			return err
+		}
+		got := map[id.UserID]bool{}
+		for _, m := range msgs {
+			if m.Device == "*" {
+				tag, err = tx.Exec(ctx, insertToDeviceAll, pos, m.User, []byte(m.Message))
+			} else {
+				tag, err = tx.Exec(ctx, insertToDeviceOne, pos, m.User, m.Device, []byte(m.Message))
+			}
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() > 0 && !got[m.User] {
+				got[m.User] = true
+				recipients = append(recipients, m.User)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("send to-device messages: %w", err)
+	}
+	return pos, recipients, dup, nil
+}
+
+// ToDeviceMessages implements keys.ToDeviceStore.
+func (s *Keys) ToDeviceMessages(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]keys.PendingMessage, error) {
+	rows, err := s.pool.Query(ctx, selectToDeviceMessages, user, device, after, upTo, limit)
+	if err != nil {
+		return nil, fmt.Errorf("to-device messages of %s %s: %w", user, device, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keys.PendingMessage, error) {
+		var m keys.PendingMessage
+		var raw []byte
+		err := row.Scan(&m.Pos, &raw)
+		m.Message = raw
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("to-device messages of %s %s: %w", user, device, err)
+	}
+	return out, nil
+}
+
+// AckToDevice implements keys.ToDeviceStore.
+func (s *Keys) AckToDevice(ctx context.Context, user id.UserID, device id.DeviceID, upTo int64) error {
+	if _, err := s.pool.Exec(ctx, deleteToDeviceUpTo, user, device, upTo); err != nil {
+		return fmt.Errorf("acknowledge to-device messages of %s %s: %w", user, device, err)
+	}
+	return nil
+}
