@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
@@ -45,6 +46,7 @@ type App struct {
 	stopMedia  context.CancelFunc
 	notifier   *syncer.Notifier
 	presence   *presence.Service
+	keys       *keys.Service
 	signingKey signing.Key
 	ready      atomic.Bool
 
@@ -127,6 +129,11 @@ func (a *App) build(ctx context.Context) (err error) {
 	receipts := ephemeral.NewReceipts(receiptStore, roomService, accountData, a.notifier)
 	sources := []syncer.StreamSource{syncer.TypingSource{View: typing},
 		syncer.AccountDataSource{Store: accountDataStore}, syncer.ReceiptSource{Store: receiptStore}}
+	// End-to-end encryption: to-device messages and device lists are sync
+	// streams too.
+	var keySources []syncer.StreamSource
+	a.keys, keySources = newKeys(cfg, a.db.Pool, a.notifier, a.users, logger)
+	sources = append(sources, keySources...)
 	// Presence off: GET answers offline for everyone, PUT is accepted and
 	// ignored, /sync carries no presence.
 	presenceService := presence.New(presence.Config{Enabled: cfg.Presence.Enabled,
@@ -156,6 +163,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		AccountData: accountData,
 		Receipts:    receipts,
 		Presence:    presenceService,
+		Keys:        a.keys,
 	})
 	a.client = client
 	if cfg.Presence.Enabled {

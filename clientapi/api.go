@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/accountdata"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
+	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
@@ -49,6 +50,8 @@ type Deps struct {
 	Presence *presence.Service
 	// AccountData is the users' account data, tags and ignore lists.
 	AccountData *accountdata.Service
+	// Keys is end-to-end encryption: keys, to-device messages, key backup.
+	Keys *keys.Service
 }
 
 // API serves the Client-Server API.
@@ -86,4 +89,5 @@ func (a *API) routes(r chi.Router) {
 	a.mountRooms(r)
 	a.mountProfiles(r)
 	a.mountEphemeral(r)
+	a.mountKeys(r)
 }

@@ -1,0 +1,174 @@
+package clientapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/rooms/canonicaljson"
+	"github.com/parleyhq/parley/rooms/signing"
+)
+
+// e2eeDevice is a logged-in device with its own ed25519 identity key, as
+// an E2EE client has.
+type e2eeDevice struct {
+	user, device, token string
+	key                 signing.Key
+}
+
+// newE2EEDevice registers localpart (when not yet) and logs a new device in.
+func newE2EEDevice(t *testing.T, s *apptest.Server, localpart string) *e2eeDevice {
+	t.Helper()
+	res := s.Do(t, http.MethodGet, v3+"/register/available?username="+localpart, "", nil)
+	if res.Status == http.StatusOK {
+		s.Register(t, localpart, pw)
+	}
+	login := loginPassword(t, s, localpart, pw, obj{"initial_device_display_name": localpart + "'s phone"})
+	apptest.MustStatus(t, login, http.StatusOK)
+	d := &e2eeDevice{user: login.String("user_id"), device: login.String("device_id"), token: login.String("access_token")}
+	var err error
+	if d.key, err = signing.Generate("ed25519:" + d.device); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// sign signs obj as the device (signatures[user][ed25519:device]).
+func (d *e2eeDevice) sign(t *testing.T, obj obj) obj {
+	t.Helper()
+	return signWith(t, obj, d.user, d.key)
+}
+
+func signWith(t *testing.T, o obj, entity string, k signing.Key) obj {
+	t.Helper()
+	raw, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := signing.SignJSON(raw, entity, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out obj
+	if err := json.Unmarshal(signed, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// deviceKeys is the device's signed device_keys object.
+func (d *e2eeDevice) deviceKeys(t *testing.T) obj {
+	t.Helper()
+	return d.sign(t, obj{
+		"user_id":    d.user,
+		"device_id":  d.device,
+		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys": obj{
+			"curve25519:" + d.device: "curve" + d.device,
+			"ed25519:" + d.device:    d.key.PublicBase64(),
+		},
+	})
+}
+
+// signedKey is a signed_curve25519 key object signed by the device.
+func (d *e2eeDevice) signedKey(t *testing.T, key string, fallback bool) obj {
+	t.Helper()
+	o := obj{"key": key}
+	if fallback {
+		o["fallback"] = true
+	}
+	return d.sign(t, o)
+}
+
+// upload posts /keys/upload and returns the response.
+func (d *e2eeDevice) upload(t *testing.T, s *apptest.Server, body obj) apptest.Response {
+	t.Helper()
+	return s.Do(t, http.MethodPost, v3+"/keys/upload", d.token, body)
+}
+
+// crossSigningKey is a cross-signing key object of user for usage.
+func crossSigningKey(user, usage string, k signing.Key) obj {
+	return obj{"user_id": user, "usage": []string{usage}, "keys": obj{"ed25519:" + k.PublicBase64(): k.PublicBase64()}}
+}
+
+// genKey makes a cross-signing key; its key id is ed25519:<public key>.
+func genKey(t *testing.T) signing.Key {
+	t.Helper()
+	tmp, err := signing.Generate("ed25519:tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := signing.ParseSeed("ed25519:"+tmp.PublicBase64(), tmp.Seed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// e2eeSync is the E2EE part of a /sync answer.
+type e2eeSync struct {
+	NextBatch string `json:"next_batch"`
+	ToDevice  struct {
+		Events []struct {
+			Sender  string         `json:"sender"`
+			Type    string         `json:"type"`
+			Content map[string]any `json:"content"`
+		} `json:"events"`
+	} `json:"to_device"`
+	DeviceLists struct {
+		Changed []string `json:"changed"`
+		Left    []string `json:"left"`
+	} `json:"device_lists"`
+	OTKCount      map[string]int `json:"device_one_time_keys_count"`
+	FallbackTypes []string       `json:"device_unused_fallback_key_types"`
+}
+
+func e2eeSyncOf(t *testing.T, s *apptest.Server, token, since string) e2eeSync {
+	t.Helper()
+	q := url.Values{"timeout": {"0"}}
+	if since != "" {
+		q.Set("since", since)
+	}
+	res := s.Do(t, http.MethodGet, v3+"/sync?"+q.Encode(), token, nil)
+	apptest.MustStatus(t, res, http.StatusOK)
+	var out e2eeSync
+	if err := json.Unmarshal(res.Raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.FallbackTypes == nil {
+		t.Fatalf("sync lacks device_unused_fallback_key_types: %s", res.Raw)
+	}
+	return out
+}
+
+// canonical is obj as canonical JSON, for comparisons.
+func canonical(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := canonicaljson.Canonicalize(raw, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(c)
+}
+
+// queryRow reads one row of the server's database into dest.
+func queryRow(t *testing.T, s *apptest.Server, sql string, args []any, dest ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.Config.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(dest...); err != nil {
+		t.Fatal(err)
+	}
+}
