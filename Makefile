@@ -5,7 +5,7 @@ GO        ?= go
 DATA_DIR  ?= data
 GOTEST    ?= $(GO) test -count=1 -timeout 20m
 
-.PHONY: run test build bench fuzz vet
+.PHONY: run test build bench bench-go bench-load fuzz vet
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -25,8 +25,23 @@ test:
 	$(GO) vet ./...
 	$(GO) run ./storage/pgtest/pgtestrun -- $(GOTEST) ./...
 
-bench:
+# `make bench` runs the Go benchmarks of rooms/ and then the load tool's
+# standard set (cmd/parley-bench) against a freshly started Parley: the
+# binary on a temporary data directory with its own managed PostgreSQL
+# (durable: fsync on). BENCH_FLAGS sizes the run (see parley-bench -h); the
+# default fits a small machine, the issue's full sizes are the tool's
+# defaults (BENCH_FLAGS=-password=).
+BENCH_FLAGS ?= -password= -connections 2000 -hold 20s -sync-rooms 100
+
+bench: bench-go bench-load
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./rooms/...
+
+bench-load: build
+	./scripts/ensure-postgres.sh
+	$(GO) build -o bin/parley-bench ./cmd/parley-bench
+	./bin/parley-bench -start bin/parley $(BENCH_FLAGS)
 
 vet:
 	$(GO) vet ./...
