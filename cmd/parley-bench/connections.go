@@ -116,7 +116,9 @@ func (b *bench) holdConnections(ctx context.Context, crowd []*user, transport st
 	err = waitReady(readyCtx, rs)
 	readyCancel()
 	if err != nil {
-		return row, fmt.Errorf("%d of %d connections established: %w", stats.held.Load(), s, err)
+		// A server (or a machine: file descriptors) that cannot hold them
+		// all is a result, not a failure: Held says how many it held.
+		b.o.progress("connections: only %d of %d established in time; holding those", stats.held.Load(), s)
 	}
 
 	// The measuring pair, and samples of the crowd and the RSS each second.
