@@ -69,7 +69,7 @@ func (s *Service) openBlob(ctx context.Context, key BlobKey) (Blob, error) {
 // wait for a pending one.
 func (s *Service) uploaded(ctx context.Context, mxc MXC, wait time.Duration) (Media, error) {
 	if !s.local(mxc) {
-		return Media{}, ErrNotFound
+		return s.remoteMedia(ctx, mxc)
 	}
 	deadline := time.Now().Add(wait)
 	for {

@@ -52,6 +52,8 @@ type Service struct {
 	now    func() time.Time
 
 	preview *previewer
+	// remote fetches other servers' media (remote.go); nil until SetRemote.
+	remote *remoteCache
 
 	background sync.WaitGroup // pre-generation of thumbnails
 	thumbSlots chan struct{}  // bounds concurrent image decoding
@@ -114,6 +116,6 @@ func (s *Service) Close() {
 }
 
 // local reports whether mxc is this server's media. Remote media comes
-// over federation (a later seam: a fetcher that fills the local cache);
-// until then it is unknown here.
+// over federation through the RemoteFetcher (remote.go), which fills the
+// local store.
 func (s *Service) local(mxc MXC) bool { return mxc.Server == s.cfg.ServerName }
