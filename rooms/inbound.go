@@ -179,7 +179,11 @@ func (in *Inbound) receive(ctx context.Context, origin id.ServerName, ev *event.
 		if k.Rejected != "" {
 			return fmt.Errorf("%w: %s", ErrPDURejected, k.Rejected)
 		}
-		return nil
+		if !k.Outlier {
+			return nil
+		}
+		// An outlier (a fetched auth event, say) now arrives in the
+		// graph: it goes through every check and into the timeline.
 	}
 	// Signatures (dropped) and content hash (redacted).
 	if in.deps.Keys == nil {
@@ -319,7 +323,12 @@ func (in *Inbound) stateBefore(ctx context.Context, origin id.ServerName, h *Hea
 	if err != nil {
 		return nil, err
 	}
-	if len(known) < len(prevs) && missingEvents && in.deps.Fetcher != nil {
+	if missingEvents && in.deps.Fetcher != nil && slices.ContainsFunc(prevs, func(p id.EventID) bool {
+		// Unknown, or known only as an outlier (an auth event fetched
+		// for this very event, say): not in the graph yet.
+		k := known[p]
+		return k == nil || (k.Outlier && k.Rejected == "")
+	}) {
 		in.fetchMissing(ctx, origin, h, ev)
 		if known, err = in.store.KnownEvents(ctx, ev.RoomID(), prevs); err != nil {
 			return nil, err
@@ -376,7 +385,7 @@ func (in *Inbound) resolve(ctx context.Context, h *Head, states []State) (State,
 		}
 		sets = append(sets, m)
 	}
-	res, err := stateres.Resolve(ctx, h.Version, sets, storeSource{in: in, room: h.RoomID})
+	res, err := stateres.Resolve(ctx, h.Version, sets, storeSource{in: in, room: h.RoomID, extra: byID})
 	if err != nil {
 		return nil, fmt.Errorf("resolve state of %s: %w", h.RoomID, err)
 	}
@@ -392,9 +401,12 @@ func (in *Inbound) resolve(ctx context.Context, h *Head, states []State) (State,
 }
 
 // storeSource gives state resolution the room's stored events.
+// (and extra: the events of the state sets, among them the event being
+// persisted, which is not stored yet).
 type storeSource struct {
-	in   *Inbound
-	room id.RoomID
+	in    *Inbound
+	room  id.RoomID
+	extra map[id.EventID]*event.Event
 }
 
 func (s storeSource) Events(ctx context.Context, ids []id.EventID) (map[id.EventID]auth.Event, error) {
@@ -402,9 +414,14 @@ func (s storeSource) Events(ctx context.Context, ids []id.EventID) (map[id.Event
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[id.EventID]auth.Event, len(known))
+	out := make(map[id.EventID]auth.Event, len(ids))
 	for eid, k := range known {
 		out[eid] = asAuthEvent(k)
+	}
+	for _, eid := range ids {
+		if _, ok := out[eid]; !ok && s.extra[eid] != nil {
+			out[eid] = s.extra[eid]
+		}
 	}
 	return out, nil
 }

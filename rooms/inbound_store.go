@@ -77,6 +77,7 @@ type RemoteStore interface {
 	StoreOutliers(ctx context.Context, room id.RoomID, newRoom *roomversion.Version, evs []OutlierEvent) error
 	// AppendRemote stores ev as decide says, decide being called with the
 	// room's head under the room's write lock. An error of decide aborts
-	// the transaction.
+	// the transaction. An event stored as an outlier moves into the graph
+	// (keeping its sequence number, with a new stream position).
 	AppendRemote(ctx context.Context, room id.RoomID, ev *event.Event, decide func(h *Head) (*RemoteDecision, error)) (*Persisted, error)
 }

@@ -33,6 +33,14 @@ FROM events e WHERE e.room_nid = $1 AND e.event_id = ANY($2)`
 	selectSnapshotByID = `SELECT snapshot_nid FROM events WHERE room_nid = $1 AND event_id = $2`
 	selectSeqsByID     = `SELECT event_id, seq FROM events WHERE room_nid = $1 AND event_id = ANY($2)`
 	selectExistingIDs  = `SELECT event_id FROM events WHERE event_id = ANY($1)`
+	selectOutlierSeq   = `SELECT seq, outlier FROM events WHERE room_nid = $1 AND event_id = $2`
+	// updateOutlierRow moves an outlier into the graph with a new stream
+	// position, taken last as insertRemoteEvents does.
+	updateOutlierRow = `
+WITH p AS (UPDATE stream_position SET pos = pos + 1 RETURNING pos)
+UPDATE events SET outlier = FALSE, soft_failed = $3, rejected = $4, snapshot_nid = $5, replaces_seq = $6,
+    stream_pos = p.pos
+FROM p WHERE room_nid = $1 AND seq = $2 RETURNING p.pos`
 	lockRoomOnly       = `SELECT room_nid, room_version, last_seq, snapshot_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
 	updateLastSeq      = `UPDATE rooms SET last_seq = $2 WHERE room_nid = $1`
 	deleteCurrentState = `DELETE FROM current_state WHERE room_nid = $1 AND key_nid = ANY($2)`
@@ -300,10 +308,23 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		}
 		seq := head.Seq + 1
 		eid := ev.EventID()
+		// An outlier that now arrives in the graph keeps its row and seq
+		// (snapshots may name it) and joins the timeline where it is.
+		var oldSeq int64
+		var wasOutlier bool
+		err = tx.QueryRow(ctx, selectOutlierSeq, nid, eid).Scan(&oldSeq, &wasOutlier)
+		switch {
+		case err == nil && !wasOutlier:
+			return fmt.Errorf("insert events: event %s exists already", eid)
+		case err == nil:
+			seq = oldSeq
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("look up %s: %w", eid, err)
+		}
 		seqOf := map[id.EventID]int64{eid: seq}
 		row := remoteRow{ev: ev, seq: seq, snapshot: unknownSnapshot, softFailed: dec.SoftFailed}
 		next := *head
-		next.Seq = seq
+		next.Seq = max(head.Seq, seq)
 		if dec.Rejected != "" {
 			reason := dec.Rejected
 			row.rejected, row.softFailed = &reason, false
@@ -356,11 +377,17 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 				extremities = append(extremities, s)
 			}
 		}
-		if _, err := tx.Exec(ctx, updateRoomHead, nid, seq, newSnap, extremities); err != nil {
+		if _, err := tx.Exec(ctx, updateRoomHead, nid, next.Seq, newSnap, extremities); err != nil {
 			return fmt.Errorf("update room %s: %w", room, err)
 		}
-		pos, err := insertRemoteRows(ctx, tx, nid, []remoteRow{row})
-		if err != nil {
+		var pos map[int64]int64
+		if wasOutlier {
+			var p int64
+			if err := tx.QueryRow(ctx, updateOutlierRow, nid, seq, row.softFailed, row.rejected, row.snapshot, row.replaces).Scan(&p); err != nil {
+				return fmt.Errorf("move %s into the room graph: %w", eid, err)
+			}
+			pos = map[int64]int64{seq: p}
+		} else if pos, err = insertRemoteRows(ctx, tx, nid, []remoteRow{row}); err != nil {
 			return err
 		}
 		if len(memberSeqs) > 0 {
