@@ -172,3 +172,9 @@ func jwtReason(err error) string {
 	}
 	return "invalid token"
 }
+
+// VerifyLoginJWT implements users.JWTVerifier.
+func (v *JWTVerifier) VerifyLoginJWT(ctx context.Context, token string) (string, string, error) {
+	id, err := v.Verify(ctx, token)
+	return id.Localpart, id.DisplayName, err
+}

@@ -109,6 +109,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 	var user id.UserID
 	switch req.Type {
 	case LoginPassword:
+		if s.cfg.PasswordDisabled {
+			return Session{}, errPasswordsOff
+		}
 		u, merr := s.identify(req.Identifier, req.User)
 		if merr != nil {
 			return Session{}, merr
@@ -134,6 +137,12 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 		}
 		if acc.Deactivated {
 			return Session{}, mxerr.UserDeactivated
+		}
+		user = u
+	case LoginJWT:
+		u, err := s.loginJWT(ctx, req.Token)
+		if err != nil {
+			return Session{}, err
 		}
 		user = u
 	case "":

@@ -16,6 +16,9 @@ func (s *Service) ChangePassword(ctx context.Context, r Requester, auth *AuthDat
 	if r.IsGuest {
 		return mxerr.GuestAccessForbidden
 	}
+	if s.cfg.PasswordDisabled {
+		return errPasswordsOff
+	}
 	if newPassword == "" {
 		return mxerr.MissingParam.Msg("Missing new_password")
 	}

@@ -49,6 +49,9 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 	if s.cfg.RegistrationMode == "closed" {
 		return RegisterResult{}, mxerr.Forbidden.Msg("Registration is disabled")
 	}
+	if req.Password != "" && s.cfg.PasswordDisabled {
+		return RegisterResult{}, errPasswordsOff
+	}
 	if len(req.Password) > maxPasswordBytes {
 		return RegisterResult{}, mxerr.InvalidParam.Msg("Password is too long")
 	}

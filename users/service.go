@@ -37,6 +37,14 @@ type Config struct {
 	TokenCacheSize int
 	TokenCacheTTL  time.Duration
 
+	// PasswordDisabled refuses password login, password changes and
+	// passwords at registration, and leaves the password stage out of
+	// user-interactive auth (auth.password.enabled: false).
+	PasswordDisabled bool
+	// SSO offers the m.login.sso stage in user-interactive auth: an
+	// identity provider is configured (issue #10).
+	SSO bool
+
 	// RateLimited switches the login and registration limits on
 	// (rate_limits.enabled); Limits overrides their defaults.
 	RateLimited bool
@@ -77,6 +85,8 @@ type Service struct {
 	cache  *tokenCache
 	seen   *lastSeen
 	limits *limiters // nil when rate limiting is off
+	jwt    JWTVerifier // nil when JWT login is off
+	jwtReg bool        // JWT login creates unknown accounts
 	dummy  string    // hash verified for unknown users, so both paths cost the same
 	stop   chan struct{}
 	done   chan struct{}

@@ -95,15 +95,41 @@ type UIADone struct {
 	registrationToken string
 }
 
-// flows returns the flows offered for op.
-func (s *Service) flows(op string) []Flow {
+// flows returns the flows offered for op to owner ("" for registration).
+// Account operations ask for the password when passwords are on and the
+// user has one, and for single sign-on when an identity provider is
+// configured (spec: "SSO during User-Interactive Authentication").
+func (s *Service) flows(ctx context.Context, op string, owner id.UserID) ([]Flow, error) {
 	if op == OpRegister {
 		if s.cfg.RegistrationMode == "token" {
-			return []Flow{{Stages: []string{StageRegistrationToken}}}
+			return []Flow{{Stages: []string{StageRegistrationToken}}}, nil
 		}
-		return []Flow{{Stages: []string{StageDummy}}}
+		return []Flow{{Stages: []string{StageDummy}}}, nil
 	}
-	return []Flow{{Stages: []string{StagePassword}}}
+	var flows []Flow
+	if !s.cfg.PasswordDisabled {
+		hasPassword := true
+		if s.cfg.SSO && owner != "" {
+			acc, err := s.st.Accounts.Account(ctx, owner)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("load account: %w", err)
+			}
+			hasPassword = acc.PasswordHash != ""
+		}
+		if hasPassword {
+			flows = append(flows, Flow{Stages: []string{StagePassword}})
+		}
+	}
+	if s.cfg.SSO {
+		flows = append(flows, Flow{Stages: []string{StageSSO}})
+	}
+	if len(flows) == 0 {
+		// Neither passwords nor an identity provider (JWT-only accounts):
+		// the password stage is offered and fails, as nothing else can
+		// prove the user's presence.
+		flows = []Flow{{Stages: []string{StagePassword}}}
+	}
+	return flows, nil
 }
 
 // checkUIA runs one round of user-interactive auth for op. requester is
@@ -111,10 +137,13 @@ func (s *Service) flows(op string) []Flow {
 // It returns UIADone when a flow is complete, a *UIARequired when more is
 // needed, or another error when the request itself is wrong.
 func (s *Service) checkUIA(ctx context.Context, op string, requester *Requester, auth *AuthData) (UIADone, error) {
-	flows := s.flows(op)
 	var owner id.UserID
 	if requester != nil {
 		owner = requester.UserID
+	}
+	flows, err := s.flows(ctx, op, owner)
+	if err != nil {
+		return UIADone{}, err
 	}
 	if auth == nil || auth.Session == "" {
 		sess, err := s.newUIASession(ctx, op, owner)
@@ -186,7 +215,14 @@ func (s *Service) runStage(ctx context.Context, requester *Requester, auth *Auth
 	switch auth.Type {
 	case StageDummy:
 		return "", nil, nil
+	case StageSSO:
+		// Completed by the identity provider's callback, never by the
+		// request itself.
+		return "", mxerr.Forbidden.Msg("Complete single sign-on in a browser at /_matrix/client/v3/auth/m.login.sso/fallback/web"), nil
 	case StagePassword:
+		if s.cfg.PasswordDisabled {
+			return "", errPasswordsOff, nil
+		}
 		if requester == nil {
 			return "", mxerr.Forbidden.Msg("Password stage needs an authenticated user"), nil
 		}
