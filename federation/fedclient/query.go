@@ -1,0 +1,93 @@
+package fedclient
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/parleyhq/parley/id"
+)
+
+// Typed calls of the server-server API's queries ("Querying for
+// information", "Published Room Directory", "Device Management",
+// "End-to-End Encryption").
+
+// QueryProfile asks user's server for their profile (GET
+// /_matrix/federation/v1/query/profile): the whole profile, or one field
+// when field is set.
+func (c *Client) QueryProfile(ctx context.Context, user id.UserID, field string) (map[string]json.RawMessage, error) {
+	q := url.Values{"user_id": {string(user)}}
+	if field != "" {
+		q.Set("field", field)
+	}
+	var out map[string]json.RawMessage
+	if err := c.Do(ctx, user.Server(), http.MethodGet, fedV1+"/query/profile?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PublicRoomsFilter is the filter of POST /publicRooms.
+type PublicRoomsFilter struct {
+	GenericSearchTerm string    `json:"generic_search_term,omitempty"`
+	RoomTypes         []*string `json:"room_types,omitempty"`
+}
+
+// PublicRoomsRequest asks for a page of a server's room directory.
+type PublicRoomsRequest struct {
+	Limit  int                `json:"limit,omitempty"`
+	Since  string             `json:"since,omitempty"`
+	Filter *PublicRoomsFilter `json:"filter,omitempty"`
+}
+
+// PublicRooms reads a page of dest's published room directory into out:
+// GET /_matrix/federation/v1/publicRooms, or POST when req has a filter.
+func (c *Client) PublicRooms(ctx context.Context, dest id.ServerName, req PublicRoomsRequest, out any) error {
+	if req.Filter != nil {
+		return c.Do(ctx, dest, http.MethodPost, fedV1+"/publicRooms", req, out)
+	}
+	q := url.Values{}
+	if req.Limit > 0 {
+		q.Set("limit", strconv.Itoa(req.Limit))
+	}
+	if req.Since != "" {
+		q.Set("since", req.Since)
+	}
+	path := fedV1 + "/publicRooms"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.Do(ctx, dest, http.MethodGet, path, nil, out)
+}
+
+// UserDevices asks user's server for their devices (GET
+// /_matrix/federation/v1/user/devices/{userId}); the answer as sent.
+func (c *Client) UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error) {
+	var out json.RawMessage
+	if err := c.Do(ctx, user.Server(), http.MethodGet, fedV1+"/user/devices/"+url.PathEscape(string(user)), nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// QueryKeys is POST /_matrix/federation/v1/user/keys/query: body and
+// answer as sent.
+func (c *Client) QueryKeys(ctx context.Context, dest id.ServerName, body json.RawMessage) (json.RawMessage, error) {
+	var out json.RawMessage
+	if err := c.Do(ctx, dest, http.MethodPost, fedV1+"/user/keys/query", body, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ClaimKeys is POST /_matrix/federation/v1/user/keys/claim: body and
+// answer as sent.
+func (c *Client) ClaimKeys(ctx context.Context, dest id.ServerName, body json.RawMessage) (json.RawMessage, error) {
+	var out json.RawMessage
+	if err := c.Do(ctx, dest, http.MethodPost, fedV1+"/user/keys/claim", body, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
