@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/profiles"
 	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/sso"
 	"github.com/parleyhq/parley/syncer"
 	"github.com/parleyhq/parley/users"
 )
@@ -52,6 +53,9 @@ type Deps struct {
 	AccountData *accountdata.Service
 	// Keys is end-to-end encryption: keys, to-device messages, key backup.
 	Keys *keys.Service
+	// SSO is single sign-on through OpenID Connect providers; nil when
+	// none is configured.
+	SSO *sso.Service
 }
 
 // API serves the Client-Server API.
@@ -90,4 +94,5 @@ func (a *API) routes(r chi.Router) {
 	a.mountProfiles(r)
 	a.mountEphemeral(r)
 	a.mountKeys(r)
+	a.mountSSO(r)
 }

@@ -14,12 +14,23 @@ func DecodeLoginRequest(body []byte) (users.LoginRequest, error) {
 	return req, err
 }
 
-// loginFlows handles GET /_matrix/client/v3/login.
+// loginFlows handles GET /_matrix/client/v3/login: password login only
+// when passwords are on, m.login.sso with its identity_providers when
+// providers are configured, m.login.token always (it redeems SSO's and
+// /login/get_token's tokens), and JWT login when configured.
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"flows": []map[string]any{
-		{"type": users.LoginPassword},
-		{"type": users.LoginToken, "get_login_token": true},
-	}})
+	var flows []map[string]any
+	if a.Users.PasswordEnabled() {
+		flows = append(flows, map[string]any{"type": users.LoginPassword})
+	}
+	if a.SSO != nil {
+		flows = append(flows, map[string]any{"type": "m.login.sso", "identity_providers": a.SSO.IdentityProviders()})
+	}
+	flows = append(flows, map[string]any{"type": users.LoginToken, "get_login_token": true})
+	if a.Users.JWTEnabled() {
+		flows = append(flows, map[string]any{"type": users.LoginJWT})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flows": flows})
 }
 
 // login handles POST /_matrix/client/v3/login.

@@ -39,9 +39,10 @@ var (
 type Config struct {
 	Providers           []config.OIDCProvider
 	AllowedRedirectURLs []string
-	// CallbackURL is the absolute URL of CallbackPath on this server, as
-	// registered at the providers.
-	CallbackURL string
+	// CallbackURL returns the absolute URL of CallbackPath on this server,
+	// as registered at the providers (a function: the listener's port may
+	// be known only once it is bound).
+	CallbackURL func() string
 }
 
 // IdentityProvider is one entry of m.login.sso's identity_providers.
@@ -57,7 +58,7 @@ type Service struct {
 	mappings  map[string]*mapping
 	order     []IdentityProvider
 	allowed   []*url.URL
-	callback  string
+	callback  func() string
 	store     Store
 	accounts  Accounts
 	log       *slog.Logger
@@ -140,7 +141,7 @@ func (s *Service) start(ctx context.Context, idp string, f Flow) (Start, error) 
 	state, nonce, verifier := random(), random(), random()
 	f.StateHash, f.Provider, f.Nonce, f.CodeVerifier = sha256.Sum256([]byte(state)), idp, nonce, verifier
 	f.ExpiresAt = s.now().Add(flowLifetime)
-	authURL, err := p.authorizeURL(ctx, s.callback, state, nonce, verifier)
+	authURL, err := p.authorizeURL(ctx, s.callback(), state, nonce, verifier)
 	if err != nil {
 		return Start{}, err
 	}
@@ -194,7 +195,7 @@ func (s *Service) HandleCallback(ctx context.Context, cb Callback) (Result, erro
 	if cb.Code == "" {
 		return Result{}, mxerr.MissingParam.Msg("Missing code")
 	}
-	claims, err := p.exchange(ctx, s.callback, cb.Code, f.CodeVerifier, f.Nonce)
+	claims, err := p.exchange(ctx, s.callback(), cb.Code, f.CodeVerifier, f.Nonce)
 	if errors.Is(err, errIDToken) {
 		s.log.WarnContext(ctx, "sso: refused", slog.String("idp", f.Provider), slog.String("error", err.Error()))
 		return Result{}, mxerr.Forbidden.Msg("The identity provider's answer could not be verified")
