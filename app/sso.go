@@ -1,0 +1,53 @@
+package app
+
+import (
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/sso"
+	"github.com/parleyhq/parley/sso/oidcclient"
+	"github.com/parleyhq/parley/storage"
+	"github.com/parleyhq/parley/users"
+)
+
+var _ sso.Accounts = (*users.Service)(nil)
+
+// ssoTimeout bounds one request to an identity provider.
+const ssoTimeout = 10 * time.Second
+
+// usersAuthConfig is what the accounts domain takes from auth.*.
+func usersAuthConfig(cfg *config.Config, c *users.Config) {
+	c.PasswordDisabled = !cfg.Auth.Password.Enabled
+	c.SSO = len(cfg.Auth.OIDC.Providers) > 0
+}
+
+// openSSO switches JWT login on when configured and returns the single
+// sign-on service, nil without providers (issue #10). Call it once the
+// users service exists; the callback URL is read when a flow starts, so
+// the client listener may be bound later.
+func (a *App) openSSO() (*sso.Service, error) {
+	cfg := a.cfg
+	fetch := oidcclient.New(cfg.Auth.AllowPrivateAddresses, ssoTimeout)
+	if cfg.Auth.JWT.Enabled {
+		v, err := sso.NewJWTVerifier(cfg.Auth.JWT, fetch)
+		if err != nil {
+			return nil, err
+		}
+		a.users.SetJWT(v, cfg.Auth.JWT.AllowRegistration)
+	}
+	if len(cfg.Auth.OIDC.Providers) == 0 {
+		return nil, nil
+	}
+	return sso.New(sso.Config{
+		Providers:           cfg.Auth.OIDC.Providers,
+		AllowedRedirectURLs: config.SplitList(cfg.Auth.OIDC.AllowedRedirectURLs),
+		CallbackURL: func() string {
+			base := strings.TrimSuffix(cfg.WellKnown.ClientBaseURL, "/")
+			if base == "" {
+				base = "http://" + a.Addr("client")
+			}
+			return base + sso.CallbackPath
+		},
+	}, fetch, storage.NewSSO(a.db.Pool), a.users, a.logger)
+}
