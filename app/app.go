@@ -87,13 +87,23 @@ func (a *App) build(ctx context.Context) (err error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		storage.NewPoolCollector(a.db.Pool),
 	)
-	a.users, err = users.New(users.Config{
+	// Deleted devices take their E2EE keys along: the keys service hears
+	// of every deletion (app/keys.go).
+	userStores, deletions := withDeviceDeletions(storage.NewAccounts(a.db.Pool).UsersStores())
+	usersConfig := users.Config{
 		ServerName:       cfg.ServerName,
 		RegistrationMode: cfg.Registration.Mode,
 		AllowGuests:      cfg.Registration.AllowGuests,
 		SharedSecret:     cfg.Registration.SharedSecret,
 		RateLimited:      cfg.RateLimits.Enabled,
-	}, storage.NewAccounts(a.db.Pool).UsersStores(), logger)
+	}
+	usersAuthConfig(cfg, &usersConfig) // auth.password, auth.oidc (app/sso.go)
+	a.users, err = users.New(usersConfig, userStores, logger)
+	if err != nil {
+		return err
+	}
+	// JWT login and single sign-on (issue #10).
+	ssoService, err := a.openSSO()
 	if err != nil {
 		return err
 	}
@@ -132,7 +142,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	// End-to-end encryption: to-device messages and device lists are sync
 	// streams too.
 	var keySources []syncer.StreamSource
-	a.keys, keySources = newKeys(cfg, a.db.Pool, a.notifier, a.users, logger)
+	a.keys, keySources = newKeys(cfg, a.db.Pool, a.notifier, a.users, deletions, logger)
 	sources = append(sources, keySources...)
 	// Presence off: GET answers offline for everyone, PUT is accepted and
 	// ignored, /sync carries no presence.
@@ -164,6 +174,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Receipts:    receipts,
 		Presence:    presenceService,
 		Keys:        a.keys,
+		SSO:         ssoService,
 	})
 	a.client = client
 	if cfg.Presence.Enabled {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -171,4 +172,33 @@ func queryRow(t *testing.T, s *apptest.Server, sql string, args []any, dest ...a
 	if err := conn.QueryRow(context.Background(), sql, args...).Scan(dest...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitForWaiters polls until n syncs wait on the server (a long-poll
+// parked), so that the change a test makes next must wake it.
+func waitForWaiters(t *testing.T, s *apptest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.App.SyncWaiters() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d syncs waiting, want %d", s.App.SyncWaiters(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// longPoll starts a /sync with a long timeout and returns its answer's
+// channel once the sync waits.
+func longPoll(t *testing.T, s *apptest.Server, token, since string) <-chan e2eeSync {
+	t.Helper()
+	done := make(chan e2eeSync, 1)
+	before := s.App.SyncWaiters()
+	go func() {
+		res := s.Do(t, http.MethodGet, v3+"/sync?timeout=20000&since="+url.QueryEscape(since), token, nil)
+		var out e2eeSync
+		_ = json.Unmarshal(res.Raw, &out)
+		done <- out
+	}()
+	waitForWaiters(t, s, before+1)
+	return done
 }

@@ -1,7 +1,6 @@
 package clientapi_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
@@ -190,15 +189,7 @@ func TestSendToDevice(t *testing.T) {
 	}
 
 	// A waiting long-poll wakes for a to-device message.
-	done := make(chan e2eeSync, 1)
-	go func() {
-		res := s.Do(t, http.MethodGet, v3+"/sync?timeout=20000&since="+b2.NextBatch, bob2.token, nil)
-		var out e2eeSync
-		_ = json.Unmarshal(res.Raw, &out)
-		done <- out
-	}()
-	// Sent before or after the long-poll starts waiting, it must come
-	// (a missed wake-up would answer empty after the timeout).
+	done := longPoll(t, s, bob2.token, b2.NextBatch)
 	send("t3", obj{bob2.user: obj{bob2.device: obj{"n": 3}}})
 	if w := <-done; len(w.ToDevice.Events) != 1 || w.ToDevice.Events[0].Content["n"] != 3.0 {
 		t.Fatalf("woken long-poll got %+v", w.ToDevice.Events)

@@ -18,6 +18,15 @@ func (s *Service) deviceListChanged(ctx context.Context, user id.UserID, pos int
 	if pos == 0 {
 		return
 	}
+	servers := s.notifyDeviceList(ctx, user, pos)
+	if s.edus != nil && s.isLocal(user) && len(servers) > 0 {
+		s.sendDeviceListUpdate(ctx, user, pos, servers)
+	}
+}
+
+// notifyDeviceList wakes the syncs of user and of the local users who
+// share a room with them, and returns the servers of the remote ones.
+func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int64) []id.ServerName {
 	sharing, err := s.store.UsersSharingRoom(ctx, user)
 	if err != nil {
 		// The change is durable; trackers see it on their next sync.
@@ -34,9 +43,7 @@ func (s *Service) deviceListChanged(ctx context.Context, user id.UserID, pos int
 		}
 	}
 	s.notifier.Notify(syncer.Change{Stream: syncer.StreamDeviceLists, Pos: pos, Users: local})
-	if s.edus != nil && s.isLocal(user) && len(servers) > 0 {
-		s.sendDeviceListUpdate(ctx, user, pos, servers)
-	}
+	return servers
 }
 
 // sendDeviceListUpdate tells servers that user's devices changed: one
@@ -148,4 +155,37 @@ func (d DeviceListSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *
 	}
 	resp.DeviceLists.Changed, resp.DeviceLists.Left = changed, left
 	return nil
+}
+
+// DevicesDeleted follows the deletion of user's devices (nil: all of
+// them, a deactivation). Their keys went with them, which recorded a
+// device list change (sql/0011's trigger, whatever path deleted them);
+// this wakes the trackers' syncs and tells remote servers the devices are
+// gone (m.device_list_update with deleted: true).
+func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, devices []id.DeviceID) {
+	latest, prev, err := s.store.LatestDeviceListPos(ctx, user)
+	if err != nil || latest == 0 {
+		if err != nil {
+			s.logger.WarnContext(ctx, "devices deleted: device list position", slog.String("error", err.Error()))
+		}
+		return
+	}
+	servers := s.notifyDeviceList(ctx, user, latest)
+	if s.edus == nil || len(servers) == 0 {
+		return
+	}
+	prevIDs := []int64{}
+	if prev > 0 {
+		prevIDs = append(prevIDs, prev)
+	}
+	for _, d := range devices {
+		content, _ := json.Marshal(map[string]any{"user_id": user, "device_id": d, "deleted": true,
+			"stream_id": latest, "prev_id": prevIDs})
+		for _, srv := range servers {
+			if err := s.edus.SendEDU(ctx, srv, "m.device_list_update", content); err != nil {
+				s.logger.WarnContext(ctx, "queue m.device_list_update", slog.String("destination", string(srv)),
+					slog.String("error", err.Error()))
+			}
+		}
+	}
 }

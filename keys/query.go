@@ -14,11 +14,11 @@ import (
 // QueryResponse is the body of POST /keys/query (and, without
 // user_signing_keys, of the federation /user/keys/query).
 type QueryResponse struct {
-	Failures        map[string]json.RawMessage                          `json:"failures"`
+	Failures        map[string]json.RawMessage                    `json:"failures"`
 	DeviceKeys      map[id.UserID]map[id.DeviceID]json.RawMessage `json:"device_keys"`
-	MasterKeys      map[id.UserID]json.RawMessage                       `json:"master_keys"`
-	SelfSigningKeys map[id.UserID]json.RawMessage                       `json:"self_signing_keys"`
-	UserSigningKeys map[id.UserID]json.RawMessage                       `json:"user_signing_keys,omitempty"`
+	MasterKeys      map[id.UserID]json.RawMessage                 `json:"master_keys"`
+	SelfSigningKeys map[id.UserID]json.RawMessage                 `json:"self_signing_keys"`
+	UserSigningKeys map[id.UserID]json.RawMessage                 `json:"user_signing_keys,omitempty"`
 }
 
 // maxQueryUsers bounds the users of one query.
@@ -193,7 +193,7 @@ func (s *Service) queryRemote(ctx context.Context, server id.ServerName, users m
 
 // ClaimResponse is the body of POST /keys/claim.
 type ClaimResponse struct {
-	Failures    map[string]json.RawMessage                                      `json:"failures"`
+	Failures    map[string]json.RawMessage                               `json:"failures"`
 	OneTimeKeys map[id.UserID]map[id.DeviceID]map[string]json.RawMessage `json:"one_time_keys"`
 }
 

@@ -91,9 +91,9 @@ func (s *Service) sendRemoteToDevice(ctx context.Context, sender id.UserID, even
 // messaging"); a message_id seen before from origin is ignored.
 func (s *Service) HandleDirectToDevice(ctx context.Context, origin id.ServerName, content json.RawMessage) error {
 	var edu struct {
-		Sender    id.UserID                                          `json:"sender"`
-		Type      string                                             `json:"type"`
-		MessageID string                                             `json:"message_id"`
+		Sender    id.UserID                                     `json:"sender"`
+		Type      string                                        `json:"type"`
+		MessageID string                                        `json:"message_id"`
 		Messages  map[id.UserID]map[id.DeviceID]json.RawMessage `json:"messages"`
 	}
 	if err := json.Unmarshal(content, &edu); err != nil {
