@@ -1,0 +1,150 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/syncer"
+)
+
+var _ rooms.OutboundSender = (*Queue)(nil)
+
+// EDU types (spec server-server-api "EDUs").
+const (
+	EDUTyping         = "m.typing"
+	EDUReceipt        = "m.receipt"
+	EDUPresence       = "m.presence"
+	EDUDirectToDevice = "m.direct_to_device"
+	EDUDeviceList     = "m.device_list_update"
+	EDUSigningKey     = "m.signing_key_update"
+)
+
+// typingEDULifetime: a typing EDU not sent within this long is stale (the
+// receiver would time it out anyway).
+const typingEDULifetime = 30 * time.Second
+
+// SendEvent implements rooms.OutboundSender. The event is committed and
+// the senders read it from the stream: this only wakes them.
+func (q *Queue) SendEvent(context.Context, id.RoomID, *event.Event) { q.wakeFanOut() }
+
+// SendTyping enqueues m.typing for the servers of room: a local user
+// started or stopped typing (spec server-server-api "Typing
+// Notifications").
+func (q *Queue) SendTyping(ctx context.Context, room id.RoomID, user id.UserID, typing bool) {
+	content := map[string]any{"room_id": room, "user_id": user, "typing": typing}
+	q.sendRoomEDU(ctx, room, EDUTyping, content, "typing|"+string(room)+"|"+string(user),
+		q.cfg.Now().Add(typingEDULifetime))
+}
+
+// SendReceipt enqueues m.receipt for the servers of the receipt's room: a
+// local user's public read receipt (private ones never leave the server).
+func (q *Queue) SendReceipt(ctx context.Context, r syncer.Receipt) {
+	if r.Type != "m.read" {
+		return
+	}
+	data := map[string]any{"ts": r.TS}
+	if r.ThreadID != "" {
+		data["thread_id"] = r.ThreadID
+	}
+	content := map[id.RoomID]any{r.Room: map[string]any{"m.read": map[id.UserID]any{
+		r.User: map[string]any{"event_ids": []id.EventID{r.EventID}, "data": data}}}}
+	q.sendRoomEDU(ctx, r.Room, EDUReceipt, content, "receipt|"+string(r.Room)+"|"+string(r.User)+"|"+r.ThreadID,
+		time.Time{})
+}
+
+// SendPresence enqueues m.presence for every server sharing a room with
+// the user (spec: only servers that would be interested).
+func (q *Queue) SendPresence(ctx context.Context, e syncer.PresenceEntry) {
+	if e.User.Server() != q.cfg.ServerName {
+		return
+	}
+	dests, err := q.store.UserServers(ctx, e.User)
+	if err != nil {
+		q.logger.ErrorContext(ctx, "federation queue: servers of user", slog.String("user_id", string(e.User)),
+			slog.String("error", err.Error()))
+		return
+	}
+	update := map[string]any{"user_id": e.User, "presence": e.Presence, "currently_active": e.CurrentlyActive,
+		"last_active_ago": max(e.LastActiveAgo, 0)}
+	if e.StatusMsg != "" {
+		update["status_msg"] = e.StatusMsg
+	}
+	q.enqueue(ctx, dests, EDUPresence, map[string]any{"push": []any{update}}, "presence|"+string(e.User), time.Time{})
+}
+
+// SendEDU enqueues an EDU of any type for one destination (to-device
+// messages, device list updates: keys.EDUSender); it is stored before it
+// returns.
+func (q *Queue) SendEDU(ctx context.Context, dest id.ServerName, eduType string, content json.RawMessage) error {
+	dests := q.remote([]id.ServerName{dest})
+	if len(dests) == 0 {
+		return nil
+	}
+	if err := q.store.EnqueueEDU(ctx, dests, EDU{Type: eduType, Content: content}); err != nil {
+		return err
+	}
+	q.wakeAll(dests)
+	return nil
+}
+
+// ServersSharingRoomWith lists the remote servers that share a joined room
+// with user (whom a device list update concerns).
+func (q *Queue) ServersSharingRoomWith(ctx context.Context, user id.UserID) ([]id.ServerName, error) {
+	dests, err := q.store.UserServers(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return q.remote(dests), nil
+}
+
+func (q *Queue) sendRoomEDU(ctx context.Context, room id.RoomID, eduType string, content any, key string, expires time.Time) {
+	dests, err := q.store.RoomServers(ctx, room)
+	if err != nil {
+		q.logger.ErrorContext(ctx, "federation queue: servers of room", slog.String("room_id", string(room)),
+			slog.String("error", err.Error()))
+		return
+	}
+	q.enqueue(ctx, dests, eduType, content, key, expires)
+}
+
+// enqueue stores an EDU for dests; an error is logged (EDUs are
+// best-effort: the local change has been made).
+func (q *Queue) enqueue(ctx context.Context, dests []id.ServerName, eduType string, content any, key string, expires time.Time) {
+	dests = q.remote(dests)
+	if len(dests) == 0 {
+		return
+	}
+	raw, err := json.Marshal(content)
+	if err == nil {
+		err = q.store.EnqueueEDU(ctx, dests, EDU{Type: eduType, Content: raw, CoalesceKey: key, Expires: expires})
+	}
+	if err != nil {
+		q.logger.ErrorContext(ctx, "federation queue: enqueue EDU", slog.String("edu_type", eduType),
+			slog.String("error", err.Error()))
+		return
+	}
+	q.wakeAll(dests)
+}
+
+// remote drops ourselves, empty names and duplicates.
+func (q *Queue) remote(dests []id.ServerName) []id.ServerName {
+	out := make([]id.ServerName, 0, len(dests))
+	for _, d := range dests {
+		if d != "" && d != q.cfg.ServerName && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (q *Queue) wakeAll(dests []id.ServerName) {
+	for _, d := range dests {
+		q.Wake(d)
+	}
+}

@@ -1,0 +1,333 @@
+// Package queue is the durable outbound federation sender (spec
+// server-server-api "Transactions"): for every remote server in a room with
+// us, one sender that batches our events (PDUs, at most 50) and EDUs (at
+// most 100) into transactions, one in flight at a time, retried under the
+// same transaction id with exponential backoff until the destination
+// accepts them.
+//
+// Durability: a destination's PDUs are not copied anywhere when an event is
+// committed. Each destination has a cursor, the last acknowledged global
+// stream position, and its PDUs are read from the events table after it;
+// SendEvent only wakes the senders. A fan-out pass over the stream keeps
+// the rooms each server has joined members in (Store.FanOut). EDUs are
+// written to a table before they are acknowledged to the local caller. A
+// restart resumes every sender where its cursor stands.
+//
+// Catch-up: a destination that was away and has more than
+// CatchUpThreshold PDUs waiting gets only the newest event of each room;
+// its server pulls what lies between with get_missing_events, as the spec
+// intends.
+//
+// It implements rooms.OutboundSender and the remote senders of the
+// ephemeral and presence packages; it imports no storage (app wires a
+// Store in).
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+)
+
+// Limits of one transaction (spec: PUT /send/{txnId} carries at most 50
+// PDUs and 100 EDUs).
+const (
+	MaxPDUs = 50
+	MaxEDUs = 100
+)
+
+// EDU is one ephemeral data unit for a destination.
+type EDU struct {
+	Type    string          `json:"edu_type"`
+	Content json.RawMessage `json:"content"`
+	// CoalesceKey, when set, replaces an unsent EDU of the same
+	// destination and key (a user's presence, a user's typing in a room).
+	CoalesceKey string `json:"-"`
+	// Expires, when set, drops the EDU unsent after that time.
+	Expires time.Time `json:"-"`
+}
+
+// Txn is one transaction for a destination, as persisted before sending.
+type Txn struct {
+	ID   string
+	PDUs []json.RawMessage
+	EDUs []EDU
+	// CatchUp: the PDUs are the newest events of their rooms only.
+	CatchUp bool
+	// Pending is how many PDUs were waiting when the transaction was built
+	// (at most CatchUpThreshold+1): the queue depth metric.
+	Pending int
+}
+
+// Destination is a destination's persisted retry state.
+type Destination struct {
+	Name     id.ServerName
+	Failures int
+	RetryAt  time.Time
+}
+
+// BuildParams tell Store.NextTxn how to build a transaction.
+type BuildParams struct {
+	// Origin is our server name: only our events (and membership events,
+	// which a resident server relays after send_join/leave/knock) are sent.
+	Origin id.ServerName
+	// TxnID is the id of the transaction when one is built.
+	TxnID string
+	// CatchUpThreshold: more PDUs waiting than this builds a catch-up
+	// transaction.
+	CatchUpThreshold int
+	// Now drops expired EDUs.
+	Now time.Time
+}
+
+// Store is the queue's persistence (storage.FedQueue implements it).
+type Store interface {
+	// FanOut applies the membership changes of the next events of the
+	// stream (at most limit) to the destinations' rooms and returns the
+	// destinations of the rooms with new events; more is true when the
+	// stream has further events.
+	FanOut(ctx context.Context, origin id.ServerName, limit int) (wake []id.ServerName, more bool, err error)
+	// Destinations lists every destination with its retry state.
+	Destinations(ctx context.Context) ([]Destination, error)
+	// NextTxn returns the transaction in flight for dest, or else builds
+	// one of what waits, persists it as in flight and returns it; nil when
+	// nothing waits.
+	NextTxn(ctx context.Context, dest id.ServerName, p BuildParams) (*Txn, error)
+	// AckTxn records that dest accepted the transaction: its cursor moves
+	// on, its EDUs are deleted, its backoff is cleared.
+	AckTxn(ctx context.Context, dest id.ServerName, txnID string) error
+	// SetBackoff persists dest's retry state.
+	SetBackoff(ctx context.Context, dest id.ServerName, failures int, retryAt time.Time) error
+	// EnqueueEDU stores edu for each destination.
+	EnqueueEDU(ctx context.Context, dests []id.ServerName, edu EDU) error
+	// RoomServers are the servers with joined members in room.
+	RoomServers(ctx context.Context, room id.RoomID) ([]id.ServerName, error)
+	// UserServers are the servers sharing a joined room with user.
+	UserServers(ctx context.Context, user id.UserID) ([]id.ServerName, error)
+}
+
+// Transport sends one transaction (fedclient implements it: PUT
+// /_matrix/federation/v1/send/{txnId}).
+type Transport interface {
+	SendTransaction(ctx context.Context, destination id.ServerName, txnID string, body *TxnBody) (*TxnResponse, error)
+}
+
+// TxnBody is the body of PUT /send/{txnId}.
+type TxnBody struct {
+	Origin         id.ServerName     `json:"origin"`
+	OriginServerTS int64             `json:"origin_server_ts"`
+	PDUs           []json.RawMessage `json:"pdus"`
+	EDUs           []EDU             `json:"edus,omitempty"`
+}
+
+// TxnResponse is the answer: per PDU, {} or {"error": "..."}.
+type TxnResponse struct {
+	PDUs map[string]struct {
+		Error string `json:"error,omitempty"`
+	} `json:"pdus"`
+}
+
+// PermanentError is what a Transport returns when the destination refused
+// the transaction for good (a 400 or 403): retrying the same transaction
+// cannot succeed, so it is dropped instead of blocking the destination.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Config tunes the queue.
+type Config struct {
+	ServerName       id.ServerName
+	BackoffInitial   time.Duration
+	BackoffMax       time.Duration
+	CatchUpThreshold int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Queue is the outbound sender of every destination.
+type Queue struct {
+	cfg       Config
+	store     Store
+	transport Transport
+	metrics   *Metrics
+	logger    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	fanout chan struct{}
+
+	mu      sync.Mutex
+	dests   map[id.ServerName]*sender
+	stopped bool
+	txnSeq  uint64
+	// txnPrefix makes this run's transaction ids unique (nextTxnID).
+	txnPrefix string
+}
+
+// New returns the queue; Start runs it. metrics may be nil.
+func New(cfg Config, store Store, transport Transport, metrics *Metrics, logger *slog.Logger) *Queue {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BackoffInitial <= 0 {
+		cfg.BackoffInitial = 2 * time.Second
+	}
+	if cfg.BackoffMax < cfg.BackoffInitial {
+		cfg.BackoffMax = cfg.BackoffInitial
+	}
+	if cfg.CatchUpThreshold < MaxPDUs {
+		cfg.CatchUpThreshold = 500
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	prefix := make([]byte, 9)
+	_, _ = rand.Read(prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Queue{txnPrefix: base64.RawURLEncoding.EncodeToString(prefix), cfg: cfg, store: store, transport: transport, metrics: metrics, logger: logger,
+		ctx: ctx, cancel: cancel, fanout: make(chan struct{}, 1), dests: map[id.ServerName]*sender{}}
+}
+
+// Start resumes every known destination (whatever was queued before a
+// restart is sent) and runs the fan-out over the stream.
+func (q *Queue) Start(ctx context.Context) error {
+	dests, err := q.store.Destinations(ctx)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	for _, d := range dests {
+		s := q.senderLocked(d.Name)
+		if s != nil {
+			s.failures, s.retryAt = d.Failures, d.RetryAt
+			s.wakeUp()
+		}
+	}
+	q.mu.Unlock()
+	q.wg.Add(1)
+	go q.runFanOut()
+	q.wakeFanOut()
+	return nil
+}
+
+// Close stops every sender and waits for them: a transaction under way is
+// cancelled and stays in flight, to be retried after the next start.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+	q.cancel()
+	q.wg.Wait()
+}
+
+// Wake makes dest's sender look for work now.
+func (q *Queue) Wake(dest id.ServerName) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if s := q.senderLocked(dest); s != nil {
+		s.wakeUp()
+	}
+}
+
+// OnInboundRequest is called when dest sent us a request: it is up, so
+// its backoff ends and whatever waits for it is sent now.
+func (q *Queue) OnInboundRequest(dest id.ServerName) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.dests[dest]
+	if s == nil {
+		// Unknown destinations have nothing queued: no sender for every
+		// server that ever calls us.
+		return
+	}
+	select {
+	case s.reset <- struct{}{}:
+	default:
+	}
+}
+
+// senderLocked returns dest's sender, starting it; nil for ourselves or
+// after Close. q.mu is held.
+func (q *Queue) senderLocked(dest id.ServerName) *sender {
+	if dest == q.cfg.ServerName || dest == "" || q.stopped {
+		return nil
+	}
+	s := q.dests[dest]
+	if s == nil {
+		s = &sender{q: q, dest: dest, wake: make(chan struct{}, 1), reset: make(chan struct{}, 1)}
+		q.dests[dest] = s
+		q.wg.Add(1)
+		go s.run()
+	}
+	return s
+}
+
+func (q *Queue) wakeFanOut() {
+	select {
+	case q.fanout <- struct{}{}:
+	default:
+	}
+}
+
+// fanOutBatch is how many events one fan-out step reads.
+const fanOutBatch = 1000
+
+// runFanOut applies the stream's membership changes to the destinations'
+// rooms and wakes the senders of rooms with new events.
+func (q *Queue) runFanOut() {
+	defer q.wg.Done()
+	backoff := q.cfg.BackoffInitial
+	for {
+		select {
+		case <-q.ctx.Done():
+			return
+		case <-q.fanout:
+		}
+		for {
+			wake, more, err := q.store.FanOut(q.ctx, q.cfg.ServerName, fanOutBatch)
+			if err != nil {
+				if q.ctx.Err() != nil {
+					return
+				}
+				q.logger.Error("federation queue: fan-out", slog.String("error", err.Error()))
+				// The database is away: try again later, the stream waits.
+				select {
+				case <-q.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, q.cfg.BackoffMax)
+				continue
+			}
+			backoff = q.cfg.BackoffInitial
+			for _, d := range wake {
+				q.Wake(d)
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// nextTxnID is unique per transaction: a random prefix drawn when the
+// queue starts and a counter (the spec asks for uniqueness per origin and
+// destination; a restart keeps the transaction in flight under its stored
+// id and draws a new prefix for the next ones, so a reused id can never
+// make the receiver answer a new transaction from its record of an old one).
+func (q *Queue) nextTxnID() string {
+	q.mu.Lock()
+	q.txnSeq++
+	n := q.txnSeq
+	q.mu.Unlock()
+	return q.txnPrefix + "." + strconv.FormatUint(n, 36)
+}
