@@ -46,6 +46,9 @@ type Receipts struct {
 	rooms     RoomReader
 	fullyRead FullyReadSetter
 	notifier  Notifier
+	// remote hears local users' public receipts; nil until
+	// SetRemoteSender.
+	remote RemoteSender
 }
 
 // NewReceipts returns the receipts service.
@@ -79,12 +82,15 @@ func (r *Receipts) Post(ctx context.Context, user id.UserID, room id.RoomID, typ
 			return err
 		}
 	}
-	pos, err := r.store.PutReceipt(ctx, syncer.Receipt{Room: room, User: user, Type: typ, ThreadID: thread,
-		EventID: event, TS: time.Now().UnixMilli()})
+	rec := syncer.Receipt{Room: room, User: user, Type: typ, ThreadID: thread, EventID: event, TS: time.Now().UnixMilli()}
+	pos, err := r.store.PutReceipt(ctx, rec)
 	if err != nil {
 		return err
 	}
 	r.notifier.Notify(syncer.Change{Stream: syncer.StreamReceipts, Pos: pos, Room: room})
+	if r.remote != nil && typ == ReceiptRead {
+		r.remote.SendReceipt(ctx, rec)
+	}
 	return nil
 }
 

@@ -33,6 +33,9 @@ type Membership interface {
 type Typing struct {
 	notifier Notifier
 	members  Membership
+	// remote hears local users' changes (federation); nil until
+	// SetRemoteSender.
+	remote RemoteSender
 
 	mu    sync.Mutex
 	pos   int64
@@ -56,6 +59,12 @@ func NewTyping(notifier Notifier, members Membership) *Typing {
 // timeout, capped at MaxTypingTimeout) or stops typing in room. Only a
 // joined member may.
 func (t *Typing) SetTyping(ctx context.Context, user id.UserID, room id.RoomID, typing bool, timeout time.Duration) error {
+	return t.set(ctx, user, room, typing, timeout, true)
+}
+
+// set records a typing change; local ones are also handed to the remote
+// sender (the servers of the room hear them), remote ones are not echoed.
+func (t *Typing) set(ctx context.Context, user id.UserID, room id.RoomID, typing bool, timeout time.Duration, local bool) error {
 	joined, err := t.members.JoinedRooms(ctx, user)
 	if err != nil {
 		return err
@@ -64,7 +73,7 @@ func (t *Typing) SetTyping(ctx context.Context, user id.UserID, room id.RoomID, 
 		return mxerr.Forbidden.Msg("You are not joined to this room")
 	}
 	if !typing {
-		t.stop(room, user, time.Time{})
+		t.stop(room, user, time.Time{}, local)
 		return nil
 	}
 	if timeout <= 0 || timeout > MaxTypingTimeout {
@@ -78,7 +87,7 @@ func (t *Typing) SetTyping(ctx context.Context, user id.UserID, room id.RoomID, 
 	if old := r.timers[user]; old != nil {
 		old.Stop()
 	}
-	r.timers[user] = time.AfterFunc(timeout, func() { t.stop(room, user, until) })
+	r.timers[user] = time.AfterFunc(timeout, func() { t.stop(room, user, until, local) })
 	var c syncer.Change
 	if !already {
 		c = t.advance(room, r)
@@ -87,13 +96,18 @@ func (t *Typing) SetTyping(ctx context.Context, user id.UserID, room id.RoomID, 
 	if !already {
 		t.notifier.Notify(c)
 	}
+	// A renewal is sent too: the other servers time typing out by
+	// themselves.
+	if local && t.remote != nil {
+		t.remote.SendTyping(ctx, room, user, true)
+	}
 	return nil
 }
 
 // stop removes user from room's typers; with a non-zero until only if the
 // notification that set until is still the current one (a timer that
 // fired after a renewal does nothing).
-func (t *Typing) stop(room id.RoomID, user id.UserID, until time.Time) {
+func (t *Typing) stop(room id.RoomID, user id.UserID, until time.Time, local bool) {
 	t.mu.Lock()
 	r := t.rooms[room]
 	if r == nil {
@@ -113,6 +127,9 @@ func (t *Typing) stop(room id.RoomID, user id.UserID, until time.Time) {
 	c := t.advance(room, r)
 	t.mu.Unlock()
 	t.notifier.Notify(c)
+	if local && t.remote != nil {
+		t.remote.SendTyping(context.Background(), room, user, false)
+	}
 }
 
 // advance gives room's change the next position; t.mu is held.

@@ -65,6 +65,10 @@ type Service struct {
 	mu    sync.Mutex
 	pos   int64
 	users map[id.UserID]*userState
+	// remoteUsers is the presence other servers told us of their users
+	// (m.presence EDUs); remote hears our users' changes. See remote.go.
+	remoteUsers map[id.UserID]*remoteState
+	remote      RemoteSender
 	// closed: the node is shutting down; nothing changes any more.
 	closed bool
 	// announcing counts announcements under way; Close waits for them.
@@ -96,7 +100,8 @@ func New(cfg Config, notifier Notifier, rooms Rooms, logger *slog.Logger) *Servi
 		cfg.OfflineTimeout = 30 * time.Second
 	}
 	return &Service{cfg: cfg, notifier: notifier, rooms: rooms, logger: logger, now: time.Now,
-		pos: time.Now().UnixMilli(), users: map[id.UserID]*userState{}}
+		pos: time.Now().UnixMilli(), users: map[id.UserID]*userState{},
+		remoteUsers: map[id.UserID]*remoteState{}}
 }
 
 // Enabled reports whether presence is on.
@@ -233,12 +238,18 @@ func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool)
 		}
 	}
 	pos := u.changed
+	var entry syncer.PresenceEntry
 	if changed {
 		s.announcing.Add(1)
+		entry = s.entryLocked(user, u)
 	}
+	remote := s.remote
 	s.mu.Unlock()
 	if changed {
 		s.announce(user, pos)
+		if remote != nil {
+			remote.SendPresence(context.Background(), entry)
+		}
 		s.announcing.Done()
 	}
 }

@@ -26,6 +26,9 @@ func (s *Service) Status(ctx context.Context, viewer, user id.UserID) (syncer.Pr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.users[user]
+	if r := s.remoteUsers[user]; r != nil && u == nil && s.cfg.Enabled {
+		return s.remoteEntryLocked(r), nil
+	}
 	if u == nil || !s.cfg.Enabled {
 		return syncer.PresenceEntry{User: user, Presence: Offline, LastActiveAgo: -1}, nil
 	}
@@ -75,6 +78,11 @@ func (s *Service) PresenceBetween(after, upTo int64) []syncer.PresenceEntry {
 	for user, u := range s.users {
 		if u.changed > after && u.changed <= upTo {
 			out = append(out, s.entryLocked(user, u))
+		}
+	}
+	for _, r := range s.remoteUsers {
+		if r.changed > after && r.changed <= upTo {
+			out = append(out, s.remoteEntryLocked(r))
 		}
 	}
 	slices.SortFunc(out, func(a, b syncer.PresenceEntry) int {
