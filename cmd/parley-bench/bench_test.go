@@ -89,7 +89,7 @@ func TestScenariosAgainstParley(t *testing.T) {
 		}
 		for _, r := range res.Results {
 			if r.Messages != 3 || r.Expected != 3*r.Members || r.Deliveries != r.Expected || r.LastMember.N != 3 ||
-				r.Delivery.N != r.Expected || r.Errors != 0 {
+				r.Delivery.N != r.Expected || r.Errors != 0 || r.Duplicates != 0 {
 				t.Errorf("%d members over %s: %+v, want every member to hold every message", r.Members, r.Transport, r)
 			}
 		}

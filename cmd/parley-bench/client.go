@@ -206,27 +206,32 @@ func (c *client) send(ctx context.Context, u *user, roomID string, seq int64, se
 }
 
 // syncFilter is the filter every sync of the tool uses: timelines only,
-// no presence or ephemeral events, lazy-loaded members (so that the first
-// sync in a 500-member room does not carry 500 member events), and a
-// timeline limit above what one batch can hold in these scenarios.
-var syncFilter = map[string]any{
-	"presence":     map[string]any{"types": []string{}},
-	"account_data": map[string]any{"types": []string{}},
-	"room": map[string]any{
-		"timeline":     map[string]any{"limit": 100},
-		"state":        map[string]any{"lazy_load_members": true},
-		"ephemeral":    map[string]any{"types": []string{}},
+// no presence or ephemeral events, and a timeline limit above what one
+// batch can hold in these scenarios. lazyMembers sets lazy_load_members,
+// as clients such as Element do (then the first sync in a 500-member room
+// does not carry 500 member events, but every incremental sync must carry
+// the member event of each new sender the client has not seen).
+func syncFilter(lazyMembers bool) map[string]any {
+	return map[string]any{
+		"presence":     map[string]any{"types": []string{}},
 		"account_data": map[string]any{"types": []string{}},
-	},
+		"room": map[string]any{
+			"timeline":     map[string]any{"limit": 100},
+			"state":        map[string]any{"lazy_load_members": lazyMembers},
+			"ephemeral":    map[string]any{"types": []string{}},
+			"account_data": map[string]any{"types": []string{}},
+		},
+	}
 }
 
-// uploadFilter stores syncFilter for u (POST /user/{userId}/filter).
-func (c *client) uploadFilter(ctx context.Context, u *user) error {
+// uploadFilter stores filter for u (POST /user/{userId}/filter) as the
+// filter of its syncs.
+func (c *client) uploadFilter(ctx context.Context, u *user, filter map[string]any) error {
 	var out struct {
 		FilterID string `json:"filter_id"`
 	}
 	path := "/_matrix/client/v3/user/" + url.PathEscape(u.ID) + "/filter"
-	if err := c.do(ctx, http.MethodPost, path, u.Token, syncFilter, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, path, u.Token, filter, &out); err != nil {
 		return fmt.Errorf("upload filter: %w", err)
 	}
 	u.filter = out.FilterID

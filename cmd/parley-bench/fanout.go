@@ -15,6 +15,7 @@ type fanoutRow struct {
 	Messages   int    `json:"messages"`   // sends acknowledged
 	Expected   int    `json:"expected"`   // messages × members
 	Deliveries int    `json:"deliveries"` // messages members received
+	Duplicates int    `json:"duplicates"` // a message a member received twice
 	Errors     int    `json:"errors"`
 	Limited    int64  `json:"limited"`
 	// LastMember is, per message, the time from the start of its send
@@ -118,6 +119,7 @@ func (b *bench) fanoutOnce(ctx context.Context, sender *user, members []*user, r
 	rs := make([]*receiver, g)
 	for i, m := range members {
 		rs[i] = newReceiver(b.c, m, transport, stats, func(d delivery) {
+			d.member = i
 			if d.room == room {
 				select {
 				case got <- d:
@@ -144,6 +146,7 @@ func (b *bench) fanoutOnce(ctx context.Context, sender *user, members []*user, r
 		row.Messages++
 		row.Expected += g
 		held, worst := 0, int64(0)
+		holders := make(map[int]bool, g)
 		timeout := time.After(30 * time.Second)
 	wait:
 		for held < g {
@@ -152,6 +155,11 @@ func (b *bench) fanoutOnce(ctx context.Context, sender *user, members []*user, r
 				if d.seq != seq {
 					continue
 				}
+				if holders[d.member] {
+					row.Duplicates++
+					continue
+				}
+				holders[d.member] = true
 				held++
 				lat := d.atNS - d.sentNS
 				each = append(each, lat)

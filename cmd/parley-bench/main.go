@@ -55,6 +55,7 @@ type options struct {
 	transports       []string
 	setupConcurrency int
 	verify           bool // count what the server stored after throughput
+	lazyMembers      bool // lazy_load_members in the receivers' sync filter
 
 	messages int           // latency: messages sent
 	interval time.Duration // latency: pause between sends
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.pid, "pid", 0, "the server's process id, to read its RSS from /proc/<pid>/status")
 	fs.IntVar(&c.setupConcurrency, "setup-concurrency", 8, "concurrent requests while registering users and filling rooms")
 	fs.BoolVar(&c.verify, "verify", false, "throughput: afterwards, count the messages stored with /messages (a check of the tool and the server)")
+	fs.BoolVar(&c.lazyMembers, "lazy-members", true, "receivers sync with lazy_load_members, as Element does")
 	fs.IntVar(&c.messages, "messages", 500, "latency: messages sent, one at a time")
 	fs.DurationVar(&c.interval, "interval", 0, "latency: pause between one delivery and the next send")
 	fs.IntVar(&c.senders, "senders", 16, "throughput: concurrent senders")
@@ -234,7 +236,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c := newClient(cfg.server)
 	b := &bench{cfg: cfg, c: c, o: o, reg: &registrar{c: c, sharedSecret: cfg.sharedSecret,
-		regToken: cfg.regToken, password: cfg.password, prefix: cfg.prefix, concurrency: cfg.setupConcurrency}}
+		regToken: cfg.regToken, password: cfg.password, prefix: cfg.prefix, concurrency: cfg.setupConcurrency,
+		filter: syncFilter(cfg.lazyMembers)}}
 	for _, s := range cfg.scenarios {
 		o.progress("scenario %s against %s", s, cfg.server)
 		var res any

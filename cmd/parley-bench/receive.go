@@ -37,6 +37,7 @@ type delivery struct {
 	seq    int64
 	sentNS int64 // when its send started
 	atNS   int64 // when the receiver had decoded its batch
+	member int   // which receiver, where the scenario tells them apart
 }
 
 // syncBody is the part of a /sync response the tool reads.

@@ -26,6 +26,7 @@ type registrar struct {
 	password     string
 	prefix       string // unique per run, so that runs never collide
 	concurrency  int
+	filter       map[string]any // the sync filter uploaded for every user
 	next         atomic.Int64
 }
 
@@ -44,7 +45,7 @@ func (r *registrar) registerMany(ctx context.Context, role string, n int) ([]*us
 			for i := range work {
 				u, err := r.register(ctx, role)
 				if err == nil {
-					err = r.c.uploadFilter(ctx, u)
+					err = r.c.uploadFilter(ctx, u, r.filter)
 				}
 				if err != nil {
 					mu.Lock()
