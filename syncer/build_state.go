@@ -110,9 +110,17 @@ func (b *builder) strippedState(ctx context.Context, p roomPlan) (EventList, err
 			out.Events = append(out.Events, raw)
 		}
 	}
+	member := st.Get(auth.TypeMember, string(b.req.User))
+	if st.Get(auth.TypeCreate, "") == nil && member != nil {
+		// A room this server is not in: the invite or knock came from
+		// another server with the room's stripped state (rooms/inbound_invite.go).
+		if remote := rooms.StrippedStateOf(member); remote != nil {
+			out.Events = append(out.Events, remote...)
+		}
+	}
 	for _, t := range strippedTypes {
 		add(st.Get(t, ""))
 	}
-	add(st.Get(auth.TypeMember, string(b.req.User)))
+	add(member)
 	return out, nil
 }
