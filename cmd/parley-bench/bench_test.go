@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -171,5 +173,25 @@ func TestFlags(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tc.want, out)
 			}
 		})
+	}
+}
+
+// -start (what `make bench` uses) runs a fresh parley binary, measures
+// against it, and stops it; -cpuprofile reaches its serve -cpuprofile.
+func TestStartsAFreshParley(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "parley")
+	if out, err := exec.Command("go", "build", "-o", bin, "../parley").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	profile := filepath.Join(dir, "cpu.pprof")
+	var res latencyResult
+	runTool(t, 0, &res, "-start", bin, "-start-database", pgtest.NewDatabase(t), "-cpuprofile", profile,
+		"-scenario", "latency", "-messages", "3", "-transport", "ws", "-password=")
+	if len(res.Results) != 1 || res.Results[0].Received != 3 {
+		t.Errorf("latency against the started server: %+v", res)
+	}
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile written by the stopped server: %v", err)
 	}
 }
