@@ -46,6 +46,13 @@ func (s *Service) AuthChain(ctx context.Context, room id.RoomID, from []*event.E
 			}
 		}
 	}
+	// Events of from that others reach need no read: the state of a
+	// send_join answer names its own power levels, join rules and create
+	// event.
+	given := make(map[id.EventID]*event.Event, len(from))
+	for _, ev := range from {
+		given[ev.EventID()] = ev
+	}
 	for _, ev := range from {
 		queue(ev)
 	}
@@ -53,15 +60,28 @@ func (s *Service) AuthChain(ctx context.Context, room id.RoomID, from []*event.E
 	// One read per level of the chain: the chain of a room with thousands
 	// of members is wide but shallow.
 	for len(frontier) > 0 {
-		batch := frontier
-		frontier = nil
-		evs, err := s.store.EventsByID(ctx, room, batch)
-		if err != nil {
-			return nil, err
+		batch := frontier[:0:0]
+		var reached []*event.Event
+		for _, e := range frontier {
+			if ev, ok := given[e]; ok {
+				reached = append(reached, ev)
+			} else {
+				batch = append(batch, e)
+			}
 		}
-		for _, se := range evs {
-			out = append(out, se.Event)
-			queue(se.Event)
+		frontier = nil
+		if len(batch) > 0 {
+			evs, err := s.store.EventsByID(ctx, room, batch)
+			if err != nil {
+				return nil, err
+			}
+			for _, se := range evs {
+				reached = append(reached, se.Event)
+			}
+		}
+		for _, ev := range reached {
+			out = append(out, ev)
+			queue(ev)
 		}
 	}
 	sortByDepth(out)
