@@ -102,7 +102,7 @@ func TestScenariosAgainstParley(t *testing.T) {
 		var res connectionsResult
 		runTool(t, 0, &res, append(base, "-scenario", "connections", "-connections", "6", "-conn-users", "2",
 			"-hold", "1s", "-conn-messages", "3", "-pid", strconv.Itoa(os.Getpid()))...)
-		if res.Scenario != "connections" || len(res.Results) != 2 {
+		if res.Scenario != "connections" || len(res.Results) != 2 || res.RSSAtStartMB == nil {
 			t.Fatalf("result %+v", res)
 		}
 		for _, r := range res.Results {

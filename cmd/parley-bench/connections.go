@@ -34,8 +34,11 @@ type connectionsRow struct {
 }
 
 type connectionsResult struct {
-	Scenario string           `json:"scenario"`
-	Results  []connectionsRow `json:"results"`
+	Scenario string `json:"scenario"`
+	// RSSAtStartMB is the server's RSS when the tool started, before any
+	// scenario: with -start, a fresh idle server's.
+	RSSAtStartMB *float64         `json:"rss_at_start_mb,omitempty"`
+	Results      []connectionsRow `json:"results"`
 }
 
 // connectionsScenario holds S idle sync connections per transport (users
@@ -43,7 +46,7 @@ type connectionsResult struct {
 // server's RSS, and sends messages between a pair through the crowd,
 // spread over the hold.
 func (b *bench) connectionsScenario(ctx context.Context) (any, error) {
-	res := connectionsResult{Scenario: "connections"}
+	res := connectionsResult{Scenario: "connections", RSSAtStartMB: b.rssAtStart}
 	crowd, err := b.reg.registerMany(ctx, "idle", min(b.cfg.connUsers, b.cfg.connections))
 	if err != nil {
 		return nil, err
@@ -62,7 +65,7 @@ func (b *bench) connectionsScenario(ctx context.Context) (any, error) {
 			strconv.FormatInt(r.HeldMin, 10), optMB(r.RSSBeforeMB), optMB(r.RSSMB), optMB(r.RSSPerConnKB),
 			fmt.Sprintf("%d/%d", r.Received, r.Messages)}, r.Latency.cells()...))
 	}
-	b.o.table("connections: idle sync connections held (RSS in MB, per connection in KB; latency in ms)",
+	b.o.table(fmt.Sprintf("connections: idle sync connections held (RSS in MB, at the tool's start %s; per connection in KB; latency in ms)", optMB(b.rssAtStart)),
 		[]string{"transport", "opened", "held", "held min", "rss before", "rss held", "per conn", "delivered", "p50", "p90", "p99", "max"}, rows)
 	return res, nil
 }

@@ -212,6 +212,8 @@ type bench struct {
 	c   *client
 	reg *registrar
 	o   *output
+	// rssAtStart is the server's RSS before the first scenario (-pid).
+	rssAtStart *float64
 }
 
 // run is main without the process: the tests call it.
@@ -238,6 +240,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	b := &bench{cfg: cfg, c: c, o: o, reg: &registrar{c: c, sharedSecret: cfg.sharedSecret,
 		regToken: cfg.regToken, password: cfg.password, prefix: cfg.prefix, concurrency: cfg.setupConcurrency,
 		filter: syncFilter(cfg.lazyMembers)}}
+	b.rssAtStart = b.rssMB()
 	for _, s := range cfg.scenarios {
 		o.progress("scenario %s against %s", s, cfg.server)
 		var res any
