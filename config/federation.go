@@ -40,6 +40,8 @@ type Federation struct {
 	// KeyValidityPeriod is how long other servers may cache our key
 	// document: its valid_until_ts is the time of the request plus this.
 	KeyValidityPeriod time.Duration `yaml:"key_validity_period"`
+	// Queue tunes the outbound queue (config/federation_queue.go).
+	Queue FederationQueue `yaml:"queue"`
 }
 
 // DefaultFederation is discovery only, no notary, public addresses only.
@@ -50,6 +52,7 @@ func DefaultFederation() Federation {
 		RequestTimeout:    60 * time.Second,
 		ConnectTimeout:    10 * time.Second,
 		KeyValidityPeriod: 24 * time.Hour,
+		Queue:             DefaultFederationQueue(),
 	}
 }
 
@@ -99,6 +102,7 @@ func (f *Federation) validate(add func(format string, args ...any)) {
 	if f.KeyValidityPeriod < time.Minute || f.KeyValidityPeriod > 7*24*time.Hour {
 		add("federation.key_validity_period: must be between 1m and 168h, got %s", f.KeyValidityPeriod)
 	}
+	f.Queue.validate(add)
 }
 
 func sortedKeys(m map[string]string) []string {
