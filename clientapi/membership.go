@@ -31,13 +31,19 @@ type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
+// joinFunc joins or knocks, through the given servers when the room is
+// elsewhere.
+type joinFunc func(ctx context.Context, user id.UserID, room id.RoomID, via []id.ServerName, reason string) (id.RoomID, error)
+
 // joinFor is the join a requester may do: guests only where guest access
-// is allowed.
-func (a *API) joinFor(r *http.Request) func(ctx context.Context, user id.UserID, room id.RoomID, reason string) (id.RoomID, error) {
+// is allowed, and only in rooms this server is in.
+func (a *API) joinFor(r *http.Request) joinFunc {
 	if requesterFrom(r.Context()).IsGuest {
-		return a.Rooms.JoinAsGuest
+		return func(ctx context.Context, user id.UserID, room id.RoomID, _ []id.ServerName, reason string) (id.RoomID, error) {
+			return a.Rooms.JoinAsGuest(ctx, user, room, reason)
+		}
 	}
-	return a.Rooms.Join
+	return a.Rooms.JoinVia
 }
 
 // noGuests refuses guest accounts the endpoints the spec's "Guest access"
@@ -59,7 +65,7 @@ func (a *API) joinRoomOrAlias(w http.ResponseWriter, r *http.Request) {
 
 // knock handles POST /_matrix/client/v3/knock/{roomIdOrAlias}.
 func (a *API) knock(w http.ResponseWriter, r *http.Request) {
-	a.joinOrKnock(w, r, pathParam(r, "roomIdOrAlias"), a.Rooms.Knock)
+	a.joinOrKnock(w, r, pathParam(r, "roomIdOrAlias"), a.Rooms.KnockVia)
 }
 
 // joinRoom handles POST /_matrix/client/v3/rooms/{roomId}/join.
@@ -72,24 +78,43 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 	a.joinOrKnock(w, r, string(room), a.joinFor(r))
 }
 
-func (a *API) joinOrKnock(w http.ResponseWriter, r *http.Request, target string,
-	do func(ctx context.Context, user id.UserID, room id.RoomID, reason string) (id.RoomID, error)) {
+func (a *API) joinOrKnock(w http.ResponseWriter, r *http.Request, target string, do joinFunc) {
 	var body reasonBody
 	if err := a.decodeOptionalJSON(w, r, &body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	room, err := a.Rooms.ResolveRoom(r.Context(), target)
+	via, err := viaParams(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	joined, err := do(r.Context(), requesterFrom(r.Context()).UserID, room, body.Reason)
+	room, servers, err := a.Rooms.ResolveJoinTarget(r.Context(), target)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	joined, err := do(r.Context(), requesterFrom(r.Context()).UserID, room, append(via, servers...), body.Reason)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]id.RoomID{"room_id": joined})
+}
+
+// viaParams are the servers a client names to join a room through: via
+// (v1.12+) and the deprecated server_name, in that order.
+func viaParams(r *http.Request) ([]id.ServerName, error) {
+	q := r.URL.Query()
+	var out []id.ServerName
+	for _, s := range append(q["via"], q["server_name"]...) {
+		srv, err := id.ParseServerName(s)
+		if err != nil {
+			return nil, mxerr.InvalidParam.Msgf("invalid server name %q", s)
+		}
+		out = append(out, srv)
+	}
+	return out, nil
 }
 
 // leave handles POST /_matrix/client/v3/rooms/{roomId}/leave.

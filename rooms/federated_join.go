@@ -145,11 +145,11 @@ func (s *Service) SendJoin(ctx context.Context, origin id.ServerName, room id.Ro
 	if err := s.accept(ctx, origin, ev); err != nil {
 		return nil, err
 	}
-	state, err := s.stateBefore(ctx, room, ev.EventID())
+	state, err := s.StateAt(ctx, room, ev.EventID())
 	if err != nil {
 		return nil, err
 	}
-	chain, err := s.authChain(ctx, room, append(slices.Clone(state), ev))
+	chain, err := s.AuthChain(ctx, room, append(slices.Clone(state), ev))
 	if err != nil {
 		return nil, err
 	}
@@ -302,4 +302,17 @@ func parsePDUs[T ~[]byte](v roomversion.Version, raws []T) ([]*event.Event, erro
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// ResolveJoinTarget turns the {roomIdOrAlias} of /join and /knock into a
+// room id and the servers that may help join it: a local alias from our
+// directory, a remote alias through the alias's server (GET
+// /query/directory), a room id as it is.
+func (s *Service) ResolveJoinTarget(ctx context.Context, target string) (id.RoomID, []id.ServerName, error) {
+	alias, err := id.ParseRoomAlias(target)
+	if err != nil || alias.Server() == s.cfg.ServerName || !s.fed.set {
+		room, err := s.ResolveRoom(ctx, target)
+		return room, nil, err
+	}
+	return s.fed.Remote.QueryDirectory(ctx, alias)
 }

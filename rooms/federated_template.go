@@ -3,10 +3,7 @@ package rooms
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -84,59 +81,4 @@ func (s *Service) fillTemplate(ctx context.Context, tpl *Template, room id.RoomI
 // caller tries another server.
 func errBadTemplate(why string) error {
 	return mxerr.Unknown.WithStatus(502).Msg("malformed membership template from the resident server: " + why)
-}
-
-// stateBefore is the room state before an event we persisted, as events
-// ordered by type and state key.
-func (s *Service) stateBefore(ctx context.Context, room id.RoomID, eventID id.EventID) ([]*event.Event, error) {
-	se, err := s.store.Event(ctx, room, eventID)
-	if err != nil {
-		return nil, fmt.Errorf("state before %s: %w", eventID, err)
-	}
-	st, err := s.store.StateBefore(ctx, room, se.Seq)
-	if err != nil {
-		return nil, fmt.Errorf("state before %s: %w", eventID, err)
-	}
-	out := make([]*event.Event, 0, len(st))
-	for _, ev := range st {
-		out = append(out, ev)
-	}
-	slices.SortFunc(out, func(a, b *event.Event) int {
-		if c := strings.Compare(a.Type(), b.Type()); c != 0 {
-			return c
-		}
-		return strings.Compare(*a.StateKey(), *b.StateKey())
-	})
-	return out, nil
-}
-
-// authChain is every event reachable from the given events through
-// auth_events (not the given events themselves unless reached), oldest
-// depth first. Auth events we do not hold are skipped.
-func (s *Service) authChain(ctx context.Context, room id.RoomID, from []*event.Event) ([]*event.Event, error) {
-	seen := map[id.EventID]bool{}
-	var out []*event.Event
-	queue := []*event.Event{}
-	queue = append(queue, from...)
-	for len(queue) > 0 {
-		ev := queue[0]
-		queue = queue[1:]
-		for _, ref := range ev.AuthEventIDs() {
-			if seen[ref] {
-				continue
-			}
-			seen[ref] = true
-			se, err := s.store.Event(ctx, room, ref)
-			if errors.Is(err, ErrEventNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("auth chain: %w", err)
-			}
-			out = append(out, se.Event)
-			queue = append(queue, se.Event)
-		}
-	}
-	slices.SortFunc(out, func(a, b *event.Event) int { return int(a.Depth() - b.Depth()) })
-	return out, nil
 }
