@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/ephemeral"
+	"github.com/parleyhq/parley/federation"
+	"github.com/parleyhq/parley/federation/queue"
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/keys"
+	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/storage"
+)
+
+// newFederationQueue builds the durable outbound federation queue (issue
+// #7): the rooms service hands it every committed event (it replaces
+// rooms.NoOutbound), Start resumes whatever was queued before a restart.
+func newFederationQueue(cfg *config.Config, pool *pgxpool.Pool, transport queue.Transport,
+	registry prometheus.Registerer, logger *slog.Logger) *queue.Queue {
+	qc := cfg.Federation.Queue
+	return queue.New(queue.Config{ServerName: cfg.ServerName, BackoffInitial: qc.BackoffInitial,
+		BackoffMax: qc.BackoffMax, CatchUpThreshold: qc.CatchUpThreshold},
+		storage.NewFedQueue(pool), transport, queue.NewMetrics(registry), logger)
+}
+
+// wireFederationEDUs makes local users' typing, receipts, presence and
+// E2EE EDUs go out through q, and returns the handler of inbound EDUs
+// (the EDUHandler of PUT /send/{txnId}) that delivers remote users' ones
+// to the same services. ks and acl may be nil.
+func wireFederationEDUs(q *queue.Queue, typing *ephemeral.Typing, receipts *ephemeral.Receipts,
+	pres *presence.Service, ks *keys.Service,
+	acl func(ctx context.Context, room id.RoomID, origin id.ServerName) error, logger *slog.Logger) *federation.EDUs {
+	typing.SetRemoteSender(q)
+	receipts.SetRemoteSender(q)
+	pres.SetRemoteSender(q)
+	d := federation.EDUDeps{Typing: typing, Receipts: receipts, Presence: pres, ACL: acl, Logger: logger}
+	if ks != nil {
+		ks.SetEDUSender(q)
+		d.Keys = ks
+	}
+	return federation.NewEDUs(d)
+}
