@@ -66,6 +66,14 @@ func TestScenariosAgainstParley(t *testing.T) {
 		}
 	})
 
+	t.Run("latency sent over the WebSocket", func(t *testing.T) {
+		var res latencyResult
+		runTool(t, 0, &res, "-server", s.URL, "-password=", "-transport", "ws", "-send-over", "ws", "-scenario", "latency", "-messages", "4")
+		if len(res.Results) != 1 || res.Results[0].SendOver != "ws" || res.Results[0].Sent != 4 || res.Results[0].Received != 4 || res.Results[0].Errors != 0 {
+			t.Errorf("result %+v, want 4 sent over ws and delivered", res)
+		}
+	})
+
 	t.Run("throughput", func(t *testing.T) {
 		var res throughputResult
 		runTool(t, 0, &res, append(base, "-scenario", "throughput", "-senders", "2", "-duration", "300ms", "-verify")...)
@@ -162,6 +170,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-scenario", "nope"}, `unknown scenario "nope"`},
 		{[]string{"-transport", "carrier-pigeon"}, "neither longpoll nor ws"},
 		{[]string{"-rooms", "many"}, "neither separate nor shared"},
+		{[]string{"-send-over", "smoke"}, "neither http nor ws"},
 		{[]string{"-members", "10,x"}, "-members"},
 		{[]string{"-history", "100,10"}, "must grow"},
 		{[]string{"-senders", "0"}, "-senders must be at least 1"},

@@ -186,9 +186,29 @@ const (
 	sentKey = "im.parley.bench.t"
 )
 
+// sender sends one request as a user: over HTTP, or as request frames
+// over a WebSocket connection.
+type sender interface {
+	do(ctx context.Context, method, path string, body, out any) error
+}
+
+// httpSender is a user's requests over HTTP.
+type httpSender struct {
+	c *client
+	u *user
+}
+
+func (h httpSender) do(ctx context.Context, method, path string, body, out any) error {
+	return h.c.do(ctx, method, path, h.u.Token, body, out)
+}
+
 // send sends one m.text message carrying seq and the start time, and
 // returns its event id.
 func (c *client) send(ctx context.Context, u *user, roomID string, seq int64, sentNS int64) (string, error) {
+	return sendOver(ctx, httpSender{c, u}, u, roomID, seq, sentNS)
+}
+
+func sendOver(ctx context.Context, s sender, u *user, roomID string, seq int64, sentNS int64) (string, error) {
 	body := map[string]any{
 		"msgtype": "m.text",
 		"body":    "parley-bench " + strconv.FormatInt(seq, 10),
@@ -199,7 +219,7 @@ func (c *client) send(ctx context.Context, u *user, roomID string, seq int64, se
 		EventID string `json:"event_id"`
 	}
 	path := roomPath(roomID, "/send/m.room.message/"+u.nextTxn())
-	if err := c.do(ctx, http.MethodPut, path, u.Token, body, &out); err != nil {
+	if err := s.do(ctx, http.MethodPut, path, body, &out); err != nil {
 		return "", err
 	}
 	return out.EventID, nil

@@ -161,7 +161,7 @@ func (b *bench) holdConnections(ctx context.Context, crowd []*user, transport st
 	}()
 	start := time.Now()
 	interval := b.cfg.hold / time.Duration(b.cfg.connMessages)
-	m, err := b.through(ctx, p, got, b.cfg.connMessages, interval)
+	m, err := b.through(ctx, p, httpSender{b.c, p.sender}, got, b.cfg.connMessages, interval)
 	if rest := b.cfg.hold - time.Since(start); rest > 0 && err == nil {
 		select {
 		case <-time.After(rest):

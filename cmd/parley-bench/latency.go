@@ -10,12 +10,13 @@ import (
 // latencyRow is the latency scenario's figures for one transport.
 type latencyRow struct {
 	Transport string `json:"transport"`
-	Sent      int    `json:"sent"`     // sends acknowledged
-	Received  int    `json:"received"` // of those, delivered to the receiver
-	Errors    int    `json:"errors"`   // failed sends and sync requests
-	Limited   int64  `json:"limited"`  // timelines that came back limited
-	Delivery  dist   `json:"delivery"` // start of the send → receiver decoded it
-	Send      dist   `json:"send"`     // the send's round trip
+	SendOver  string `json:"send_over"` // http, or ws (request frames)
+	Sent      int    `json:"sent"`      // sends acknowledged
+	Received  int    `json:"received"`  // of those, delivered to the receiver
+	Errors    int    `json:"errors"`    // failed sends and sync requests
+	Limited   int64  `json:"limited"`   // timelines that came back limited
+	Delivery  dist   `json:"delivery"`  // start of the send → receiver decoded it
+	Send      dist   `json:"send"`      // the send's round trip
 }
 
 type latencyResult struct {
@@ -27,6 +28,8 @@ type latencyResult struct {
 // latency sends messages one at a time, each only after the previous one
 // was delivered (so the server is at low load), and times each from the
 // start of its send to the moment the receiver, waiting in /sync, holds it.
+// Sends go over HTTP, or with -send-over ws as request frames on a
+// WebSocket connection of the sender's.
 func (b *bench) latency(ctx context.Context) (any, error) {
 	res := latencyResult{Scenario: "latency", Messages: b.cfg.messages}
 	for _, tr := range b.cfg.transports {
@@ -41,7 +44,7 @@ func (b *bench) latency(ctx context.Context) (any, error) {
 		rows = append(rows, append(append(append([]string{r.Transport, strconv.Itoa(r.Sent), strconv.Itoa(r.Received)},
 			r.Delivery.cells()...), r.Send.cells()...), strconv.Itoa(r.Errors)))
 	}
-	b.o.table(fmt.Sprintf("latency: %d messages, one at a time (ms)", b.cfg.messages),
+	b.o.table(fmt.Sprintf("latency: %d messages sent over %s, one at a time (ms)", b.cfg.messages, b.cfg.sendOver),
 		[]string{"transport", "sent", "received", "deliv p50", "p90", "p99", "max", "send p50", "p90", "p99", "max", "errors"}, rows)
 	return res, nil
 }
@@ -69,7 +72,7 @@ func (b *bench) newPair(ctx context.Context, role string) (pair, error) {
 }
 
 func (b *bench) latencyOver(ctx context.Context, transport string) (latencyRow, error) {
-	row := latencyRow{Transport: transport}
+	row := latencyRow{Transport: transport, SendOver: b.cfg.sendOver}
 	p, err := b.newPair(ctx, "lat")
 	if err != nil {
 		return row, err
@@ -93,7 +96,16 @@ func (b *bench) latencyOver(ctx context.Context, transport string) (latencyRow, 
 	if err != nil {
 		return row, err
 	}
-	m, err := b.through(ctx, p, got, b.cfg.messages, b.cfg.interval)
+	var via sender = httpSender{b.c, p.sender}
+	if b.cfg.sendOver == webSocket {
+		w, err := newWSRequester(ctx, b.c, p.sender)
+		if err != nil {
+			return row, err
+		}
+		defer w.close()
+		via = w
+	}
+	m, err := b.through(ctx, p, via, got, b.cfg.messages, b.cfg.interval)
 	row.Sent, row.Received, row.Errors = m.sent, len(m.delivery), m.errors+int(stats.errors.Load())
 	row.Limited = stats.limited.Load()
 	row.Delivery, row.Send = summarize(m.delivery), summarize(m.send)
@@ -110,13 +122,13 @@ type measured struct {
 // to reach the receiver that feeds got before the next (then pausing
 // interval); a message not delivered within 10 s is counted missing, and
 // three missing in a row end the run with an error.
-func (b *bench) through(ctx context.Context, p pair, got <-chan delivery, n int, interval time.Duration) (measured, error) {
+func (b *bench) through(ctx context.Context, p pair, via sender, got <-chan delivery, n int, interval time.Duration) (measured, error) {
 	var m measured
 	missing := 0
 	for i := range n {
 		seq := int64(i)
 		start := now()
-		if _, err := b.c.send(ctx, p.sender, p.room, seq, start); err != nil {
+		if _, err := sendOver(ctx, via, p.sender, p.room, seq, start); err != nil {
 			if ctx.Err() != nil {
 				return m, ctx.Err()
 			}

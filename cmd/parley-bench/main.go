@@ -54,8 +54,9 @@ type options struct {
 	pid              int
 	transports       []string
 	setupConcurrency int
-	verify           bool // count what the server stored after throughput
-	lazyMembers      bool // lazy_load_members in the receivers' sync filter
+	verify           bool   // count what the server stored after throughput
+	lazyMembers      bool   // lazy_load_members in the receivers' sync filter
+	sendOver         string // latency: http, or ws (request frames)
 
 	messages int           // latency: messages sent
 	interval time.Duration // latency: pause between sends
@@ -104,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.setupConcurrency, "setup-concurrency", 8, "concurrent requests while registering users and filling rooms")
 	fs.BoolVar(&c.verify, "verify", false, "throughput: afterwards, count the messages stored with /messages (a check of the tool and the server)")
 	fs.BoolVar(&c.lazyMembers, "lazy-members", true, "receivers sync with lazy_load_members, as Element does")
+	fs.StringVar(&c.sendOver, "send-over", "http", "latency: send over http, or ws (request frames of Parley's WebSocket transport)")
 	fs.IntVar(&c.messages, "messages", 500, "latency: messages sent, one at a time")
 	fs.DurationVar(&c.interval, "interval", 0, "latency: pause between one delivery and the next send")
 	fs.IntVar(&c.senders, "senders", 16, "throughput: concurrent senders")
@@ -140,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if t != longPoll && t != webSocket {
 			errs = append(errs, fmt.Errorf("-transport: %q is neither longpoll nor ws", t))
 		}
+	}
+	if c.sendOver != "http" && c.sendOver != webSocket {
+		errs = append(errs, fmt.Errorf("-send-over: %q is neither http nor ws", c.sendOver))
 	}
 	c.roomModes = splitList(*roomModes)
 	for _, m := range c.roomModes {

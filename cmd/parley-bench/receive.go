@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -251,3 +252,79 @@ func waitReady(ctx context.Context, rs []*receiver) error {
 	}
 	return nil
 }
+
+// wsRequester sends Client-Server API requests as request frames over one
+// WebSocket connection (docs/websocket.md, "Requests") and matches the
+// responses by id.
+type wsRequester struct {
+	conn    *websocket.Conn
+	mu      sync.Mutex
+	next    int64
+	waiting map[string]chan wsFrame
+	done    chan struct{} // closed when the reader stops
+}
+
+func newWSRequester(ctx context.Context, c *client, u *user) (*wsRequester, error) {
+	conn, err := dialWS(ctx, c, u)
+	if err != nil {
+		return nil, err
+	}
+	w := &wsRequester{conn: conn, waiting: map[string]chan wsFrame{}, done: make(chan struct{})}
+	go w.read(ctx)
+	return w, nil
+}
+
+func (w *wsRequester) read(ctx context.Context) {
+	defer close(w.done)
+	for {
+		var f wsFrame
+		if err := readFrame(ctx, w.conn, &f); err != nil {
+			return
+		}
+		if f.Type != "response" {
+			continue
+		}
+		w.mu.Lock()
+		ch := w.waiting[f.ID]
+		delete(w.waiting, f.ID)
+		w.mu.Unlock()
+		if ch != nil {
+			ch <- f
+		}
+	}
+}
+
+// do sends one request frame and decodes the response's body into out.
+func (w *wsRequester) do(ctx context.Context, method, path string, body, out any) error {
+	w.mu.Lock()
+	w.next++
+	reqID := "r" + strconv.FormatInt(w.next, 10)
+	ch := make(chan wsFrame, 1)
+	w.waiting[reqID] = ch
+	w.mu.Unlock()
+	data, err := json.Marshal(map[string]any{"type": "request", "id": reqID, "method": method, "path": path, "body": body})
+	if err != nil {
+		return err
+	}
+	if err := w.conn.Write(ctx, websocket.MessageText, data); err != nil {
+		return err
+	}
+	select {
+	case f := <-ch:
+		if f.Status/100 != 2 {
+			me := &matrixError{Status: f.Status, raw: f.Body}
+			_ = json.Unmarshal(f.Body, me)
+			return me
+		}
+		if out != nil {
+			return json.Unmarshal(f.Body, out)
+		}
+		return nil
+	case <-w.done:
+		return errors.New("websocket closed before the response")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *wsRequester) close() { w.conn.Close(websocket.StatusNormalClosure, "") }
