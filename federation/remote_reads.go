@@ -35,10 +35,10 @@ var (
 // being uploaded before it answers (timeout_ms of the download).
 const remoteMediaWait = 20 * time.Second
 
-// remoteError turns another server's answer into what our client sees:
+// remoteReadError turns another server's answer into what our client sees:
 // its Matrix error when it refused the request (4xx with an errcode), else
 // 502 — the failure is the other server's, not ours.
-func remoteError(err error) error {
+func remoteReadError(err error) error {
 	var fe *fedclient.Error
 	if errors.As(err, &fe) && fe.Status >= 400 && fe.Status < 500 && fe.Errcode != "" {
 		return &mxerr.Error{Code: fe.Errcode, Status: fe.Status, Message: fe.Message}
@@ -66,7 +66,7 @@ func (r RemoteReads) PublicRooms(ctx context.Context, server id.ServerName, req 
 	}
 	var out rooms.PublicRooms
 	if err := r.Client.PublicRooms(ctx, server, fr, &out); err != nil {
-		return nil, remoteError(err)
+		return nil, remoteReadError(err)
 	}
 	if out.Chunk == nil {
 		out.Chunk = []rooms.PublicRoom{}
