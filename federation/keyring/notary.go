@@ -55,10 +55,15 @@ func (k *Keyring) Query(ctx context.Context, criteria map[id.ServerName]map[stri
 			out = append(out, k.KeyDocument())
 			continue
 		}
-		keyIDs := criteria[server]
+		// The key id "" carries a minimum for every key (GET
+		// /query/{serverName}); it filters nothing.
+		keyIDs := map[string]int64{}
 		minValid := now
-		for _, ts := range keyIDs {
+		for keyID, ts := range criteria[server] {
 			minValid = max(minValid, ts)
+			if keyID != "" {
+				keyIDs[keyID] = ts
+			}
 		}
 		responses, err := k.responsesFor(ctx, server, keyIDs, minValid)
 		if err != nil {

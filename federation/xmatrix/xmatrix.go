@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -245,8 +246,8 @@ func Sign(k signing.Key, origin, destination id.ServerName, method, uri string, 
 	return Auth{Origin: origin, Destination: destination, KeyID: k.ID(), Signature: sig}.String(), nil
 }
 
-// KeyFunc returns a server's verify key; keyring.Keyring.VerifyKey fits.
-// atTS 0 asks for a key valid now.
+// KeyFunc returns a server's verify key valid at atTS (ms);
+// keyring.Keyring.VerifyKey fits.
 type KeyFunc func(ctx context.Context, server id.ServerName, keyID string, atTS int64) (ed25519.PublicKey, error)
 
 // Verify authenticates an inbound request addressed to self. headers are
@@ -287,7 +288,9 @@ func Verify(ctx context.Context, headers []string, self id.ServerName, method, u
 		if err != nil {
 			return "", mxerr.NotJSON.Msg("request body is not valid JSON")
 		}
-		pub, err := keys(ctx, a.Origin, a.KeyID, 0)
+		// A request is signed now: the key must be valid now (an old key
+		// only verifies events made before it expired).
+		pub, err := keys(ctx, a.Origin, a.KeyID, time.Now().UnixMilli())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("key %s of %s: %w", a.KeyID, a.Origin, err))
 			continue
