@@ -38,19 +38,13 @@ const (
 	updateFanOutPos = `UPDATE federation_fanout SET pos = $1`
 	selectStreamMax = `SELECT pos FROM stream_position`
 	// selectStreamEvents reads the stream after the fan-out position with
-	// the user of each membership change (outliers too: the state of a
-	// room joined over federation arrives as outliers).
+	// the user and membership of each membership change in the graph.
 	selectStreamEvents = `
-SELECT stream_pos, room_nid, CASE WHEN event_type = 'm.room.member' AND NOT soft_failed AND rejected IS NULL
-                                  THEN state_key END
+SELECT stream_pos, room_nid,
+       CASE WHEN event_type = 'm.room.member' AND NOT outlier AND NOT soft_failed AND rejected IS NULL
+            THEN state_key END,
+       membership
 FROM events WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos LIMIT $3`
-	// selectMembershipsAt: the membership of each given user in a room as
-	// of a stream position, from the membership events themselves.
-	selectMembershipsAt = `
-SELECT DISTINCT ON (state_key) membership FROM events
-WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = ANY($2) AND stream_pos <= $3
-  AND NOT soft_failed AND rejected IS NULL
-ORDER BY state_key, seq DESC`
 	countOpenWindow = `
 SELECT count(*) FROM federation_destination_rooms WHERE destination = $1 AND room_nid = $2 AND until_pos IS NULL`
 	insertWindow = `
@@ -101,10 +95,21 @@ SELECT d, $2, $3, $4, $5 FROM unnest($1::text[]) d`
 )
 
 var (
-	// selectServerMembers: the users of a server with a membership in a
-	// room.
+	// selectServerMembers: the other users of a server with a membership
+	// in a room, with it and the position of its latest change.
 	selectServerMembers = `
-SELECT user_id FROM room_memberships WHERE room_nid = $1 AND ` + sqlServerOf("user_id") + ` = $2`
+SELECT user_id, membership, stream_pos FROM room_memberships
+WHERE room_nid = $1 AND ` + sqlServerOf("user_id") + ` = $2 AND user_id <> $3`
+	// selectFedMembershipAt: a user's membership in a room as of a stream
+	// position, from the membership events in the graph.
+	selectFedMembershipAt = `
+SELECT membership FROM events
+WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = $2 AND stream_pos <= $3
+  AND NOT outlier AND NOT soft_failed AND rejected IS NULL
+ORDER BY seq DESC LIMIT 1`
+	// selectJoinedServers: the servers with joined members in a room now.
+	selectJoinedServers = `
+SELECT DISTINCT ` + sqlServerOf("user_id") + ` FROM room_memberships WHERE room_nid = $1 AND membership = 'join'`
 	selectRoomServers = `
 SELECT DISTINCT ` + sqlServerOf("m.user_id") + ` FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid
 WHERE r.room_id = $1 AND m.membership = 'join'`
@@ -143,12 +148,20 @@ ORDER BY stream_pos LIMIT $5`
 )
 
 // FanOut implements queue.Store. It reads the events after the fan-out
-// position; a membership change of a user of server D can only change
-// whether D has joined members in the room, so for each one it works out
-// exactly that, as of the change: D gains a window starting at the change
-// when it had none open, or its open window ends at the change (included:
-// the leave, kick or ban itself is delivered). One transaction, under the
-// fan-out row's lock.
+// position and applies each membership change in the graph to the
+// windows (outliers are not changes: their place in the stream says
+// nothing about when they happened):
+//
+//   - a remote user's join opens a window of their server from the join
+//     on, when it has none open;
+//   - any other membership of a remote user closes their server's window
+//     at that event (included: the leave, kick or ban itself is
+//     delivered) unless another of its users is still joined;
+//   - a local user's join opens a window for every server with joined
+//     members now (a room joined over federation: its members arrived
+//     with its state, as outliers).
+//
+// One transaction, under the fan-out row's lock.
 func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) ([]id.ServerName, bool, error) {
 	var wake []id.ServerName
 	more := false
@@ -169,13 +182,14 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			return err
 		}
 		type streamEvent struct {
-			pos    int64
-			room   int64
-			member *string
+			pos        int64
+			room       int64
+			member     *string
+			membership *string
 		}
 		evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (streamEvent, error) {
 			var e streamEvent
-			err := row.Scan(&e.pos, &e.room, &e.member)
+			err := row.Scan(&e.pos, &e.room, &e.member, &e.membership)
 			return e, err
 		})
 		if err != nil {
@@ -189,14 +203,14 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			if !slices.Contains(roomNIDs, e.room) {
 				roomNIDs = append(roomNIDs, e.room)
 			}
-			if e.member == nil {
+			if e.member == nil || e.membership == nil {
 				continue
 			}
 			user, err := id.ParseUserID(*e.member)
-			if err != nil || user.Server() == origin {
+			if err != nil {
 				continue
 			}
-			if err := reconcileWindow(ctx, tx, e.room, e.pos, user.Server()); err != nil {
+			if err := applyMembership(ctx, tx, e.room, e.pos, user, *e.membership, origin); err != nil {
 				return err
 			}
 		}
@@ -218,42 +232,99 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 	return wake, more, nil
 }
 
-// reconcileWindow opens or closes server's window of room after the
-// membership change at pos of one of its users.
-func reconcileWindow(ctx context.Context, tx pgx.Tx, room, pos int64, server id.ServerName) error {
-	rows, err := tx.Query(ctx, selectServerMembers, room, server)
-	if err != nil {
+// applyMembership applies user's membership change at pos in room to the
+// windows (see FanOut).
+func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.UserID, membership string, origin id.ServerName) error {
+	server := user.Server()
+	if server == origin {
+		if membership != "join" {
+			return nil
+		}
+		rows, err := tx.Query(ctx, selectJoinedServers, room)
+		if err != nil {
+			return err
+		}
+		servers, err := pgx.CollectRows(rows, pgx.RowTo[id.ServerName])
+		if err != nil {
+			return err
+		}
+		for _, d := range servers {
+			if d == origin {
+				continue
+			}
+			if err := openWindow(ctx, tx, d, room, pos); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if membership == "join" {
+		return openWindow(ctx, tx, server, room, pos)
+	}
+	joined, err := otherJoinedAt(ctx, tx, room, pos, server, user)
+	if err != nil || joined {
 		return err
 	}
-	users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	_, err = tx.Exec(ctx, closeWindow, server, room, pos)
+	return err
+}
+
+// otherJoinedAt reports whether a user of server other than except was
+// joined to room as of pos: their current membership, unless it changed
+// after pos (the fan-out runs behind the stream), then their membership
+// event as of pos.
+func otherJoinedAt(ctx context.Context, tx pgx.Tx, room, pos int64, server id.ServerName, except id.UserID) (bool, error) {
+	rows, err := tx.Query(ctx, selectServerMembers, room, server, except)
 	if err != nil {
-		return err
+		return false, err
 	}
-	rows, err = tx.Query(ctx, selectMembershipsAt, room, users, pos)
+	type member struct {
+		user       string
+		membership string
+		pos        int64
+	}
+	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (member, error) {
+		var m member
+		err := row.Scan(&m.user, &m.membership, &m.pos)
+		return m, err
+	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	memberships, err := pgx.CollectRows(rows, pgx.RowTo[*string])
-	if err != nil {
-		return err
+	for _, m := range members {
+		if m.pos <= pos {
+			if m.membership == "join" {
+				return true, nil
+			}
+			continue
+		}
+		var at string
+		err := tx.QueryRow(ctx, selectFedMembershipAt, room, m.user, pos).Scan(&at)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return false, err
+		}
+		if at == "join" {
+			return true, nil
+		}
 	}
-	joined := slices.ContainsFunc(memberships, func(m *string) bool { return m != nil && *m == "join" })
+	return false, nil
+}
+
+// openWindow opens server's window of room at pos unless one is open,
+// and makes sure the destination exists.
+func openWindow(ctx context.Context, tx pgx.Tx, server id.ServerName, room, pos int64) error {
 	var open int
 	if err := tx.QueryRow(ctx, countOpenWindow, server, room).Scan(&open); err != nil {
 		return err
 	}
-	switch {
-	case joined && open == 0:
-		if _, err := tx.Exec(ctx, insertWindow, server, room, pos); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, insertDestination, server, pos-1)
-		return err
-	case !joined && open > 0:
-		_, err = tx.Exec(ctx, closeWindow, server, room, pos)
+	if open > 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, insertWindow, server, room, pos); err != nil {
 		return err
 	}
-	return nil
+	_, err := tx.Exec(ctx, insertDestination, server, pos-1)
+	return err
 }
 
 // Destinations implements queue.Store.

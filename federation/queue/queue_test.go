@@ -274,3 +274,47 @@ func checkJSON(t *testing.T, raw json.RawMessage, want any) {
 		t.Fatalf("content\n got %s\nwant %s", gotJSON, wantJSON)
 	}
 }
+
+func TestWindowsFollowAServersMembers(t *testing.T) {
+	ctx := context.Background()
+	alice := id.NewUserID("alice", hs1)
+	bob, carol := id.NewUserID("bob", hs2), id.NewUserID("carol", hs2)
+
+	t.Run("another joined user keeps the server in the room", func(t *testing.T) {
+		w := newWorld(t, queue.Config{}, hs2)
+		room := w.room(bob, carol)
+		if err := w.rooms.Kick(ctx, alice, room, bob, ""); err != nil {
+			t.Fatal(err)
+		}
+		w.send(room, "after-kick")
+		w.start()
+		r := w.recv[hs2]
+		r.waitFor(t, "the message", func() bool { return slices.Contains(r.bodies(t), "after-kick") })
+	})
+	t.Run("a server that leaves and rejoins misses what came between", func(t *testing.T) {
+		w := newWorld(t, queue.Config{}, hs2)
+		room := w.room(bob)
+		w.send(room, "first")
+		if err := w.rooms.Kick(ctx, alice, room, bob, ""); err != nil {
+			t.Fatal(err)
+		}
+		w.send(room, "between")
+		w.remoteJoin(room, bob)
+		w.send(room, "back")
+		w.start()
+		r := w.recv[hs2]
+		r.waitFor(t, "the message after the rejoin", func() bool { return slices.Contains(r.bodies(t), "back") })
+		if got := r.bodies(t); !slices.Equal(got, []string{"first", "back"}) {
+			t.Fatalf("hs2 got %v", got)
+		}
+		var kicks int
+		for _, p := range r.pdus(t) {
+			if p.Type == "m.room.member" && p.Content.Membership == "leave" {
+				kicks++
+			}
+		}
+		if kicks != 1 {
+			t.Fatalf("hs2 got %d kicks", kicks)
+		}
+	})
+}
