@@ -23,7 +23,9 @@ import (
 // the EDU checks read.
 type membership map[id.UserID][]id.RoomID
 
-func (m membership) JoinedRooms(_ context.Context, u id.UserID) ([]id.RoomID, error) { return m[u], nil }
+func (m membership) JoinedRooms(_ context.Context, u id.UserID) ([]id.RoomID, error) {
+	return m[u], nil
+}
 
 // Event is never needed: remote receipts may name events not arrived yet.
 func (m membership) Event(context.Context, id.UserID, id.RoomID, id.EventID) (*rooms.StoredEvent, error) {
