@@ -168,6 +168,11 @@ func (in *Inbound) receive(ctx context.Context, origin id.ServerName, ev *event.
 		return err
 	}
 	v := h.Version
+	if !serverInRoom(h.State, in.s.cfg.ServerName) {
+		// A room we left, or only hold an invite to: its events are not
+		// ours to take (we would fetch the whole gap on rejoining).
+		return fmt.Errorf("%w: this server is not in the room", ErrPDUDropped)
+	}
 	if !auth.ServerAllowed(h.State, origin) || !auth.ServerAllowed(h.State, ev.Sender().Server()) {
 		return fmt.Errorf("%w: the server is denied by the room's m.room.server_acl", ErrPDUDropped)
 	}

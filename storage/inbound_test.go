@@ -861,3 +861,36 @@ func TestRemoteInviteShowsAndCanBeRejected(t *testing.T) {
 		t.Fatal("the joined room lacks its state")
 	}
 }
+
+func TestInboundDropsEventsOfRoomsThisServerIsNotIn(t *testing.T) {
+	h := newFedHarness(t)
+	room, alice, bob, _ := h.publicRoom("")
+	if err := h.svc.Leave(h.ctx, alice, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	hd := h.head(room)
+	msg := h.remoteEvent(hd, bob, "m.room.message", nil, `{"body":"anyone?"}`, hd.Extremities, hd.State)
+	if err := h.receive(msg); !errors.Is(err, rooms.ErrPDUDropped) {
+		t.Fatalf("receive = %v, want ErrPDUDropped", err)
+	}
+	if h.known(room, msg.EventID()) != nil {
+		t.Fatal("an event of a room we left was stored")
+	}
+}
+
+func TestInboundHonoursTheServerACL(t *testing.T) {
+	h := newFedHarness(t)
+	room, alice, bob, _ := h.publicRoom("")
+	if _, err := h.svc.SetState(h.ctx, alice, room, "m.room.server_acl", "",
+		json.RawMessage(`{"allow":["*"],"deny":["remote.test"],"allow_ip_literals":false}`)); err != nil {
+		t.Fatal(err)
+	}
+	hd := h.head(room)
+	msg := h.remoteEvent(hd, bob, "m.room.message", nil, `{"body":"denied"}`, hd.Extremities, hd.State)
+	if err := h.receive(msg); !errors.Is(err, rooms.ErrPDUDropped) {
+		t.Fatalf("receive = %v, want ErrPDUDropped", err)
+	}
+	if h.known(room, msg.EventID()) != nil {
+		t.Fatal("an event from a denied server was stored")
+	}
+}
