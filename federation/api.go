@@ -52,6 +52,8 @@ type Deps struct {
 	// origin: a server that talks to us is up, so its outbound queue can
 	// retry now. It must not block.
 	OnInboundRequest func(origin id.ServerName)
+	// Serve are the services behind the read endpoints (serve.go).
+	Serve ServeDeps
 }
 
 // API is the federation listener's handler.
@@ -79,7 +81,9 @@ func New(d Deps) *API {
 	r.Group(func(r chi.Router) {
 		r.Use(a.authenticate)
 		// Endpoint groups behind X-Matrix: one line each.
-		for _, routes := range []func(chi.Router){} {
+		for _, routes := range []func(chi.Router){
+			a.serveRoutes,
+		} {
 			routes(r)
 		}
 	})

@@ -1,0 +1,201 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"time"
+
+	"github.com/parleyhq/parley/media"
+	"github.com/parleyhq/parley/mxerr"
+)
+
+// MediaReader is what the federation media endpoints read (*media.Service).
+type MediaReader interface {
+	Download(ctx context.Context, mxc media.MXC, wait time.Duration) (media.Content, error)
+	Thumbnail(ctx context.Context, mxc media.MXC, req media.ThumbnailRequest, wait time.Duration) (media.Content, error)
+}
+
+var _ MediaReader = (*media.Service)(nil)
+
+// Bounds of timeout_ms (the spec's default is 20 s).
+const (
+	defaultMediaWait = 20 * time.Second
+	maxMediaWait     = 60 * time.Second
+)
+
+// mediaErrors maps the content repository's errors to Matrix errors.
+var mediaErrors = []struct {
+	err    error
+	matrix *mxerr.Error
+}{
+	{media.ErrNotFound, mxerr.NotFound.Msg("Unknown media")},
+	{media.ErrNotYetUploaded, mxerr.NotYetUploaded.Msg("Content has not yet been uploaded")},
+	{media.ErrCannotThumbnail, mxerr.Unknown.WithStatus(http.StatusBadRequest).Msg("Cannot generate thumbnails for the requested content")},
+	{media.ErrImageTooLarge, mxerr.TooLarge.Msg("Content is too large to thumbnail")},
+	{media.ErrBadThumbnailParam, mxerr.InvalidParam.Msg("Invalid thumbnail size or method")},
+	{media.ErrStoreUnavailable, mxerr.Unknown.WithStatus(http.StatusServiceUnavailable).Msg("The media store is unavailable")},
+}
+
+func mediaError(err error) error {
+	for _, m := range mediaErrors {
+		if errors.Is(err, m.err) {
+			return m.matrix
+		}
+	}
+	return err
+}
+
+// localMXC is the mxc of one of this server's media from the {mediaId}
+// path parameter; only local media is served to other servers.
+func (a *API) localMXC(r *http.Request) (media.MXC, error) {
+	mid, err := media.ParseID(pathParam(r, "mediaId"))
+	if err != nil {
+		return media.MXC{}, mxerr.NotFound.Msg("Unknown media")
+	}
+	return media.MXC{Server: a.serverName(), MediaID: mid}, nil
+}
+
+func mediaWait(r *http.Request) (time.Duration, error) {
+	raw := r.URL.Query().Get("timeout_ms")
+	if raw == "" {
+		return defaultMediaWait, nil
+	}
+	ms, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || ms < 0 {
+		return 0, mxerr.InvalidParam.Msg("timeout_ms must be a non-negative integer")
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxMediaWait), nil
+}
+
+// mediaDownload handles GET /_matrix/federation/v1/media/download/{mediaId}.
+func (a *API) mediaDownload(w http.ResponseWriter, r *http.Request) {
+	mxc, err := a.localMXC(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	wait, err := mediaWait(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c, err := a.d.Serve.Media.Download(r.Context(), mxc, wait)
+	if err != nil {
+		a.writeError(w, r, mediaError(err))
+		return
+	}
+	a.writeMultipartMedia(w, r, c)
+}
+
+// mediaThumbnail handles GET /_matrix/federation/v1/media/thumbnail/{mediaId}.
+func (a *API) mediaThumbnail(w http.ResponseWriter, r *http.Request) {
+	mxc, err := a.localMXC(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	wait, err := mediaWait(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	req, err := thumbnailRequest(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c, err := a.d.Serve.Media.Thumbnail(r.Context(), mxc, req, wait)
+	if err != nil {
+		a.writeError(w, r, mediaError(err))
+		return
+	}
+	a.writeMultipartMedia(w, r, c)
+}
+
+func thumbnailRequest(r *http.Request) (media.ThumbnailRequest, error) {
+	q := r.URL.Query()
+	var req media.ThumbnailRequest
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"width", &req.Width}, {"height", &req.Height}} {
+		raw := q.Get(p.name)
+		if raw == "" {
+			return req, mxerr.MissingParam.Msgf("%s is required", p.name)
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return req, mxerr.InvalidParam.Msgf("%s must be a positive integer", p.name)
+		}
+		*p.dst = n
+	}
+	req.Method = q.Get("method")
+	if req.Method != "" && req.Method != media.MethodCrop && req.Method != media.MethodScale {
+		return req, mxerr.InvalidParam.Msg("method must be crop or scale")
+	}
+	if raw := q.Get("animated"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return req, mxerr.InvalidParam.Msg("animated must be true or false")
+		}
+		req.Animated = b
+	}
+	return req, nil
+}
+
+// writeMultipartMedia answers with the spec's multipart/mixed body: a JSON
+// metadata object (empty, v1.11), then the content with its type and
+// disposition, or a Location part pointing at a presigned URL.
+func (a *API) writeMultipartMedia(w http.ResponseWriter, r *http.Request, c media.Content) {
+	if c.Body != nil {
+		defer c.Body.Close()
+	}
+	mw := multipart.NewWriter(w)
+	w.Header().Set("Content-Type", "multipart/mixed; boundary="+mw.Boundary())
+	w.WriteHeader(http.StatusOK)
+	meta, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/json"}})
+	if err != nil {
+		return
+	}
+	if _, err := meta.Write([]byte(`{}`)); err != nil {
+		return
+	}
+	header := textproto.MIMEHeader{}
+	if c.RedirectURL != "" {
+		header.Set("Location", c.RedirectURL)
+	} else {
+		header.Set("Content-Type", c.ContentType)
+		header.Set("Content-Disposition", mediaDisposition(c.Filename))
+	}
+	part, err := mw.CreatePart(header)
+	if err != nil {
+		return
+	}
+	if c.Body != nil {
+		if _, err := io.Copy(part, c.Body); err != nil {
+			// The status is sent; the other server sees a cut body.
+			a.logger().WarnContext(r.Context(), "media download to a server cut short", "error", err.Error())
+			return
+		}
+	}
+	_ = mw.Close()
+}
+
+// mediaDisposition is the Content-Disposition of served content: the
+// other server decides how to serve it to its clients, so it only needs
+// the file name.
+func mediaDisposition(filename string) string {
+	if filename == "" {
+		return "attachment"
+	}
+	if v := mime.FormatMediaType("attachment", map[string]string{"filename": filename}); v != "" {
+		return v
+	}
+	return "attachment"
+}
