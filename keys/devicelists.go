@@ -146,7 +146,7 @@ func (d DeviceListSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *
 	resp.DeviceUnusedFallbackKeyTypes = types
 	// An initial sync has no device_lists: the client queries every
 	// user it tracks anyway (spec: "Tracking the device list for a user").
-	if q.TimelineSince == 0 && q.Since == 0 {
+	if q.NoSince {
 		return nil
 	}
 	changed, left, err := d.Keys.deviceListDelta(ctx, q.User, q.Since, q.Pos, q.TimelineSince, q.TimelinePos)

@@ -41,6 +41,9 @@ type StreamQuery struct {
 	// reads the membership changes in it.
 	TimelineSince int64
 	TimelinePos   int64
+	// NoSince: the request had no since token (Initial is also true for
+	// full_state and for a since ahead of the source).
+	NoSince bool
 }
 
 // SetSources plugs the non-timeline streams into the engine; call it while
@@ -93,7 +96,7 @@ func (b *builder) fillSources(ctx context.Context, resp *Response) error {
 		}
 		q := StreamQuery{User: b.req.User, Device: b.req.Device, Joined: b.allowedJoined(),
 			Since: since, Pos: pos, Initial: initial, Filter: b.filter,
-			TimelineSince: b.since.Pos(StreamTimeline), TimelinePos: b.pos}
+			TimelineSince: b.since.Pos(StreamTimeline), TimelinePos: b.pos, NoSince: b.initial}
 		if err := src.Fill(ctx, q, resp); err != nil {
 			return err
 		}
