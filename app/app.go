@@ -23,6 +23,9 @@ import (
 	"github.com/parleyhq/parley/clientapi"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
+	"github.com/parleyhq/parley/federation"
+	"github.com/parleyhq/parley/federation/fedclient"
+	"github.com/parleyhq/parley/federation/keyring"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
@@ -48,6 +51,8 @@ type App struct {
 	presence   *presence.Service
 	keys       *keys.Service
 	signingKey signing.Key
+	fedClient  *fedclient.Client
+	keyring    *keyring.Keyring
 	ready      atomic.Bool
 
 	servers   []*http.Server
@@ -87,6 +92,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		storage.NewPoolCollector(a.db.Pool),
 	)
+	// Federation: the outbound client and the keyring (app/federation.go).
+	if err := a.openFederation(registry); err != nil {
+		return err
+	}
 	// Deleted devices take their E2EE keys along: the keys service hears
 	// of every deletion (app/keys.go).
 	userStores, deletions := withDeviceDeletions(storage.NewAccounts(a.db.Pool).UsersStores())
@@ -186,13 +195,15 @@ func (a *App) build(ctx context.Context) (err error) {
 	if err := a.listen("client", cfg.Listen.Client, client, nil); err != nil {
 		return err
 	}
+	// The Server-Server API; each endpoint group adds its service here.
+	fedDeps := federation.Deps{Config: cfg, Logger: logger, Keyring: a.keyring, Client: a.fedClient, Heads: roomStore}
 	if cfg.Listen.Federation != "" {
 		cert, err := loadOrCreateCertificate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServerName)
 		if err != nil {
 			return err
 		}
 		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := a.listen("federation", cfg.Listen.Federation, federationHandler(), tlsConfig); err != nil {
+		if err := a.listen("federation", cfg.Listen.Federation, federation.New(fedDeps), tlsConfig); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/federation/fedtest"
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/storage/pgtest"
 )
 
@@ -27,6 +29,12 @@ type Server struct {
 	// URL is the client API's base URL, http://127.0.0.1:port.
 	URL string
 	App *app.App
+	// Name is the server name; FederationURL the federation listener's
+	// base URL, https://127.0.0.1:port ("" when it is off).
+	Name          id.ServerName
+	FederationURL string
+	// CA signed the federation certificate (StartFederation only).
+	CA *fedtest.CA
 
 	cancel context.CancelFunc // stops Run; nil once stopped
 	done   chan error         // Run's result
@@ -68,6 +76,10 @@ func (s *Server) start(t testing.TB) {
 	}
 	s.App = a
 	s.URL = "http://" + a.Addr("client")
+	s.Name = s.Config.ServerName
+	if addr := a.Addr("federation"); addr != "" {
+		s.FederationURL = "https://" + addr
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	s.cancel, s.done = cancel, done
