@@ -63,6 +63,14 @@ func (a *API) legacyMedia(next http.HandlerFunc) http.HandlerFunc {
 			writeMatrixError(w, mxerr.NotFound.Msg("Unauthenticated media access is disabled; use /_matrix/client/v1/media"))
 			return
 		}
+		// Other servers' media is fetched over federation only for the
+		// authenticated endpoints: the deprecated ones are frozen to what
+		// existed before v1.11 (and a server falling back to them asks
+		// with allow_remote=false anyway).
+		if chi.URLParam(r, "serverName") != string(a.Config.ServerName) {
+			writeMatrixError(w, mxerr.NotFound.Msg("Remote media is only served on /_matrix/client/v1/media"))
+			return
+		}
 		next(w, r)
 	}
 }

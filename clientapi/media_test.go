@@ -222,4 +222,9 @@ func TestLegacyUnauthenticatedMedia(t *testing.T) {
 	if r.Header.Get("Content-Security-Policy") == "" {
 		t.Error("legacy download lacks the safe headers")
 	}
+	// Other servers' media is never fetched for the deprecated endpoints.
+	r = mediaRequest(t, s, http.MethodGet, mediaV3+"/download/elsewhere.test/abcdef", "", nil, nil)
+	if r.Status != http.StatusNotFound {
+		t.Errorf("legacy download of remote media: %d %q", r.Status, r.Body)
+	}
 }
