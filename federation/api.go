@@ -52,6 +52,8 @@ type Deps struct {
 	// origin: a server that talks to us is up, so its outbound queue can
 	// retry now. It must not block.
 	OnInboundRequest func(origin id.ServerName)
+	// Membership is the membership handshakes and invites (joins.go).
+	Membership Membership
 	// Serve are the services behind the read endpoints (serve.go).
 	Serve ServeDeps
 }
@@ -82,6 +84,7 @@ func New(d Deps) *API {
 		r.Use(a.authenticate)
 		// Endpoint groups behind X-Matrix: one line each.
 		for _, routes := range []func(chi.Router){
+			a.membershipRoutes,
 			a.serveRoutes,
 		} {
 			routes(r)

@@ -1,0 +1,43 @@
+package federation
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/roomversion"
+)
+
+// invite handles PUT /_matrix/federation/v2/invite/{roomId}/{eventId}:
+// one of our users is invited by a user of the origin; we sign the
+// invite and answer it (server-server API, "Inviting to a room").
+func (a *API) invite(w http.ResponseWriter, r *http.Request) {
+	room, eventID, err := roomAndEvent(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		RoomVersion     *string           `json:"room_version"`
+		Event           json.RawMessage   `json:"event"`
+		InviteRoomState []json.RawMessage `json:"invite_room_state"`
+	}
+	if err := a.decodeJSON(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.RoomVersion == nil || len(req.Event) == 0 {
+		a.writeError(w, r, mxerr.MissingParam.Msg("room_version and event are required"))
+		return
+	}
+	signed, err := a.deps.Membership.ReceiveInvite(r.Context(), rooms.InviteRequest{
+		Origin: Origin(r.Context()), RoomID: room, EventID: eventID,
+		RoomVersion: roomversion.ID(*req.RoomVersion), Event: req.Event, InviteRoomState: req.InviteRoomState,
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"event": signed})
+}
