@@ -1,6 +1,7 @@
 package app
 
 import (
+	"net"
 	"strings"
 	"time"
 
@@ -42,12 +43,27 @@ func (a *App) openSSO() (*sso.Service, error) {
 	return sso.New(sso.Config{
 		Providers:           cfg.Auth.OIDC.Providers,
 		AllowedRedirectURLs: config.SplitList(cfg.Auth.OIDC.AllowedRedirectURLs),
-		CallbackURL: func() string {
-			base := strings.TrimSuffix(cfg.WellKnown.ClientBaseURL, "/")
-			if base == "" {
-				base = "http://" + a.Addr("client")
-			}
-			return base + sso.CallbackPath
-		},
+		CallbackURL:         func() string { return clientBaseURL(cfg, a.Addr("client")) + sso.CallbackPath },
 	}, fetch, storage.NewSSO(a.db.Pool), a.users, a.logger)
+}
+
+// clientBaseURL is well_known.client_base_url, or the bound client
+// listener's address with a wildcard host replaced by the server name (as
+// /.well-known/matrix/client derives it). Behind a reverse proxy the
+// operator sets client_base_url: it is the URL the providers redirect to.
+func clientBaseURL(cfg *config.Config, bound string) string {
+	if u := cfg.WellKnown.ClientBaseURL; u != "" {
+		return strings.TrimSuffix(u, "/")
+	}
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "http://" + bound
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = string(cfg.ServerName)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(strings.Trim(host, "[]"), port)
 }

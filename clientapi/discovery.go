@@ -89,7 +89,8 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"capabilities": map[string]any{
-			"m.change_password": map[string]bool{"enabled": true},
+			// Off with auth.password.enabled: false (issue #10).
+			"m.change_password": map[string]bool{"enabled": a.Config.Auth.Password.Enabled},
 			"m.room_versions": map[string]any{
 				"default":   roomversion.Default,
 				"available": available,

@@ -217,6 +217,17 @@ func TestSSOLogin(t *testing.T) {
 		mustLogin(t, s, "bob", pw, nil)
 	})
 
+	t.Run("a deactivated account cannot sign in", func(t *testing.T) {
+		p1.SignIn("sub-gina", map[string]any{"preferred_username": "gina"})
+		login := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp1"))
+		apptest.MustStatus(t, login, http.StatusOK)
+		exec(t, s, `UPDATE users SET deactivated = TRUE WHERE user_id = $1`, login.String("user_id"))
+		pg := newBrowser(t).get(t, s.URL+ssoRedirectPath("idp1", clientURL))
+		if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "M_USER_DEACTIVATED") {
+			t.Fatalf("%d %s %s", pg.Status, pg.Location, pg.Body)
+		}
+	})
+
 	t.Run("the same subject at another provider is another person", func(t *testing.T) {
 		p2.SignIn("sub-alice", map[string]any{"preferred_username": "carol"})
 		res := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp2"))
@@ -423,6 +434,10 @@ func TestSSOUserInteractiveAuth(t *testing.T) {
 		res = loginPassword(t, s, "nobody", pw, nil)
 		if res.Status != http.StatusForbidden || res.Errcode() != "M_FORBIDDEN" {
 			t.Fatalf("password login: %d %s", res.Status, res.Raw)
+		}
+		caps := s.Do(t, http.MethodGet, v3+"/capabilities", "", nil)
+		if !strings.Contains(string(caps.Raw), `"m.change_password":{"enabled":false}`) {
+			t.Fatalf("capabilities %s", caps.Raw)
 		}
 	})
 
