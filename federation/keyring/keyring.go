@@ -94,6 +94,50 @@ type Keyring struct {
 	mu       sync.Mutex
 	inflight map[id.ServerName]*fetchCall
 	failed   map[fetchKey]time.Time
+	// mem caches the store's answer per server: every inbound request and
+	// every event signature looks a key up.
+	mem map[id.ServerName]memEntry
+}
+
+type memEntry struct {
+	keys   []StoredKey
+	loaded time.Time
+}
+
+// memTTL bounds how long a server's keys are served from memory before
+// the store is read again (another node may have fetched newer ones).
+const memTTL = 5 * time.Minute
+
+// serverKeys returns server's cached keys, from memory when fresh.
+func (k *Keyring) serverKeys(ctx context.Context, server id.ServerName) ([]StoredKey, error) {
+	now := time.Now()
+	k.mu.Lock()
+	e, ok := k.mem[server]
+	k.mu.Unlock()
+	if ok && now.Sub(e.loaded) < memTTL {
+		return e.keys, nil
+	}
+	keys, err := k.store.ServerKeys(ctx, server)
+	if err != nil {
+		return nil, fmt.Errorf("read keys of %s: %w", server, err)
+	}
+	k.mu.Lock()
+	k.mem[server] = memEntry{keys: keys, loaded: now}
+	k.mu.Unlock()
+	return keys, nil
+}
+
+// storeKeys writes fetched keys and drops the memory copy of their server.
+func (k *Keyring) storeKeys(ctx context.Context, keys []StoredKey) error {
+	if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	for _, sk := range keys {
+		delete(k.mem, sk.Server)
+	}
+	k.mu.Unlock()
+	return nil
 }
 
 type fetchKey struct {
@@ -115,7 +159,7 @@ func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 		cfg.ValidityPeriod = 24 * time.Hour
 	}
 	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger,
-		inflight: map[id.ServerName]*fetchCall{}, failed: map[fetchKey]time.Time{}}
+		inflight: map[id.ServerName]*fetchCall{}, failed: map[fetchKey]time.Time{}, mem: map[id.ServerName]memEntry{}}
 }
 
 // ServerName is our server name.
@@ -171,9 +215,9 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 
 // cached looks the key up in the store.
 func (k *Keyring) cached(ctx context.Context, server id.ServerName, keyID string, atTS int64) (ed25519.PublicKey, bool, error) {
-	keys, err := k.store.ServerKeys(ctx, server)
+	keys, err := k.serverKeys(ctx, server)
 	if err != nil {
-		return nil, false, fmt.Errorf("read keys of %s: %w", server, err)
+		return nil, false, err
 	}
 	for _, sk := range keys {
 		if sk.KeyID == keyID && ValidAt(sk, atTS) {
@@ -232,7 +276,7 @@ func (k *Keyring) fetchKeys(ctx context.Context, server id.ServerName, keyID str
 	var errs []error
 	keys, err := k.fetchDirect(ctx, server)
 	if err == nil {
-		if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+		if err := k.storeKeys(ctx, keys); err != nil {
 			return fmt.Errorf("store keys of %s: %w", server, err)
 		}
 		if hasValid(keys, keyID, minValid) {
@@ -254,7 +298,7 @@ func (k *Keyring) fetchKeys(ctx context.Context, server id.ServerName, keyID str
 			errs = append(errs, fmt.Errorf("notary %s: %w", notary, err))
 			continue
 		}
-		if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+		if err := k.storeKeys(ctx, keys); err != nil {
 			return fmt.Errorf("store keys of %s: %w", server, err)
 		}
 		if hasValid(keys, keyID, minValid) {

@@ -309,3 +309,36 @@ func tooMany() map[id.ServerName]map[string]int64 {
 	}
 	return m
 }
+
+// countingStore counts reads of the store.
+type countingStore struct {
+	memStore
+	reads int
+}
+
+func (c *countingStore) ServerKeys(ctx context.Context, server id.ServerName) ([]StoredKey, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.memStore.ServerKeys(ctx, server)
+}
+
+func TestKeysServedFromMemory(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	n := newNet()
+	hs2 := n.add(t, "hs2", c, nil)
+	store := &countingStore{}
+	k, _ := signing.Generate("ed25519:hs1")
+	hs1 := New(Config{ServerName: "hs1", Key: k, Now: c.Now}, store, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for range 5 {
+		if _, err := hs1.VerifyKey(ctx, "hs2", hs2.SigningKey().ID(), c.now.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One read before the fetch, one after it (the fetch dropped the
+	// memory copy), then memory.
+	if store.reads != 2 {
+		t.Errorf("store read %d times, want 2", store.reads)
+	}
+}

@@ -72,7 +72,7 @@ func (k *Keyring) Query(ctx context.Context, criteria map[id.ServerName]map[stri
 		if len(responses) == 0 {
 			// Not held, or held but too old: ask the server itself.
 			if keys, err := k.fetchDirect(ctx, server); err == nil {
-				if err := k.store.StoreServerKeys(ctx, keys); err != nil {
+				if err := k.storeKeys(ctx, keys); err != nil {
 					return nil, fmt.Errorf("store keys of %s: %w", server, err)
 				}
 				if responses, err = k.responsesFor(ctx, server, keyIDs, minValid); err != nil {
@@ -104,9 +104,9 @@ var ErrTooManyServers = errors.New("too many servers in key query")
 // responsesFor returns the distinct stored responses of server that hold
 // one of keyIDs (any key when empty) valid at minValid (0: any).
 func (k *Keyring) responsesFor(ctx context.Context, server id.ServerName, keyIDs map[string]int64, minValid int64) ([][]byte, error) {
-	keys, err := k.store.ServerKeys(ctx, server)
+	keys, err := k.serverKeys(ctx, server)
 	if err != nil {
-		return nil, fmt.Errorf("read keys of %s: %w", server, err)
+		return nil, err
 	}
 	var out [][]byte
 	for _, sk := range keys {
