@@ -32,6 +32,7 @@ func (a *API) mountKeys(r chi.Router) {
 	// Clients of the time before v1.1 used the unstable prefix.
 	r.Post("/_matrix/client/unstable/keys/device_signing/upload", a.requireAuth(a.uploadCrossSigning))
 	r.Post("/_matrix/client/unstable/keys/signatures/upload", a.requireAuth(a.uploadSignatures))
+	a.mountDehydrated(r)
 }
 
 // uploadKeys handles POST /_matrix/client/v3/keys/upload.

@@ -196,4 +196,5 @@ type Store interface {
 	DeviceListStore
 	ToDeviceStore
 	BackupStore
+	DehydratedStore
 }
