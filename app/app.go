@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/federation"
 	"github.com/parleyhq/parley/federation/fedclient"
 	"github.com/parleyhq/parley/federation/keyring"
+	"github.com/parleyhq/parley/federation/queue"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
@@ -53,6 +54,7 @@ type App struct {
 	signingKey signing.Key
 	fedClient  *fedclient.Client
 	keyring    *keyring.Keyring
+	fedQueue   *queue.Queue
 	ready      atomic.Bool
 
 	servers   []*http.Server
@@ -121,8 +123,11 @@ func (a *App) build(ctx context.Context) (err error) {
 	roomStore := storage.NewRooms(a.db.Pool)
 	// The sync engine's notifier hears every commit of the rooms service.
 	a.notifier = syncer.NewNotifier(nil)
+	// The durable outbound federation queue hears every commit too
+	// (app/federation_queue.go).
+	a.fedQueue = newFederationQueue(cfg, a.db.Pool, a.fedClient, registry, logger)
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
-		roomStore, a.notifier, rooms.NoOutbound{}, logger)
+		roomStore, a.notifier, a.fedQueue, logger)
 	// /messages and /members also take /sync's next_batch tokens.
 	roomService.SetStreamTokenParser(func(tok string) (int64, bool) {
 		t, err := syncer.ParseToken(tok)
@@ -197,13 +202,22 @@ func (a *App) build(ctx context.Context) (err error) {
 	}
 	// The Server-Server API; each endpoint group adds its service here.
 	fedDeps := federation.Deps{Config: cfg, Logger: logger, Keyring: a.keyring, Client: a.fedClient, Heads: roomStore}
+	// Outbound: a server that calls us is up; EDUs both ways.
+	fedDeps.OnInboundRequest = a.fedQueue.OnInboundRequest
+	var fedAPI *federation.API
+	eduHandler := wireFederationEDUs(a.fedQueue, typing, receipts, presenceService, a.keys,
+		func(ctx context.Context, room id.RoomID, origin id.ServerName) error {
+			return fedAPI.CheckServerACL(ctx, room, origin)
+		}, logger)
+	_ = eduHandler // H2's /send takes it as its EDU handler.
 	if cfg.Listen.Federation != "" {
 		cert, err := loadOrCreateCertificate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServerName)
 		if err != nil {
 			return err
 		}
 		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := a.listen("federation", cfg.Listen.Federation, federation.New(fedDeps), tlsConfig); err != nil {
+		fedAPI = federation.New(fedDeps)
+		if err := a.listen("federation", cfg.Listen.Federation, fedAPI, tlsConfig); err != nil {
 			return err
 		}
 	}
@@ -269,6 +283,12 @@ func (a *App) Client() *clientapi.API { return a.client }
 // and returns. Close releases the rest.
 func (a *App) Run(ctx context.Context) error {
 	errs := make(chan error, len(a.servers))
+	// Whatever was queued for other servers before a restart goes out
+	// (a failure to list the destinations leaves them to the next event
+	// or EDU for them, it does not stop the server).
+	if err := a.fedQueue.Start(context.WithoutCancel(ctx)); err != nil {
+		a.logger.ErrorContext(ctx, "federation queue: resume destinations", slog.String("error", err.Error()))
+	}
 	for i, srv := range a.servers {
 		go func() { errs <- srv.Serve(a.listeners[i]) }()
 	}
@@ -321,6 +341,11 @@ func (a *App) Close() {
 	if a.media != nil {
 		a.stopMedia()
 		a.media.Close()
+	}
+	if a.fedQueue != nil {
+		// A transaction under way is cancelled; it stays in flight and
+		// is retried after the next start.
+		a.fedQueue.Close()
 	}
 	if a.users != nil {
 		// Writes the devices' coalesced last-seen activity.
