@@ -201,7 +201,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		return err
 	}
 	// The Server-Server API; each endpoint group adds its service here.
-	fedDeps := federation.Deps{Config: cfg, Logger: logger, Keyring: a.keyring, Client: a.fedClient, Heads: roomStore}
+	fedDeps := federation.Deps{Config: cfg, Logger: logger, Keyring: a.keyring, Client: a.fedClient, Heads: roomStore,
+		Registry: registry}
 	// Outbound: a server that calls us is up; EDUs both ways.
 	fedDeps.OnInboundRequest = a.fedQueue.OnInboundRequest
 	var fedAPI *federation.API

@@ -18,6 +18,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/fedclient"
@@ -48,6 +49,8 @@ type Deps struct {
 	Client  *fedclient.Client
 	// Heads gives CheckServerACL the rooms' current m.room.server_acl.
 	Heads RoomHeads
+	// Registry receives the inbound request metrics; nil: none.
+	Registry prometheus.Registerer
 	// OnInboundRequest runs after each authenticated request, with its
 	// origin: a server that talks to us is up, so its outbound queue can
 	// retry now. It must not block.
@@ -62,8 +65,9 @@ type Deps struct {
 type API struct {
 	d Deps
 	// deps is d; both spellings are used by the endpoint files.
-	deps   *Deps
-	router chi.Router
+	deps    *Deps
+	router  chi.Router
+	metrics *httpMetrics
 }
 
 // New builds the router: the key endpoints and /version without
@@ -73,9 +77,10 @@ func New(d Deps) *API {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	a := &API{d: d}
+	a := &API{d: d, metrics: newHTTPMetrics(d.Registry)}
 	a.deps = &a.d
 	r := chi.NewRouter()
+	r.Use(a.observe)
 	r.NotFound(unrecognized(http.StatusNotFound))
 	r.MethodNotAllowed(unrecognized(http.StatusMethodNotAllowed))
 	a.keyRoutes(r)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/keyring"
@@ -91,13 +93,17 @@ type testAPI struct {
 }
 
 func newTestAPI(t *testing.T, h heads) *testAPI {
+	return newTestAPIWith(t, h, nil)
+}
+
+func newTestAPIWith(t *testing.T, h heads, reg prometheus.Registerer) *testAPI {
 	t.Helper()
 	p := peers{}
 	hs1, hs2 := newKeyring(t, "hs1.test", p), newKeyring(t, "hs2.test", p)
 	cfg := config.Defaults()
 	cfg.ServerName = "hs2.test"
 	woken := make(chan id.ServerName, 10)
-	a := New(Deps{Config: &cfg, Keyring: hs2, Heads: h,
+	a := New(Deps{Config: &cfg, Keyring: hs2, Heads: h, Registry: reg,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnInboundRequest: func(o id.ServerName) { woken <- o }})
 	// An authenticated test endpoint echoing what the handler sees.
@@ -293,5 +299,24 @@ func TestCheckServerACL(t *testing.T) {
 		if tt.allowed && err != nil || !tt.allowed && !errors.Is(err, mxerr.Forbidden) {
 			t.Errorf("CheckServerACL(%s, %s) = %v, want allowed %v", tt.room, tt.origin, err, tt.allowed)
 		}
+	}
+}
+
+func TestMetricsByRoutePattern(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ta := newTestAPIWith(t, nil, reg)
+	ta.do(t, "GET", "/_matrix/key/v2/server/ed25519:k1", nil)
+	ta.do(t, "GET", "/_matrix/key/v2/server/ed25519:k2", nil)
+	ta.do(t, "PUT", "/_matrix/federation/v1/test/x", []byte(`{}`))
+	ta.do(t, "GET", "/nope/1", nil)
+	want := `
+# HELP parley_http_requests_total HTTP requests served, by route, method and status.
+# TYPE parley_http_requests_total counter
+parley_http_requests_total{api="federation",method="GET",route="/_matrix/key/v2/server/{keyId}",status="200"} 2
+parley_http_requests_total{api="federation",method="GET",route="unmatched",status="404"} 1
+parley_http_requests_total{api="federation",method="PUT",route="/_matrix/federation/v1/test/{x}",status="401"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "parley_http_requests_total"); err != nil {
+		t.Error(err)
 	}
 }
