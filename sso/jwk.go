@@ -82,6 +82,9 @@ func (r rawJWK) publicKey() (crypto.PublicKey, error) {
 		if key.N.BitLen() < 2048 || exp < 3 {
 			return nil, errors.New("RSA key too weak")
 		}
+		if key.N.BitLen() > 8192 {
+			return nil, errors.New("RSA key too large") // verification cost
+		}
 		return key, nil
 	case "EC":
 		var curve elliptic.Curve
