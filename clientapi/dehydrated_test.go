@@ -20,7 +20,7 @@ func dehydratedUpload(t *testing.T, alice *e2eeDevice, dev string) obj {
 	}
 	d := &e2eeDevice{user: alice.user, device: dev, key: k}
 	return obj{"device_id": dev, "initial_device_display_name": "dehydrated",
-		"device_data": obj{"algorithm": "m.dehydration.v1.olm", "device_pickle": "encrypted"},
+		"device_data":   obj{"algorithm": "m.dehydration.v1.olm", "device_pickle": "encrypted"},
 		"device_keys":   d.deviceKeys(t),
 		"one_time_keys": obj{"signed_curve25519:D1": d.signedKey(t, "d1", false)}}
 }

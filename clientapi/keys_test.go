@@ -1,11 +1,15 @@
 package clientapi_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/id"
 )
 
 func TestKeysUploadQueryClaim(t *testing.T) {
@@ -219,5 +223,36 @@ func TestSendToDevice(t *testing.T) {
 				t.Fatalf("%d %s, want 400 %s", res.Status, res.Raw, tc.code)
 			}
 		})
+	}
+}
+
+// TestToDeviceLimit: one sync carries at most 100 messages; its token
+// stops at the last one given, so the rest come next, none lost.
+func TestToDeviceLimit(t *testing.T) {
+	s := apptest.Start(t)
+	alice := newE2EEDevice(t, s, "alice")
+	bob := newE2EEDevice(t, s, "bob")
+	t0 := e2eeSyncOf(t, s, bob.token, "").NextBatch
+	for i := range 150 {
+		err := s.App.Keys().SendToDevice(context.Background(), id.UserID(alice.user), id.DeviceID(alice.device), "m.test",
+			fmt.Sprintf("txn%d", i), map[id.UserID]map[id.DeviceID]json.RawMessage{
+				id.UserID(bob.user): {id.DeviceID(bob.device): json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, want := t0, 0
+	for _, size := range []int{100, 50, 0} {
+		got := e2eeSyncOf(t, s, bob.token, next)
+		if len(got.ToDevice.Events) != size {
+			t.Fatalf("batch of %d, want %d", len(got.ToDevice.Events), size)
+		}
+		for _, e := range got.ToDevice.Events {
+			if e.Content["n"] != float64(want) {
+				t.Fatalf("message %v, want n=%d", e.Content, want)
+			}
+			want++
+		}
+		next = got.NextBatch
 	}
 }
