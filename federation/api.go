@@ -59,6 +59,8 @@ type Deps struct {
 	Membership Membership
 	// Serve are the services behind the read endpoints (serve.go).
 	Serve ServeDeps
+	// Transactions processes PUT /send/{txnId} (send.go, transactions.go).
+	Transactions *Transactions
 }
 
 // API is the federation listener's handler.
@@ -91,6 +93,7 @@ func New(d Deps) *API {
 		for _, routes := range []func(chi.Router){
 			a.membershipRoutes,
 			a.serveRoutes,
+			a.sendRoutes,
 		} {
 			routes(r)
 		}
