@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,5 +206,38 @@ func TestStartsAFreshParley(t *testing.T) {
 	}
 	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
 		t.Errorf("no CPU profile written by the stopped server: %v", err)
+	}
+}
+
+// Against a homeserver without Parley's WebSocket transport (here Parley
+// behind a proxy that answers the upgrade 404 M_UNRECOGNIZED, as other
+// servers do), a WebSocket run stops at once with a clear message, and a
+// long-poll run works.
+func TestServerWithoutWebSocket(t *testing.T) {
+	s := apptest.Start(t)
+	target, _ := url.Parse(s.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == wsConnectPath {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	start := time.Now()
+	out := runTool(t, 1, nil, "-server", front.URL, "-password=", "-scenario", "latency", "-messages", "2", "-transport", "ws")
+	if !strings.Contains(out, "no WebSocket transport") || !strings.Contains(out, "M_UNRECOGNIZED") {
+		t.Errorf("output does not explain the missing transport:\n%s", out)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("gave up after %s; a 404 is not worth retrying", d)
+	}
+	var res latencyResult
+	runTool(t, 0, &res, "-server", front.URL, "-password=", "-scenario", "latency", "-messages", "2", "-transport", "longpoll")
+	if len(res.Results) != 1 || res.Results[0].Received != 2 {
+		t.Errorf("long-poll through the proxy: %+v", res)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -79,6 +80,10 @@ type receiver struct {
 	onEvent     func(delivery)
 	stats       *connStats
 	ready       chan struct{} // closed after the first batch
+	// stopped is closed when run gives up for good on an error that
+	// retrying cannot fix (err says which); run returns then.
+	stopped chan struct{}
+	err     error
 
 	healthy bool
 	since   string
@@ -86,7 +91,7 @@ type receiver struct {
 
 func newReceiver(c *client, u *user, transport string, stats *connStats, onEvent func(delivery)) *receiver {
 	return &receiver{c: c, u: u, transport: transport, pollTimeout: 30 * time.Second,
-		onEvent: onEvent, stats: stats, ready: make(chan struct{})}
+		onEvent: onEvent, stats: stats, ready: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // run syncs until ctx is done, reconnecting after failures.
@@ -100,6 +105,11 @@ func (r *receiver) run(ctx context.Context) {
 		}
 		if err != nil && ctx.Err() == nil {
 			r.failed()
+			if permanent(err) {
+				r.err = err
+				close(r.stopped)
+				break
+			}
 			select {
 			case <-time.After(200 * time.Millisecond):
 			case <-ctx.Done():
@@ -179,8 +189,21 @@ func dialWS(ctx context.Context, c *client, u *user) (*websocket.Conn, error) {
 	defer cancel()
 	h := http.Header{"Authorization": {"Bearer " + u.Token}}
 	wsURL := "ws" + strings.TrimPrefix(c.base, "http") + wsConnectPath
-	conn, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.hc})
+	conn, res, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.hc})
 	if err != nil {
+		if res != nil && res.StatusCode != http.StatusSwitchingProtocols {
+			// The upgrade was answered like any request: 404 from a server
+			// without Parley's transport, 401 for a bad token.
+			me := &matrixError{Status: res.StatusCode}
+			if res.Body != nil {
+				me.raw, _ = io.ReadAll(io.LimitReader(res.Body, 64<<10))
+				_ = json.Unmarshal(me.raw, me)
+			}
+			if res.StatusCode == http.StatusNotFound {
+				return nil, fmt.Errorf("the server has no WebSocket transport at %s (use -transport longpoll): %w", wsConnectPath, me)
+			}
+			return nil, fmt.Errorf("websocket upgrade: %w", me)
+		}
 		return nil, fmt.Errorf("websocket dial: %w", err)
 	}
 	conn.SetReadLimit(64 << 20)
@@ -241,11 +264,21 @@ func (r *receiver) runWS(ctx context.Context) error {
 	}
 }
 
+// permanent reports whether a sync error will not go away by retrying:
+// a 4xx other than 429 (an unknown token, a server without the WebSocket
+// transport answering the upgrade 404, a refused filter).
+func permanent(err error) bool {
+	var me *matrixError
+	return errors.As(err, &me) && me.Status/100 == 4 && me.Status != http.StatusTooManyRequests
+}
+
 // waitReady waits until every receiver has its first batch.
 func waitReady(ctx context.Context, rs []*receiver) error {
 	for _, r := range rs {
 		select {
 		case <-r.ready:
+		case <-r.stopped:
+			return fmt.Errorf("%s sync of %s: %w", r.transport, r.u.ID, r.err)
 		case <-ctx.Done():
 			return errors.New("receivers did not complete their first sync in time")
 		}
