@@ -31,7 +31,7 @@ test:
 # (durable: fsync on). BENCH_FLAGS sizes the run (see parley-bench -h); the
 # default fits a small machine, the issue's full sizes are the tool's
 # defaults (BENCH_FLAGS=-password=).
-BENCH_FLAGS ?= -password= -connections 2000 -hold 20s -sync-rooms 100
+BENCH_FLAGS ?= -password= -fanout-messages 10 -connections 2000 -hold 20s -sync-rooms 100
 
 bench: bench-go bench-load
 
