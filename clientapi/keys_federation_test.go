@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,7 +108,7 @@ func TestKeysOverFederation(t *testing.T) {
 		if len(edus) != 2 {
 			t.Fatalf("EDUs: %+v", edus)
 		}
-		slices.SortFunc(edus, func(a, b recordedEDU) int { return len(a.dest) - len(b.dest) })
+		slices.SortFunc(edus, func(a, b recordedEDU) int { return strings.Compare(string(a.dest), string(b.dest)) })
 		msgs := edus[0].content["messages"].(map[string]any)
 		if edus[0].dest != "other.test" || edus[0].typ != "m.direct_to_device" || len(msgs) != 2 ||
 			edus[0].content["sender"] != alice.user || edus[0].content["message_id"] == "" {
@@ -148,6 +149,7 @@ func TestKeysOverFederation(t *testing.T) {
 	})
 
 	t.Run("user devices and key queries and claims served to servers", func(t *testing.T) {
+		newE2EEDevice(t, s, "alice") // a second device, without keys
 		raw, err := svc.UserDevices(ctx, id.UserID(alice.user))
 		if err != nil {
 			t.Fatal(err)
@@ -161,8 +163,15 @@ func TestKeysOverFederation(t *testing.T) {
 			} `json:"devices"`
 		}
 		if err := json.Unmarshal(raw, &devs); err != nil || devs.UserID != alice.user || devs.StreamID == 0 ||
-			len(devs.Devices) != 1 || devs.Devices[0].DeviceID != alice.device {
+			len(devs.Devices) != 3 {
 			t.Fatalf("user devices: %s", raw)
+		}
+		// Every device is listed (registration's, the test's, the new one);
+		// only the one that uploaded keys has some.
+		for _, d := range devs.Devices {
+			if (d.DeviceID == alice.device) != (d.Keys != nil) {
+				t.Errorf("device %s keys %v", d.DeviceID, d.Keys)
+			}
 		}
 		if _, err := svc.UserDevices(ctx, remote); err == nil {
 			t.Fatal("devices of a remote user served")

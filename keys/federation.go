@@ -43,7 +43,8 @@ func (s *Service) remoteUserChanged(ctx context.Context, origin id.ServerName, c
 }
 
 // UserDevices is the body of GET /_matrix/federation/v1/user/devices/{userId}
-// for a local user: every device (with its keys when it uploaded some),
+// for a local user: every device (with its keys when it uploaded some,
+// signatures merged),
 // stream_id the user's latest device list position, and the
 // cross-signing master and self-signing keys.
 func (s *Service) UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error) {
@@ -61,17 +62,16 @@ func (s *Service) UserDevices(ctx context.Context, user id.UserID) (json.RawMess
 	type device struct {
 		DeviceID    id.DeviceID     `json:"device_id"`
 		DisplayName string          `json:"device_display_name,omitempty"`
-		Keys        json.RawMessage `json:"keys"`
+		Keys        json.RawMessage `json:"keys,omitempty"`
 	}
-	devices := []device{}
-	for d, keys := range resp.DeviceKeys[user] {
-		var unsigned struct {
-			Unsigned struct {
-				Name string `json:"device_display_name"`
-			} `json:"unsigned"`
-		}
-		_ = json.Unmarshal(keys, &unsigned)
-		devices = append(devices, device{DeviceID: d, DisplayName: unsigned.Unsigned.Name, Keys: keys})
+	all, err := s.store.AllDevices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	devices := make([]device, 0, len(all))
+	for _, d := range all {
+		// Keys with the signatures others uploaded, as /keys/query has them.
+		devices = append(devices, device{DeviceID: d.Device, DisplayName: d.DisplayName, Keys: resp.DeviceKeys[user][d.Device]})
 	}
 	body := map[string]any{"user_id": user, "stream_id": latest, "devices": devices}
 	if k, ok := resp.MasterKeys[user]; ok {

@@ -114,6 +114,9 @@ type KeyStore interface {
 	UnusedFallbackKeyTypes(ctx context.Context, user id.UserID, device id.DeviceID) ([]string, error)
 	// DeviceKeys returns the keys of every device of users that has some.
 	DeviceKeys(ctx context.Context, users []id.UserID) ([]DeviceKeys, error)
+	// AllDevices returns every device of user, Keys nil when it uploaded
+	// none.
+	AllDevices(ctx context.Context, user id.UserID) ([]DeviceKeys, error)
 	// ClaimKeys hands out, per request, the device's oldest one-time key of
 	// the algorithm (deleting it), else its fallback key (marking it used).
 	ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]ClaimedKey, error)

@@ -49,6 +49,10 @@ SELECT algorithm FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND NO
 SELECT k.user_id, k.device_id, k.key_json, coalesce(d.display_name, '')
 FROM device_keys k JOIN devices d USING (user_id, device_id)
 WHERE k.user_id = ANY($1) ORDER BY k.user_id, k.device_id`
+	selectAllDevices = `
+SELECT d.user_id, d.device_id, k.key_json, coalesce(d.display_name, '')
+FROM devices d LEFT JOIN device_keys k USING (user_id, device_id)
+WHERE d.user_id = $1 ORDER BY d.device_id`
 	// claimOneTimeKey takes the oldest key of the algorithm; SKIP LOCKED
 	// lets concurrent claims take different keys instead of waiting.
 	claimOneTimeKey = `
@@ -172,6 +176,27 @@ func (s *Keys) DeviceKeys(ctx context.Context, users []id.UserID) ([]keys.Device
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	return out, nil
+}
+
+// AllDevices implements keys.KeyStore.
+func (s *Keys) AllDevices(ctx context.Context, user id.UserID) ([]keys.DeviceKeys, error) {
+	rows, err := s.pool.Query(ctx, selectAllDevices, user)
+	if err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", user, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keys.DeviceKeys, error) {
+		var dk keys.DeviceKeys
+		var raw []byte
+		err := row.Scan(&dk.User, &dk.Device, &raw, &dk.DisplayName)
+		if raw != nil {
+			dk.Keys = raw
+		}
+		return dk, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", user, err)
 	}
 	return out, nil
 }
