@@ -210,7 +210,11 @@ func (a *App) build(ctx context.Context) (err error) {
 		func(ctx context.Context, room id.RoomID, origin id.ServerName) error {
 			return fedAPI.CheckServerACL(ctx, room, origin)
 		}, logger)
-	_ = eduHandler // H2's /send takes it as its EDU handler.
+	// Inbound PDUs and transactions; the pipeline also imports rooms
+	// joined over federation and keeps remote invites (app/federation_inbound.go).
+	inbound, txns := newInbound(roomService, roomStore, a.db.Pool, a.keyring, a.fedClient, eduHandler, logger)
+	fedDeps.Transactions = txns
+	fedDeps.Membership = wireFederatedMembership(roomService, a.fedClient, a.keyring, inbound, storage.NewAccounts(a.db.Pool))
 	if cfg.Listen.Federation != "" {
 		cert, err := loadOrCreateCertificate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServerName)
 		if err != nil {
