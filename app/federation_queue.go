@@ -38,6 +38,7 @@ func wireFederationEDUs(q *queue.Queue, typing *ephemeral.Typing, receipts *ephe
 	typing.SetRemoteSender(q)
 	receipts.SetRemoteSender(q)
 	pres.SetRemoteSender(q)
+	q.SetPresenceSource(pres)
 	d := federation.EDUDeps{Typing: typing, Receipts: receipts, Presence: pres, ACL: acl, Logger: logger}
 	if ks != nil {
 		ks.SetEDUSender(q)

@@ -82,3 +82,21 @@ func (s *Service) remoteEntryLocked(r *remoteState) syncer.PresenceEntry {
 	}
 	return e
 }
+
+// CurrentPresence returns the presence of those of users this node knows
+// who are not offline: what a server that just started sharing a room
+// with them is sent (offline is what it assumes of everyone else).
+func (s *Service) CurrentPresence(users []id.UserID) []syncer.PresenceEntry {
+	if !s.cfg.Enabled {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []syncer.PresenceEntry
+	for _, user := range users {
+		if u := s.users[user]; u != nil && u.published != Offline {
+			out = append(out, s.entryLocked(user, u))
+		}
+	}
+	return out
+}

@@ -33,10 +33,11 @@ const serverOf = `substr(%[1]s, strpos(%[1]s, ':') + 1)`
 func sqlServerOf(col string) string { return fmt.Sprintf(serverOf, col) }
 
 const (
-	selectFanOutPos = `SELECT pos FROM federation_fanout`
-	lockFanOutPos   = `SELECT pos FROM federation_fanout FOR UPDATE`
-	updateFanOutPos = `UPDATE federation_fanout SET pos = $1`
-	selectStreamMax = `SELECT pos FROM stream_position`
+	selectFanOutPos   = `SELECT pos FROM federation_fanout`
+	selectRoomIDByNID = `SELECT room_id FROM rooms WHERE room_nid = $1`
+	lockFanOutPos     = `SELECT pos FROM federation_fanout FOR UPDATE`
+	updateFanOutPos   = `UPDATE federation_fanout SET pos = $1`
+	selectStreamMax   = `SELECT pos FROM stream_position`
 	// selectStreamEvents reads the stream after the fan-out position with
 	// the user and membership of each membership change in the graph.
 	selectStreamEvents = `
@@ -110,6 +111,9 @@ ORDER BY seq DESC LIMIT 1`
 	// selectJoinedServers: the servers with joined members in a room now.
 	selectJoinedServers = `
 SELECT DISTINCT ` + sqlServerOf("user_id") + ` FROM room_memberships WHERE room_nid = $1 AND membership = 'join'`
+	selectLocalMembers = `
+SELECT m.user_id FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid
+WHERE r.room_id = $1 AND m.membership = 'join' AND ` + sqlServerOf("m.user_id") + ` = $2 ORDER BY m.user_id`
 	selectRoomServers = `
 SELECT DISTINCT ` + sqlServerOf("m.user_id") + ` FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid
 WHERE r.room_id = $1 AND m.membership = 'join'`
@@ -162,11 +166,10 @@ ORDER BY stream_pos LIMIT $5`
 //     with its state, as outliers).
 //
 // One transaction, under the fan-out row's lock.
-func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) ([]id.ServerName, bool, error) {
-	var wake []id.ServerName
-	more := false
+func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) (queue.FanOutResult, error) {
+	var res queue.FanOutResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		wake, more = nil, false
+		res = queue.FanOutResult{}
 		var from, upTo int64
 		if err := tx.QueryRow(ctx, lockFanOutPos).Scan(&from); err != nil {
 			return err
@@ -196,7 +199,7 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			return err
 		}
 		if len(evs) == limit {
-			upTo, more = evs[len(evs)-1].pos, true
+			upTo, res.More = evs[len(evs)-1].pos, true
 		}
 		var roomNIDs []int64
 		for _, e := range evs {
@@ -210,8 +213,18 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			if err != nil {
 				continue
 			}
-			if err := applyMembership(ctx, tx, e.room, e.pos, user, *e.membership, origin); err != nil {
+			opened, err := applyMembership(ctx, tx, e.room, e.pos, user, *e.membership, origin)
+			if err != nil {
 				return err
+			}
+			if len(opened) > 0 {
+				var room id.RoomID
+				if err := tx.QueryRow(ctx, selectRoomIDByNID, e.room).Scan(&room); err != nil {
+					return err
+				}
+				for _, d := range opened {
+					res.Joined = append(res.Joined, queue.RoomServer{Room: room, Server: d})
+				}
 			}
 		}
 		if len(roomNIDs) > 0 {
@@ -219,7 +232,7 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			if err != nil {
 				return err
 			}
-			if wake, err = pgx.CollectRows(rows, pgx.RowTo[id.ServerName]); err != nil {
+			if res.Wake, err = pgx.CollectRows(rows, pgx.RowTo[id.ServerName]); err != nil {
 				return err
 			}
 		}
@@ -227,46 +240,55 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 		return err
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("federation fan-out: %w", err)
+		return queue.FanOutResult{}, fmt.Errorf("federation fan-out: %w", err)
 	}
-	return wake, more, nil
+	return res, nil
 }
 
 // applyMembership applies user's membership change at pos in room to the
-// windows (see FanOut).
-func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.UserID, membership string, origin id.ServerName) error {
+// windows (see FanOut) and returns the servers whose window it opened.
+func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.UserID, membership string, origin id.ServerName) ([]id.ServerName, error) {
 	server := user.Server()
 	if server == origin {
 		if membership != "join" {
-			return nil
+			return nil, nil
 		}
 		rows, err := tx.Query(ctx, selectJoinedServers, room)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		servers, err := pgx.CollectRows(rows, pgx.RowTo[id.ServerName])
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var opened []id.ServerName
 		for _, d := range servers {
 			if d == origin {
 				continue
 			}
-			if err := openWindow(ctx, tx, d, room, pos); err != nil {
-				return err
+			ok, err := openWindow(ctx, tx, d, room, pos)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				opened = append(opened, d)
 			}
 		}
-		return nil
+		return opened, nil
 	}
 	if membership == "join" {
-		return openWindow(ctx, tx, server, room, pos)
+		ok, err := openWindow(ctx, tx, server, room, pos)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return []id.ServerName{server}, nil
 	}
 	joined, err := otherJoinedAt(ctx, tx, room, pos, server, user)
 	if err != nil || joined {
-		return err
+		return nil, err
 	}
 	_, err = tx.Exec(ctx, closeWindow, server, room, pos)
-	return err
+	return nil, err
 }
 
 // otherJoinedAt reports whether a user of server other than except was
@@ -311,20 +333,20 @@ func otherJoinedAt(ctx context.Context, tx pgx.Tx, room, pos int64, server id.Se
 }
 
 // openWindow opens server's window of room at pos unless one is open,
-// and makes sure the destination exists.
-func openWindow(ctx context.Context, tx pgx.Tx, server id.ServerName, room, pos int64) error {
+// and makes sure the destination exists; true when it opened one.
+func openWindow(ctx context.Context, tx pgx.Tx, server id.ServerName, room, pos int64) (bool, error) {
 	var open int
 	if err := tx.QueryRow(ctx, countOpenWindow, server, room).Scan(&open); err != nil {
-		return err
+		return false, err
 	}
 	if open > 0 {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.Exec(ctx, insertWindow, server, room, pos); err != nil {
-		return err
+		return false, err
 	}
 	_, err := tx.Exec(ctx, insertDestination, server, pos-1)
-	return err
+	return err == nil, err
 }
 
 // Destinations implements queue.Store.
@@ -577,6 +599,19 @@ func (s *FedQueue) EnqueueEDU(ctx context.Context, dests []id.ServerName, edu qu
 		return fmt.Errorf("enqueue %s EDU: %w", edu.Type, err)
 	}
 	return nil
+}
+
+// LocalMembers implements queue.Store.
+func (s *FedQueue) LocalMembers(ctx context.Context, room id.RoomID, origin id.ServerName) ([]id.UserID, error) {
+	rows, err := s.pool.Query(ctx, selectLocalMembers, room, origin)
+	if err != nil {
+		return nil, fmt.Errorf("local members of %s: %w", room, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[id.UserID])
+	if err != nil {
+		return nil, fmt.Errorf("local members of %s: %w", room, err)
+	}
+	return out, nil
 }
 
 // RoomServers implements queue.Store.

@@ -70,12 +70,45 @@ func (q *Queue) SendPresence(ctx context.Context, e syncer.PresenceEntry) {
 			slog.String("error", err.Error()))
 		return
 	}
+	q.enqueue(ctx, dests, EDUPresence, map[string]any{"push": []any{presenceUpdate(e)}}, "presence|"+string(e.User), time.Time{})
+}
+
+// SetPresenceSource makes a server that starts sharing a room with our
+// users receive their current presence at once (spec server-server-api
+// "Presence": servers send the updates the receiver is interested in);
+// call it while wiring, before Start.
+func (q *Queue) SetPresenceSource(p PresenceSource) { q.presence = p }
+
+// sendPresenceTo sends each newly joined server the presence of our users
+// in the room it joined.
+func (q *Queue) sendPresenceTo(joined []RoomServer) {
+	if q.presence == nil {
+		return
+	}
+	for _, j := range joined {
+		users, err := q.store.LocalMembers(q.ctx, j.Room, q.cfg.ServerName)
+		if err != nil {
+			q.logger.Error("federation queue: local members", slog.String("room_id", string(j.Room)),
+				slog.String("error", err.Error()))
+			continue
+		}
+		var push []any
+		for _, e := range q.presence.CurrentPresence(users) {
+			push = append(push, presenceUpdate(e))
+		}
+		if len(push) > 0 {
+			q.enqueue(q.ctx, []id.ServerName{j.Server}, EDUPresence, map[string]any{"push": push}, "", time.Time{})
+		}
+	}
+}
+
+func presenceUpdate(e syncer.PresenceEntry) map[string]any {
 	update := map[string]any{"user_id": e.User, "presence": e.Presence, "currently_active": e.CurrentlyActive,
 		"last_active_ago": max(e.LastActiveAgo, 0)}
 	if e.StatusMsg != "" {
 		update["status_msg"] = e.StatusMsg
 	}
-	q.enqueue(ctx, dests, EDUPresence, map[string]any{"push": []any{update}}, "presence|"+string(e.User), time.Time{})
+	return update
 }
 
 // SendEDU enqueues an EDU of any type for one destination (to-device

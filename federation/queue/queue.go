@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/syncer"
 )
 
 // Limits of one transaction (spec: PUT /send/{txnId} carries at most 50
@@ -90,10 +91,10 @@ type BuildParams struct {
 // Store is the queue's persistence (storage.FedQueue implements it).
 type Store interface {
 	// FanOut applies the membership changes of the next events of the
-	// stream (at most limit) to the destinations' rooms and returns the
-	// destinations of the rooms with new events; more is true when the
-	// stream has further events.
-	FanOut(ctx context.Context, origin id.ServerName, limit int) (wake []id.ServerName, more bool, err error)
+	// stream (at most limit) to the destinations' rooms.
+	FanOut(ctx context.Context, origin id.ServerName, limit int) (FanOutResult, error)
+	// LocalMembers are our server's users joined to room.
+	LocalMembers(ctx context.Context, room id.RoomID, origin id.ServerName) ([]id.UserID, error)
 	// Destinations lists every destination with its retry state.
 	Destinations(ctx context.Context) ([]Destination, error)
 	// NextTxn returns the transaction in flight for dest, or else builds
@@ -111,6 +112,28 @@ type Store interface {
 	RoomServers(ctx context.Context, room id.RoomID) ([]id.ServerName, error)
 	// UserServers are the servers sharing a joined room with user.
 	UserServers(ctx context.Context, user id.UserID) ([]id.ServerName, error)
+}
+
+// FanOutResult is what one fan-out step did.
+type FanOutResult struct {
+	// Wake are the destinations of the rooms with new events.
+	Wake []id.ServerName
+	// Joined are the servers that started sharing a room with us.
+	Joined []RoomServer
+	// More: the stream has further events.
+	More bool
+}
+
+// RoomServer is a server in a room.
+type RoomServer struct {
+	Room   id.RoomID
+	Server id.ServerName
+}
+
+// PresenceSource gives the current presence of local users, for a server
+// that starts sharing a room with them (presence.Service implements it).
+type PresenceSource interface {
+	CurrentPresence(users []id.UserID) []syncer.PresenceEntry
 }
 
 // Transport sends one transaction (fedclient implements it: PUT
@@ -164,6 +187,10 @@ type Queue struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	fanout chan struct{}
+
+	// presence, when set, gives the presence of our users to servers
+	// that join their rooms.
+	presence PresenceSource
 
 	mu      sync.Mutex
 	dests   map[id.ServerName]*sender
@@ -293,7 +320,7 @@ func (q *Queue) runFanOut() {
 		case <-q.fanout:
 		}
 		for {
-			wake, more, err := q.store.FanOut(q.ctx, q.cfg.ServerName, fanOutBatch)
+			res, err := q.store.FanOut(q.ctx, q.cfg.ServerName, fanOutBatch)
 			if err != nil {
 				if q.ctx.Err() != nil {
 					return
@@ -309,10 +336,11 @@ func (q *Queue) runFanOut() {
 				continue
 			}
 			backoff = q.cfg.BackoffInitial
-			for _, d := range wake {
+			q.sendPresenceTo(res.Joined)
+			for _, d := range res.Wake {
 				q.Wake(d)
 			}
-			if !more {
+			if !res.More {
 				break
 			}
 		}

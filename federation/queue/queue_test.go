@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/federation/queue"
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/syncer"
 )
 
@@ -316,5 +318,42 @@ func TestWindowsFollowAServersMembers(t *testing.T) {
 		if kicks != 1 {
 			t.Fatalf("hs2 got %d kicks", kicks)
 		}
+	})
+}
+
+func TestJoiningServerGetsOurUsersPresence(t *testing.T) {
+	w := newWorld(t, queue.Config{}, hs2)
+	alice := id.NewUserID("alice", hs1)
+	pres := presence.New(presence.Config{Enabled: true}, syncer.NewNotifier(nil), w.rooms, slog.Default())
+	t.Cleanup(pres.Close)
+	msg := "writing tests"
+	pres.SyncStarted(alice, "") // online: a sync is open
+	if err := pres.SetPresence(alice, presence.Unavailable, &msg); err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(w.cfg, w.store, w.tr, nil, slog.Default())
+	q.SetPresenceSource(pres)
+	w.q = q
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	w.room(id.NewUserID("bob", hs2))
+	r := w.recv[hs2]
+	r.waitFor(t, "alice's presence", func() bool {
+		for _, e := range r.edus() {
+			if e.Type == queue.EDUPresence {
+				var c struct {
+					Push []map[string]any `json:"push"`
+				}
+				if err := json.Unmarshal(e.Content, &c); err != nil || len(c.Push) != 1 ||
+					c.Push[0]["user_id"] != string(alice) || c.Push[0]["presence"] != "unavailable" ||
+					c.Push[0]["status_msg"] != msg {
+					t.Fatalf("presence EDU %s", e.Content)
+				}
+				return true
+			}
+		}
+		return false
 	})
 }
