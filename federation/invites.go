@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/roomversion"
@@ -40,4 +41,19 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"event": signed})
+}
+
+// exchangeThirdPartyInvite handles PUT
+// /_matrix/federation/v1/exchange_third_party_invite/{roomId}.
+func (a *API) exchangeThirdPartyInvite(w http.ResponseWriter, r *http.Request) {
+	room, err := id.ParseRoomID(param(r, "roomId"))
+	if err != nil {
+		a.writeError(w, r, mxerr.InvalidParam.Msg("invalid room id"))
+		return
+	}
+	if err := a.deps.Membership.ExchangeThirdPartyInvite(r.Context(), Origin(r.Context()), room, body(r)); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
 }

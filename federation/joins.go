@@ -26,6 +26,7 @@ type Membership interface {
 	MakeKnock(ctx context.Context, origin id.ServerName, room id.RoomID, user id.UserID, versions []roomversion.ID) (*rooms.Template, error)
 	SendKnock(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte) ([]rooms.StrippedEvent, error)
 	ReceiveInvite(ctx context.Context, req rooms.InviteRequest) (*event.Event, error)
+	ExchangeThirdPartyInvite(ctx context.Context, origin id.ServerName, room id.RoomID, raw []byte) error
 }
 
 var _ Membership = (*rooms.Service)(nil)
@@ -47,6 +48,7 @@ func (a *API) membershipRoutes(r chi.Router) {
 	r.Get(v1+"/make_knock/{roomId}/{userId}", a.makeKnock)
 	r.Put(v1+"/send_knock/{roomId}/{eventId}", a.sendKnock)
 	r.Put(v2+"/invite/{roomId}/{eventId}", a.invite)
+	r.Put(v1+"/exchange_third_party_invite/{roomId}", a.exchangeThirdPartyInvite)
 }
 
 // param is a path parameter, unescaped.

@@ -33,7 +33,13 @@ var errHeadMoved = errors.New("rooms: the room changed while the invite was sign
 func (s *Service) inviteRemote(ctx context.Context, sender id.UserID, room id.RoomID, target id.UserID, reason string) error {
 	content := memberContent("invite", reason, nil)
 	key := string(target)
-	d := draft{Sender: sender, Type: auth.TypeMember, StateKey: &key, Content: mustJSON(content)}
+	return s.inviteThroughInvitee(ctx, room, target, draft{Sender: sender, Type: auth.TypeMember, StateKey: &key, Content: mustJSON(content)})
+}
+
+// inviteThroughInvitee builds the invite d on the head, has the invitee's
+// server sign it and persists it unless the room moved on meanwhile, in
+// which case it starts again.
+func (s *Service) inviteThroughInvitee(ctx context.Context, room id.RoomID, target id.UserID, d draft) error {
 	for range 3 {
 		h, err := s.store.Head(ctx, room)
 		if err != nil {
@@ -220,4 +226,50 @@ func inviteRoomState(v roomversion.Version, room id.RoomID, entries []json.RawMe
 		return nil, mxerr.InvalidParam.Msg("invite_room_state has no m.room.create event")
 	}
 	return out, nil
+}
+
+// ExchangeThirdPartyInvite answers PUT
+// /_matrix/federation/v1/exchange_third_party_invite/{roomId}: origin's
+// user has claimed a third-party invite of this room (the identity
+// server's signed object in content.third_party_invite). We build the
+// invite on the head with the original inviter as sender — the auth rules
+// check the token and the identity server's signature against the room's
+// m.room.third_party_invite — and issue it as any invite to a remote user.
+func (s *Service) ExchangeThirdPartyInvite(ctx context.Context, origin id.ServerName, room id.RoomID, raw []byte) error {
+	if !s.fed.set {
+		return errNoFederation
+	}
+	if _, err := s.residentHead(ctx, origin, room); err != nil {
+		return err
+	}
+	var req struct {
+		Type     string          `json:"type"`
+		RoomID   id.RoomID       `json:"room_id"`
+		Sender   string          `json:"sender"`
+		StateKey string          `json:"state_key"`
+		Content  json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return mxerr.BadJSON.Msg("the body is not a membership event")
+	}
+	sender, err1 := id.ParseUserID(req.Sender)
+	target, err2 := id.ParseUserID(req.StateKey)
+	var content struct {
+		Membership       string          `json:"membership"`
+		ThirdPartyInvite json.RawMessage `json:"third_party_invite"`
+	}
+	_ = json.Unmarshal(req.Content, &content)
+	switch {
+	case req.Type != auth.TypeMember || err1 != nil || err2 != nil:
+		return mxerr.InvalidParam.Msg("the body is not an m.room.member event")
+	case req.RoomID != room:
+		return mxerr.InvalidParam.Msg("the room id does not match the path")
+	case content.Membership != "invite" || len(content.ThirdPartyInvite) == 0:
+		return mxerr.InvalidParam.Msg("the event is not a third-party invite")
+	case target.Server() != origin:
+		return mxerr.Forbidden.Msg("the invited user does not belong to the requesting server")
+	}
+	key := string(target)
+	d := draft{Sender: sender, Type: auth.TypeMember, StateKey: &key, Content: req.Content}
+	return s.inviteThroughInvitee(ctx, room, target, d)
 }
