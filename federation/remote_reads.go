@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"time"
@@ -72,6 +73,21 @@ func (r RemoteReads) PublicRooms(ctx context.Context, server id.ServerName, req 
 		out.Chunk = []rooms.PublicRoom{}
 	}
 	return &out, nil
+}
+
+// QueryDirectory implements rooms.RemoteDirectory.
+func (r RemoteReads) QueryDirectory(ctx context.Context, alias id.RoomAlias) (id.RoomID, []id.ServerName, error) {
+	res, err := r.Client.QueryDirectory(ctx, alias)
+	if fedclient.StatusOf(err) == http.StatusNotFound {
+		return "", nil, rooms.ErrAliasNotFound
+	}
+	if err != nil {
+		return "", nil, remoteReadError(err)
+	}
+	if _, perr := id.ParseRoomID(string(res.RoomID)); perr != nil {
+		return "", nil, remoteReadError(fmt.Errorf("%s answered an invalid room id for %s", alias.Server(), alias))
+	}
+	return res.RoomID, res.Servers, nil
 }
 
 // FetchMedia implements media.RemoteFetcher.

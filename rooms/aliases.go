@@ -53,9 +53,9 @@ func (s *Service) ResolveAlias(ctx context.Context, rawAlias string) (id.RoomID,
 	if err != nil {
 		return "", nil, mxerr.InvalidParam.Msg("room alias invalid")
 	}
-	if alias.Server() != s.cfg.ServerName && s.fed.set {
+	if alias.Server() != s.cfg.ServerName && s.remoteDir != nil {
 		// Another server's alias: ask it (GET /query/directory).
-		return s.fed.Remote.QueryDirectory(ctx, alias)
+		return s.remoteDir.QueryDirectory(ctx, alias)
 	}
 	room, err := s.store.ResolveAlias(ctx, alias)
 	if err != nil {

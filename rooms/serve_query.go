@@ -9,16 +9,21 @@ import (
 	"github.com/parleyhq/parley/mxerr"
 )
 
-// RemoteDirectory reads another server's published room directory
-// (server-server API, "Published Room Directory"); package federation
-// implements it over GET/POST /_matrix/federation/v1/publicRooms.
+// RemoteDirectory reads other servers' directories (server-server API,
+// "Published Room Directory" and "Querying for information"): their
+// published rooms over GET/POST /_matrix/federation/v1/publicRooms and
+// their aliases over GET /query/directory. Package federation implements
+// it.
 type RemoteDirectory interface {
 	PublicRooms(ctx context.Context, server id.ServerName, req PublicRoomsRequest) (*PublicRooms, error)
+	// QueryDirectory resolves an alias of the alias's server;
+	// ErrAliasNotFound when it has no such alias.
+	QueryDirectory(ctx context.Context, alias id.RoomAlias) (id.RoomID, []id.ServerName, error)
 }
 
-// SetRemoteDirectory lets /publicRooms?server= reach other servers; app
-// calls it once, before serving. Until then only this server's directory
-// is available.
+// SetRemoteDirectory lets /publicRooms?server= and GET /directory/room of
+// another server's alias reach other servers; app calls it once, before
+// serving. Until then only this server's directory is available.
 func (s *Service) SetRemoteDirectory(r RemoteDirectory) { s.remoteDir = r }
 
 // HasRoomTypes reports whether the request filters on room types (a

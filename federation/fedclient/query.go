@@ -29,6 +29,23 @@ func (c *Client) QueryProfile(ctx context.Context, user id.UserID, field string)
 	return out, nil
 }
 
+// DirectoryResponse is GET /query/directory's answer.
+type DirectoryResponse struct {
+	RoomID  id.RoomID       `json:"room_id"`
+	Servers []id.ServerName `json:"servers"`
+}
+
+// QueryDirectory asks the alias's server which room it names (GET
+// /_matrix/federation/v1/query/directory).
+func (c *Client) QueryDirectory(ctx context.Context, alias id.RoomAlias) (*DirectoryResponse, error) {
+	var out DirectoryResponse
+	q := url.Values{"room_alias": {string(alias)}}
+	if err := c.Do(ctx, alias.Server(), http.MethodGet, fedV1+"/query/directory?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // PublicRoomsFilter is the filter of POST /publicRooms.
 type PublicRoomsFilter struct {
 	GenericSearchTerm string    `json:"generic_search_term,omitempty"`
