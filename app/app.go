@@ -205,6 +205,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		Registry: registry}
 	// Outbound: a server that calls us is up; EDUs both ways.
 	fedDeps.OnInboundRequest = a.fedQueue.OnInboundRequest
+	// Reads: what other servers ask of us, and our services' reads of
+	// theirs (app/federation_reads.go).
+	fedDeps.Serve = serveDeps(roomService, profileService, a.media, a.keys)
+	wireRemoteReads(a.fedClient, cfg.ServerName, roomService, profileService, a.media, a.keys)
 	var fedAPI *federation.API
 	eduHandler := wireFederationEDUs(a.fedQueue, typing, receipts, presenceService, a.keys,
 		func(ctx context.Context, room id.RoomID, origin id.ServerName) error {
