@@ -10,6 +10,7 @@ import (
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/sso"
 	"github.com/parleyhq/parley/users"
 )
 
@@ -50,6 +51,8 @@ var errorTable = []struct {
 	{rooms.ErrRoomExists, mxerr.RoomInUse.Msg("Room already exists")},
 	// account data: an absent type.
 	{accountdata.ErrNotFound, mxerr.NotFound.Msg("Account data not found")},
+	// sso: the identity provider did not answer (discovery, JWKS).
+	{sso.ErrProviderUnavailable, mxerr.Unknown.WithStatus(http.StatusBadGateway).Msg("The identity provider could not be reached; try again later")},
 }
 
 // toMatrixError finds the Matrix error for err: its own when it is one, the

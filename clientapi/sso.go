@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -170,8 +171,8 @@ func (a *API) setStateCookie(w http.ResponseWriter, state string) {
 // under the error's status. Unknown errors are logged like writeError's.
 func (a *API) writeSSOError(w http.ResponseWriter, r *http.Request, err error) {
 	m, known := toMatrixError(err)
-	if !known {
-		a.Logger.ErrorContext(r.Context(), "sso request failed", "error", err.Error())
+	if !known || m.Status >= http.StatusInternalServerError {
+		a.Logger.ErrorContext(r.Context(), "sso request failed", slog.String("error", err.Error()))
 	}
 	writeHTML(w, m.Status, ssoErrorPage, map[string]any{"Code": m.Code, "Message": m.Message})
 }

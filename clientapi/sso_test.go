@@ -412,7 +412,7 @@ func TestSSOPrivateProviderRefused(t *testing.T) {
 	s := ssoServer(t, func(c *config.Config) { c.Auth.AllowPrivateAddresses = false }, p)
 	p.SignIn("sub", nil)
 	pg := newBrowser(t).get(t, s.URL+ssoRedirectPath("idp1", clientURL))
-	if pg.Status != http.StatusInternalServerError || pg.Location != "" || p.TokenRequests() != 0 {
+	if pg.Status != http.StatusBadGateway || pg.Location != "" || p.TokenRequests() != 0 {
 		t.Fatalf("%d %q %s", pg.Status, pg.Location, pg.Body)
 	}
 }

@@ -105,7 +105,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (JWTIdentity, er
 		return k, err
 	}, opts...)
 	if err != nil {
-		if keyErr != nil && !errors.Is(keyErr, ErrUnknownKey) && !errors.Is(keyErr, errKeyMismatch) {
+		if errors.Is(keyErr, ErrProviderUnavailable) {
 			// The JWKS could not be fetched: the server's problem, not
 			// the token's.
 			return JWTIdentity{}, fmt.Errorf("jwt login: %w", keyErr)

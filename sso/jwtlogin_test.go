@@ -294,6 +294,22 @@ func TestJWKSRefreshOnUnknownKid(t *testing.T) {
 	}
 }
 
+// An unreachable JWKS is the server's problem (ErrProviderUnavailable),
+// not a refusal of the token.
+func TestJWKSUnavailable(t *testing.T) {
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	cfg := baseJWT()
+	cfg.Algorithm, cfg.JWKSURL = "RS256", "https://idp.example/missing"
+	v, _ := NewJWTVerifier(cfg, &memFetcher{bodies: map[string][]byte{}})
+	_, err := v.Verify(context.Background(), ssotest.Sign(jwt.SigningMethodRS256, k, "k1", claims(nil)))
+	if !errors.Is(err, ErrProviderUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, refused := mxerr.As(err); refused {
+		t.Fatalf("reported as a refusal: %v", err)
+	}
+}
+
 func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	good := string(ssotest.JWKS(map[string]crypto.PublicKey{"ok": &rsaKey.PublicKey}))

@@ -24,6 +24,10 @@ type Fetcher interface {
 // ErrUnknownKey: no key of the set has the token's kid (after a refresh).
 var ErrUnknownKey = errors.New("sso: unknown signing key")
 
+// ErrProviderUnavailable: the identity provider's discovery document or
+// JWKS could not be fetched or made no sense; the edge answers 502.
+var ErrProviderUnavailable = errors.New("sso: identity provider unavailable")
+
 // KeySet is a JWKS fetched from a URL and cached. A token naming a kid
 // the cache does not know triggers a refetch (the provider rotated its
 // keys), but at most once per minRefresh so that tokens with made-up kids
@@ -73,11 +77,11 @@ func (s *KeySet) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, er
 func (s *KeySet) refresh(ctx context.Context, now time.Time) error {
 	body, err := s.fetch.Get(ctx, s.url)
 	if err != nil {
-		return fmt.Errorf("fetch JWKS %s: %w", s.url, err)
+		return fmt.Errorf("%w: fetch JWKS %s: %w", ErrProviderUnavailable, s.url, err)
 	}
 	keys, err := ParseJWKS(body)
 	if err != nil {
-		return fmt.Errorf("JWKS %s: %w", s.url, err)
+		return fmt.Errorf("%w: JWKS %s: %w", ErrProviderUnavailable, s.url, err)
 	}
 	s.keys, s.fetchedAt = keys, now
 	return nil

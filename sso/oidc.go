@@ -62,17 +62,17 @@ func (p *provider) metadata(ctx context.Context) (*discovery, *KeySet, error) {
 		if p.disc != nil { // keep serving the old document while the provider is away
 			return p.disc, p.keys, nil
 		}
-		return nil, nil, fmt.Errorf("discovery of %s: %w", p.cfg.ID, err)
+		return nil, nil, fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, p.cfg.ID, err)
 	}
 	var d discovery
 	if err := json.Unmarshal(body, &d); err != nil {
-		return nil, nil, fmt.Errorf("discovery of %s: %w", p.cfg.ID, err)
+		return nil, nil, fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, p.cfg.ID, err)
 	}
 	switch {
 	case d.Issuer != p.cfg.Issuer:
-		return nil, nil, fmt.Errorf("discovery of %s: issuer %q is not the configured %q", p.cfg.ID, d.Issuer, p.cfg.Issuer)
+		return nil, nil, fmt.Errorf("%w: discovery of %s: issuer %q is not the configured %q", ErrProviderUnavailable, p.cfg.ID, d.Issuer, p.cfg.Issuer)
 	case !absoluteHTTP(d.AuthorizationEndpoint) || !absoluteHTTP(d.TokenEndpoint) || !absoluteHTTP(d.JWKSURI):
-		return nil, nil, fmt.Errorf("discovery of %s: missing or invalid endpoints", p.cfg.ID)
+		return nil, nil, fmt.Errorf("%w: discovery of %s: missing or invalid endpoints", ErrProviderUnavailable, p.cfg.ID)
 	}
 	if p.keys == nil || p.disc.JWKSURI != d.JWKSURI {
 		p.keys = NewKeySet(d.JWKSURI, p.fetch)

@@ -190,6 +190,10 @@ func (s *Service) HandleCallback(ctx context.Context, cb Callback) (Result, erro
 		return Result{}, errUnsolicited // the provider was removed from the configuration meanwhile
 	}
 	if cb.Error != "" {
+		// The description is the provider's free text: logged, not shown
+		// on a page of this server.
+		s.log.InfoContext(ctx, "sso: the provider refused", slog.String("idp", f.Provider),
+			slog.String("error", cb.Error), slog.String("description", cb.Description))
 		return Result{}, mxerr.Forbidden.Msgf("The identity provider refused: %s", cb.Error)
 	}
 	if cb.Code == "" {

@@ -50,7 +50,7 @@ type Store interface {
 type Accounts interface {
 	AccountState(ctx context.Context, user id.UserID) (exists, deactivated bool, err error)
 	// CreateExternalAccount creates a passwordless account; users.ErrExists
-	// when the id is taken (errors.Is with the error IsTaken recognises).
+	// when the id is taken.
 	CreateExternalAccount(ctx context.Context, user id.UserID, displayName string) error
 	IssueLoginToken(ctx context.Context, user id.UserID) (string, error)
 	UIASessionInfo(ctx context.Context, session string) (op string, user id.UserID, err error)

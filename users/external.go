@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/parleyhq/parley/id"
@@ -51,6 +52,11 @@ func (s *Service) loginJWT(ctx context.Context, token string) (id.UserID, error)
 	}
 	name, display, err := s.jwt.VerifyLoginJWT(ctx, token)
 	if err != nil {
+		if _, refused := mxerr.As(err); !refused {
+			// The key source failed (JWKS unreachable): the edge answers
+			// 502 without the cause, so it is logged here.
+			s.log.WarnContext(ctx, "jwt login: cannot verify", slog.String("error", err.Error()))
+		}
 		return "", err
 	}
 	user, merr := s.identify(&Identifier{Type: "m.id.user", User: name}, "")
