@@ -20,9 +20,11 @@ var specVersions = []string{
 	"v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
 }
 
-// unstableFeatures lists only features that are implemented. Empty until an
-// issue lands one.
-var unstableFeatures = map[string]bool{}
+// unstableFeatures lists only features that are implemented.
+var unstableFeatures = map[string]bool{
+	// Dehydrated devices (clientapi/dehydrated.go).
+	"org.matrix.msc3814": true,
+}
 
 func (a *API) mountDiscovery(r chi.Router) {
 	r.Get("/_matrix/client/versions", a.versions)
