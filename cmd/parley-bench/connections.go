@@ -110,6 +110,7 @@ func (b *bench) holdConnections(ctx context.Context, crowd []*user, transport st
 		go func() {
 			select {
 			case <-rs[i].ready:
+			case <-rs[i].stopped:
 			case <-rctx.Done():
 			}
 			<-slots
