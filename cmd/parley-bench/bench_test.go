@@ -179,6 +179,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-history", "100,10"}, "must grow"},
 		{[]string{"-senders", "0"}, "-senders must be at least 1"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-transport", ""}, "name at least one"},
+		{[]string{"-hold", "0s"}, "must be positive"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out := runTool(t, 2, nil, tc.args...)

@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -131,7 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		switch {
 		case s == "standard" || s == "all":
 			c.scenarios = append(c.scenarios, scenarioNames...)
-		case contains(scenarioNames, s):
+		case slices.Contains(scenarioNames, s):
 			c.scenarios = append(c.scenarios, s)
 		default:
 			errs = append(errs, fmt.Errorf("-scenario: unknown scenario %q", s))
@@ -164,12 +165,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			errs = append(errs, errors.New("-history: sizes must grow"))
 		}
 	}
-	for name, v := range map[string]int{"messages": c.messages, "senders": c.senders, "fanout-messages": c.fanoutMessages,
-		"connections": c.connections, "conn-users": c.connUsers, "conn-messages": c.connMessages,
-		"sync-rooms": c.syncRooms, "sync-samples": c.syncSamples, "setup-concurrency": c.setupConcurrency} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("-%s must be at least 1", name))
+	if len(c.transports) == 0 {
+		errs = append(errs, errors.New("-transport: name at least one"))
+	}
+	if len(c.roomModes) == 0 {
+		errs = append(errs, errors.New("-rooms: name at least one"))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"messages", c.messages}, {"senders", c.senders}, {"fanout-messages", c.fanoutMessages},
+		{"connections", c.connections}, {"conn-users", c.connUsers}, {"conn-messages", c.connMessages},
+		{"sync-rooms", c.syncRooms}, {"sync-samples", c.syncSamples}, {"setup-concurrency", c.setupConcurrency}} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("-%s must be at least 1", f.name))
 		}
+	}
+	if c.duration <= 0 || c.hold <= 0 {
+		errs = append(errs, errors.New("-duration and -hold must be positive"))
 	}
 	if c.prefix == "" {
 		c.prefix = "pb" + strings.ToLower(rand.Text()[:6])
@@ -200,15 +213,6 @@ func intList(s string) ([]int, error) {
 		return nil, errors.New("empty list")
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // bench is one run: the configuration, the client and the output.
