@@ -513,3 +513,35 @@ func TestSSOUserInteractiveAuth(t *testing.T) {
 		}
 	})
 }
+
+// With passwords on, user-interactive auth offers the password to users who
+// have one and single sign-on to everyone linked to a provider.
+func TestSSOUserInteractiveAuthFlows(t *testing.T) {
+	p := ssotest.Start(t)
+	s := ssoServer(t, nil, p)
+	_, bobToken := s.Register(t, "bob", pw)
+	p.SignIn("sub-ivy", map[string]any{"preferred_username": "ivy"})
+	ivy := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp1"))
+	apptest.MustStatus(t, ivy, http.StatusOK)
+
+	stages := func(res apptest.Response) []string {
+		var out []string
+		for _, f := range res.Body["flows"].([]any) {
+			for _, st := range f.(map[string]any)["stages"].([]any) {
+				out = append(out, st.(string))
+			}
+		}
+		return out
+	}
+	bob := s.Do(t, http.MethodPost, v3+"/delete_devices", bobToken, obj{"devices": []string{"X"}})
+	if got := stages(bob); len(got) != 2 || got[0] != "m.login.password" || got[1] != "m.login.sso" {
+		t.Fatalf("bob's flows %v", got)
+	}
+	res := s.Do(t, http.MethodPost, v3+"/delete_devices", bobToken, obj{"devices": []string{"X"},
+		"auth": passwordAuth(bob.String("session"), "bob", pw)})
+	apptest.MustStatus(t, res, http.StatusOK)
+	ivyRes := s.Do(t, http.MethodPost, v3+"/delete_devices", ivy.String("access_token"), obj{"devices": []string{"X"}})
+	if got := stages(ivyRes); len(got) != 1 || got[0] != "m.login.sso" {
+		t.Fatalf("ivy's flows %v", got)
+	}
+}
