@@ -127,3 +127,57 @@ func TestRoomGraphReads(t *testing.T) {
 		t.Errorf("timestamp_to_event with dir=x: %v", err)
 	}
 }
+
+// TestHistoryVisibilityForServers: in a room whose history is visible to
+// joined members only, hs2 gets what was sent before bob joined redacted,
+// and what came after in full.
+func TestHistoryVisibilityForServers(t *testing.T) {
+	servers := apptest.StartFederation(t, 2)
+	hs1, hs2 := servers[0], servers[1]
+	ctx := context.Background()
+	_, aliceTok := hs1.Register(t, "alice", password)
+	_, bobTok := hs2.Register(t, "bob", password)
+	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", aliceTok, map[string]any{"preset": "public_chat",
+		"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "",
+			"content": map[string]string{"history_visibility": "joined"}}}})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := id.RoomID(res.String("room_id"))
+	send := func(txn, body string) id.EventID {
+		t.Helper()
+		res := hs1.Do(t, http.MethodPut, v3+"/rooms/"+url.PathEscape(string(room))+"/send/m.room.message/"+txn, aliceTok,
+			map[string]string{"msgtype": "m.text", "body": body})
+		apptest.MustStatus(t, res, http.StatusOK)
+		return id.EventID(res.String("event_id"))
+	}
+	secret := send("t1", "the secret before bob")
+	res = hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(string(room))+"?server_name="+string(hs1.Config.ServerName), bobTok, map[string]any{})
+	apptest.MustStatus(t, res, http.StatusOK)
+	open := send("t2", "hello bob")
+
+	c2 := clientAs(t, hs2)
+	for _, tc := range []struct {
+		event   id.EventID
+		body    string
+		visible bool
+	}{
+		{secret, "the secret before bob", false},
+		{open, "hello bob", true},
+	} {
+		pdu, err := c2.GetEvent(ctx, hs1.Config.ServerName, tc.event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(pdu, []byte(tc.body)); got != tc.visible {
+			t.Errorf("%s served with its content: %v, want %v (%s)", tc.event, got, tc.visible, pdu)
+		}
+	}
+	txn, err := c2.Backfill(ctx, hs1.Config.ServerName, room, []id.EventID{open}, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pdu := range txn.PDUs {
+		if bytes.Contains(pdu, []byte("the secret before bob")) {
+			t.Fatalf("backfill served the secret: %s", pdu)
+		}
+	}
+}
