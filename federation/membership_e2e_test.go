@@ -1,0 +1,327 @@
+package federation_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/apptest"
+)
+
+// Multi-server tests of joins, invites, leaves, kicks, bans and knocks
+// (server-server API, "Joining Rooms" … "Knocking upon a room"): real
+// Parley servers on loopback, each with its own database, over real TLS.
+
+const e2ePassword = "correct horse battery"
+
+// user is a registered account on one test server.
+type user struct {
+	srv   *apptest.Server
+	id    string
+	token string
+}
+
+func register(t *testing.T, srv *apptest.Server, localpart string) user {
+	t.Helper()
+	uid, tok := srv.Register(t, localpart, e2ePassword)
+	return user{srv: srv, id: uid, token: tok}
+}
+
+func (u user) do(t *testing.T, method, path string, body any) apptest.Response {
+	t.Helper()
+	return u.srv.Do(t, method, path, u.token, body)
+}
+
+func (u user) must(t *testing.T, method, path string, body any) apptest.Response {
+	t.Helper()
+	res := u.do(t, method, path, body)
+	apptest.MustStatus(t, res, http.StatusOK)
+	return res
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+func (u user) createRoom(t *testing.T, body map[string]any) string {
+	t.Helper()
+	return u.must(t, http.MethodPost, "/_matrix/client/v3/createRoom", body).String("room_id")
+}
+
+func (u user) send(t *testing.T, room, text string) string {
+	t.Helper()
+	path := fmt.Sprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/%d", esc(room), time.Now().UnixNano())
+	return u.must(t, http.MethodPut, path, map[string]any{"msgtype": "m.text", "body": text}).String("event_id")
+}
+
+// eventually polls cond until it holds or 15 seconds pass (federation
+// delivery is asynchronous).
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within 15s; last: %s", what, last)
+}
+
+// stateIDs is the room's current state as the user's server sees it, as
+// sorted "type|state_key|event_id" entries.
+func (u user) stateIDs(t *testing.T, room string) []string {
+	t.Helper()
+	res := u.do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/state", nil)
+	if res.Status != http.StatusOK {
+		return []string{fmt.Sprintf("status %d %s", res.Status, res.Raw)}
+	}
+	var evs []map[string]any
+	if err := json.Unmarshal(res.Raw, &evs); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		out = append(out, fmt.Sprintf("%v|%v|%v", ev["type"], ev["state_key"], ev["event_id"]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// membershipOf is the user's membership of room as viewer's server sees it.
+func membershipOf(t *testing.T, viewer user, room, of string) string {
+	t.Helper()
+	res := viewer.do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.member/"+esc(of), nil)
+	if res.Status != http.StatusOK {
+		return fmt.Sprintf("status %d", res.Status)
+	}
+	return res.String("membership")
+}
+
+// timeline is the event ids of the room's history as u's server shows it
+// (GET /messages backwards from the end), oldest first.
+func (u user) timeline(t *testing.T, room string) []string {
+	t.Helper()
+	res := u.do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/messages?dir=b&limit=200", nil)
+	if res.Status != http.StatusOK {
+		return []string{fmt.Sprintf("status %d %s", res.Status, res.Raw)}
+	}
+	chunk, _ := res.Body["chunk"].([]any)
+	var out []string
+	for _, c := range chunk {
+		ev, _ := c.(map[string]any)
+		out = append(out, fmt.Sprint(ev["event_id"]))
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// sameState waits until every user's server shows the same current state
+// of room.
+func sameState(t *testing.T, room string, users ...user) {
+	t.Helper()
+	eventually(t, "same state on every server", func() (bool, string) {
+		want := users[0].stateIDs(t, room)
+		for _, u := range users[1:] {
+			if got := u.stateIDs(t, room); !slices.Equal(got, want) {
+				return false, fmt.Sprintf("%s sees %v\n%s sees %v", users[0].srv.Name, want, u.srv.Name, got)
+			}
+		}
+		return true, ""
+	})
+}
+
+// sees waits until u's server has event id in the room's timeline.
+func sees(t *testing.T, u user, room, eventID string) {
+	t.Helper()
+	eventually(t, u.id+" sees "+eventID, func() (bool, string) {
+		tl := u.timeline(t, room)
+		return slices.Contains(tl, eventID), strings.Join(tl, ",")
+	})
+}
+
+// sameHistory checks that the later-joined server's history is the tail
+// of the resident's: same events, same order.
+func sameHistory(t *testing.T, room string, resident, joiner user) {
+	t.Helper()
+	eventually(t, "same history", func() (bool, string) {
+		full, tail := resident.timeline(t, room), joiner.timeline(t, room)
+		if len(tail) == 0 || len(tail) > len(full) {
+			return false, fmt.Sprintf("%v vs %v", full, tail)
+		}
+		return slices.Equal(full[len(full)-len(tail):], tail), fmt.Sprintf("%v\nvs %v", full, tail)
+	})
+}
+
+func TestRemoteJoinEveryRoomVersion(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	for _, ver := range []string{"1", "10", "11", "12"} {
+		t.Run("room version "+ver, func(t *testing.T) {
+			room := alice.createRoom(t, map[string]any{"room_version": ver, "preset": "public_chat"})
+			before := alice.send(t, room, "before bob")
+
+			res := bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+			if res.String("room_id") != room {
+				t.Fatalf("join answered %s", res.Raw)
+			}
+			if m := membershipOf(t, bob, room, bob.id); m != "join" {
+				t.Fatalf("bob's own server shows membership %q", m)
+			}
+			eventually(t, "hs1 sees bob's join", func() (bool, string) {
+				m := membershipOf(t, alice, room, bob.id)
+				return m == "join", m
+			})
+			sameState(t, room, alice, bob)
+			if slices.Contains(bob.timeline(t, room), before) {
+				t.Errorf("bob's server shows history from before the join as timeline")
+			}
+
+			fromAlice := alice.send(t, room, "hello bob")
+			sees(t, bob, room, fromAlice)
+			fromBob := bob.send(t, room, "hello alice")
+			sees(t, alice, room, fromBob)
+			sameHistory(t, room, alice, bob)
+
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+			eventually(t, "hs1 sees bob leave", func() (bool, string) {
+				m := membershipOf(t, alice, room, bob.id)
+				return m == "leave", m
+			})
+			sameState(t, room, alice, bob)
+		})
+	}
+}
+
+func TestRemoteInviteKickBanAndThirdServer(t *testing.T) {
+	srvs := apptest.StartFederation(t, 3)
+	alice, bob, carol := register(t, srvs[0], "alice"), register(t, srvs[1], "bob"), register(t, srvs[2], "carol")
+	room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat", "room_alias_name": "private"})
+	alias := "#private:" + string(alice.srv.Name)
+
+	// A remote user's join without an invite is refused by the resident.
+	res := bob.do(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	if res.Status != http.StatusForbidden {
+		t.Fatalf("uninvited join: %d %s", res.Status, res.Raw)
+	}
+
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": bob.id})
+	if m := membershipOf(t, alice, room, bob.id); m != "invite" {
+		t.Fatalf("hs1 shows bob's membership %q after the invite", m)
+	}
+	eventually(t, "bob sees the invite in /sync", func() (bool, string) {
+		res := bob.do(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0", nil)
+		invites, _ := res.Body["rooms"].(map[string]any)["invite"].(map[string]any)
+		_, ok := invites[room]
+		return ok, string(res.Raw)
+	})
+
+	// Bob joins by alias: resolved through hs1's /query/directory.
+	res = bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(alias), map[string]any{})
+	if res.String("room_id") != room {
+		t.Fatalf("join by alias answered %s", res.Raw)
+	}
+	sameState(t, room, alice, bob)
+	msg := bob.send(t, room, "hi from hs2")
+	sees(t, alice, room, msg)
+
+	// A kick by the resident reaches bob's server.
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/kick", map[string]any{"user_id": bob.id, "reason": "out"})
+	eventually(t, "hs2 sees the kick", func() (bool, string) {
+		m := membershipOf(t, bob, room, bob.id)
+		return m == "leave", m
+	})
+
+	// Invite carol on a third server; she joins; every server agrees.
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": carol.id})
+	carol.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/join?server_name="+string(alice.srv.Name), map[string]any{})
+	fromCarol := carol.send(t, room, "hi from hs3")
+	sees(t, alice, room, fromCarol)
+
+	// Ban: bob may not come back, even when invited again first.
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/ban", map[string]any{"user_id": bob.id})
+	res = alice.do(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": bob.id})
+	if res.Status != http.StatusForbidden {
+		t.Errorf("invite of a banned user: %d %s", res.Status, res.Raw)
+	}
+	eventually(t, "hs3 sees the ban", func() (bool, string) {
+		m := membershipOf(t, carol, room, bob.id)
+		return m == "ban", m
+	})
+	res = bob.do(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	if res.Status != http.StatusForbidden {
+		t.Errorf("banned user's join: %d %s", res.Status, res.Raw)
+	}
+	sameState(t, room, alice, carol)
+	sameHistory(t, room, alice, carol)
+}
+
+func TestRejectRemoteInvite(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "private_chat"})
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": bob.id})
+
+	// Bob's server is not in the room: the rejection goes through
+	// make_leave/send_leave on the inviting server.
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{"reason": "no thanks"})
+	eventually(t, "hs1 sees the rejection", func() (bool, string) {
+		m := membershipOf(t, alice, room, bob.id)
+		return m == "leave", m
+	})
+	eventually(t, "bob's /sync shows the room left", func() (bool, string) {
+		res := bob.do(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0", nil)
+		rooms, _ := res.Body["rooms"].(map[string]any)
+		invites, _ := rooms["invite"].(map[string]any)
+		_, invited := invites[room]
+		return !invited, string(res.Raw)
+	})
+}
+
+func TestRemoteKnockAndRestrictedJoin(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+
+	t.Run("knock", func(t *testing.T) {
+		room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat",
+			"initial_state": []map[string]any{{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}})
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/knock/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{"reason": "let me in"})
+		if m := membershipOf(t, alice, room, bob.id); m != "knock" {
+			t.Fatalf("hs1 shows bob's membership %q after the knock", m)
+		}
+		alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": bob.id})
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{})
+		sameState(t, room, alice, bob)
+	})
+
+	t.Run("restricted join authorised by the resident", func(t *testing.T) {
+		space := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "public_chat"})
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(space)+"?via="+string(alice.srv.Name), map[string]any{})
+		room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat",
+			"initial_state": []map[string]any{{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{
+				"join_rule": "restricted", "allow": []map[string]any{{"type": "m.room_membership", "room_id": space}}}}}})
+		eventually(t, "hs1 sees bob in the space", func() (bool, string) {
+			m := membershipOf(t, alice, space, bob.id)
+			return m == "join", m
+		})
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{})
+		res := alice.must(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.member/"+esc(bob.id), nil)
+		if res.String("join_authorised_via_users_server") != alice.id {
+			t.Errorf("the join is not authorised by alice: %s", res.Raw)
+		}
+		sameState(t, room, alice, bob)
+
+		// A user in none of the allowed rooms is refused.
+		dave := register(t, srvs[1], "dave")
+		res = dave.do(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{})
+		if res.Status != http.StatusForbidden {
+			t.Errorf("restricted join of an outsider: %d %s", res.Status, res.Raw)
+		}
+	})
+}
