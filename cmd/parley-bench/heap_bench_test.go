@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/apptest"
+)
+
+// BenchmarkIdleConnectionsHeap holds b.N idle syncs of each transport
+// against an in-process Parley and reports the Go memory (heap in use plus
+// goroutine stacks, tool and server together) per connection. With
+// PARLEY_BENCH_HEAPPROFILE=FILE it writes a heap profile while they are
+// held, in which the server's share can be told apart by its stacks:
+//
+//	PARLEY_BENCH_HEAPPROFILE=/tmp/heap.pprof go run ./storage/pgtest/pgtestrun -- \
+//	  go test -run '^$' -bench IdleConnectionsHeap/longpoll -benchtime 2000x ./cmd/parley-bench
+//	go tool pprof -sample_index=inuse_space -top -focus 'net/http.\(\*conn\).serve|clientapi' /tmp/heap.pprof
+func BenchmarkIdleConnectionsHeap(b *testing.B) {
+	for _, transport := range []string{longPoll, webSocket} {
+		b.Run(transport, func(b *testing.B) {
+			s := apptest.Start(b)
+			c := newClient(s.URL)
+			reg := &registrar{c: c, prefix: "heap", concurrency: 4, filter: syncFilter(true)}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			users, err := reg.registerMany(ctx, "idle", 10)
+			if err != nil {
+				b.Fatal(err)
+			}
+			before := goMemory()
+			stats := &connStats{}
+			rs := make([]*receiver, b.N)
+			var wg sync.WaitGroup
+			for i := range rs {
+				rs[i] = newReceiver(c, users[i%len(users)], transport, stats, nil)
+				wg.Go(func() { rs[i].run(ctx) })
+			}
+			readyCtx, readyCancel := context.WithTimeout(ctx, 5*time.Minute)
+			defer readyCancel()
+			if err := waitReady(readyCtx, rs); err != nil {
+				b.Fatal(err)
+			}
+			held := goMemory()
+			if path := os.Getenv("PARLEY_BENCH_HEAPPROFILE"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+			b.ReportMetric(float64(held-before)/float64(b.N)/1024, "KiB/conn")
+			b.ReportMetric(float64(stats.held.Load()), "held")
+			cancel()
+			wg.Wait()
+		})
+	}
+}
+
+// goMemory is the heap in use plus goroutine stacks, after a collection.
+func goMemory() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
