@@ -29,10 +29,14 @@ import (
 // (definitions/keys.yaml), so a stolen key cannot be made valid for long.
 const MaxValidity = 7 * 24 * time.Hour
 
-// refetchAfterFailure is how long a failed fetch of a server's key is not
-// repeated: a server that does not answer must not cost every request a
-// round of timeouts.
-const refetchAfterFailure = 30 * time.Second
+// refetchInterval is the shortest time between two fetches of a server's
+// keys: a server that does not answer must not cost every request a round
+// of timeouts, and requests naming made-up key ids must not make us fetch
+// once each.
+const refetchInterval = 30 * time.Second
+
+// errFetchedRecently is the fetch error within refetchInterval.
+var errFetchedRecently = errors.New("keys fetched moments ago; not fetching again yet")
 
 // ErrKeyNotFound is returned when a key cannot be found or is not valid at
 // the time asked for.
@@ -93,7 +97,8 @@ type Keyring struct {
 
 	mu       sync.Mutex
 	inflight map[id.ServerName]*fetchCall
-	failed   map[fetchKey]time.Time
+	// lastFetch is when each server's keys were last fetched.
+	lastFetch map[id.ServerName]time.Time
 	// mem caches the store's answer per server: every inbound request and
 	// every event signature looks a key up.
 	mem map[id.ServerName]memEntry
@@ -140,11 +145,6 @@ func (k *Keyring) storeKeys(ctx context.Context, keys []StoredKey) error {
 	return nil
 }
 
-type fetchKey struct {
-	server id.ServerName
-	keyID  string
-}
-
 type fetchCall struct {
 	done chan struct{}
 	err  error
@@ -159,7 +159,7 @@ func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 		cfg.ValidityPeriod = 24 * time.Hour
 	}
 	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger,
-		inflight: map[id.ServerName]*fetchCall{}, failed: map[fetchKey]time.Time{}, mem: map[id.ServerName]memEntry{}}
+		inflight: map[id.ServerName]*fetchCall{}, lastFetch: map[id.ServerName]time.Time{}, mem: map[id.ServerName]memEntry{}}
 }
 
 // ServerName is our server name.
@@ -188,13 +188,6 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 	if pub, ok, err := k.cached(ctx, server, keyID, atTS); err != nil || ok {
 		return pub, err
 	}
-	fk := fetchKey{server, keyID}
-	k.mu.Lock()
-	last, failedRecently := k.failed[fk]
-	k.mu.Unlock()
-	if failedRecently && k.cfg.Now().Sub(last) < refetchAfterFailure {
-		return nil, fmt.Errorf("%w: %s of %s (fetch failed recently)", ErrKeyNotFound, keyID, server)
-	}
 	minValid := atTS
 	if minValid == 0 {
 		minValid = k.cfg.Now().UnixMilli()
@@ -204,9 +197,6 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 	if err != nil || ok {
 		return pub, err
 	}
-	k.mu.Lock()
-	k.failed[fk] = k.cfg.Now()
-	k.mu.Unlock()
 	if fetchErr != nil {
 		return nil, fmt.Errorf("%w: %s of %s: %w", ErrKeyNotFound, keyID, server, fetchErr)
 	}
@@ -258,6 +248,12 @@ func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID str
 			return ctx.Err()
 		}
 	}
+	now := k.cfg.Now()
+	if last, ok := k.lastFetch[server]; ok && now.Sub(last) < refetchInterval && now.Sub(last) >= 0 {
+		k.mu.Unlock()
+		return errFetchedRecently
+	}
+	k.lastFetch[server] = now
 	call := &fetchCall{done: make(chan struct{})}
 	k.inflight[server] = call
 	k.mu.Unlock()

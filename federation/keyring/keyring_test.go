@@ -16,6 +16,11 @@ import (
 	"github.com/parleyhq/parley/rooms/signing"
 )
 
+type fetchKey struct {
+	server id.ServerName
+	keyID  string
+}
+
 // memStore is an in-memory Store; storage.ServerKeys is tested against
 // Postgres in package storage.
 type memStore struct {
@@ -340,5 +345,27 @@ func TestKeysServedFromMemory(t *testing.T) {
 	// memory copy), then memory.
 	if store.reads != 2 {
 		t.Errorf("store read %d times, want 2", store.reads)
+	}
+}
+
+func TestMadeUpKeyIDsDoNotMultiplyFetches(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	n := newNet()
+	hs1, hs2 := n.add(t, "hs1", c, nil), n.add(t, "hs2", c, nil)
+	if _, err := hs1.VerifyKey(ctx, "hs2", hs2.SigningKey().ID(), c.now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	for _, keyID := range []string{"ed25519:a", "ed25519:b", "ed25519:c"} {
+		if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("made-up key %s: %v", keyID, err)
+		}
+	}
+	if n.calls["hs2"] != 1 {
+		t.Errorf("hs2 asked %d times, want 1", n.calls["hs2"])
+	}
+	// A notary query for hs2 is answered from the cache, too.
+	if res, err := hs1.Query(ctx, map[id.ServerName]map[string]int64{"hs2": {}}); err != nil || len(res) != 1 || n.calls["hs2"] != 1 {
+		t.Errorf("notary query: %d responses, %v, hs2 asked %d times", len(res), err, n.calls["hs2"])
 	}
 }

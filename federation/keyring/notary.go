@@ -71,10 +71,10 @@ func (k *Keyring) Query(ctx context.Context, criteria map[id.ServerName]map[stri
 		}
 		if len(responses) == 0 {
 			// Not held, or held but too old: ask the server itself.
-			if keys, err := k.fetchDirect(ctx, server); err == nil {
-				if err := k.storeKeys(ctx, keys); err != nil {
-					return nil, fmt.Errorf("store keys of %s: %w", server, err)
-				}
+			// Directly only (we are the notary), and at most once per
+			// refetchInterval: a query naming many servers must not make
+			// us a request amplifier.
+			if err := k.fetchOnce(ctx, server, "", minValid, false); err == nil {
 				if responses, err = k.responsesFor(ctx, server, keyIDs, minValid); err != nil {
 					return nil, err
 				}
