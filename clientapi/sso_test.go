@@ -545,3 +545,24 @@ func TestSSOUserInteractiveAuthFlows(t *testing.T) {
 		t.Fatalf("ivy's flows %v", got)
 	}
 }
+
+// Providers differ: one signs ID tokens with ES256 and takes the client
+// secret only in the form; one whose discovery document names another
+// issuer is not used at all.
+func TestSSOProviderVariants(t *testing.T) {
+	es, liar := ssotest.StartES256(t), ssotest.Start(t)
+	liar.ClaimIssuer("http://issuer.elsewhere.test")
+	s := ssoServer(t, nil, es, liar)
+
+	es.SignIn("es-judy", map[string]any{"preferred_username": "judy", "name": "Judy"})
+	res := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp1"))
+	if res.String("user_id") != "@judy:"+apptest.ServerName {
+		t.Fatalf("ES256 provider: %d %s", res.Status, res.Raw)
+	}
+
+	liar.SignIn("sub", map[string]any{"preferred_username": "mallory"})
+	pg := newBrowser(t).get(t, s.URL+ssoRedirectPath("idp2", clientURL))
+	if pg.Status != http.StatusBadGateway || pg.Location != "" || liar.TokenRequests() != 0 {
+		t.Fatalf("issuer mismatch: %d %q %s", pg.Status, pg.Location, pg.Body)
+	}
+}

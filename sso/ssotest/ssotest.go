@@ -11,6 +11,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -39,6 +40,8 @@ type Provider struct {
 	KeyID string
 
 	srv *httptest.Server
+	// ec, when set (StartES256), signs ID tokens with ES256 instead.
+	ec *ecdsa.PrivateKey
 
 	mu    sync.Mutex
 	user  jwt.MapClaims // who the authorize endpoint signs in
@@ -49,6 +52,11 @@ type Provider struct {
 	sign func(jwt.MapClaims) string
 	// TokenRequests counts successful token exchanges.
 	tokenRequests int
+	// issuer, when not "", is the issuer the discovery document claims.
+	issuer string
+	// postOnly advertises client_secret_post as the only client
+	// authentication and refuses HTTP basic.
+	postOnly bool
 }
 
 type grant struct {
@@ -77,6 +85,29 @@ func Start(t testing.TB) *Provider {
 	p.URL = p.srv.URL
 	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// StartES256 is Start with ID tokens signed by an ECDSA P-256 key (ES256),
+// and client_secret_post as the only client authentication.
+func StartES256(t testing.TB) *Provider {
+	t.Helper()
+	p := Start(t)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ec, p.postOnly = ec, true
+	p.mu.Unlock()
+	return p
+}
+
+// ClaimIssuer makes the discovery document name another issuer than the
+// provider's URL ("" restores it).
+func (p *Provider) ClaimIssuer(iss string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.issuer = iss
 }
 
 // SignIn sets who the next authorizations sign in: sub plus the claims
@@ -114,22 +145,38 @@ func (p *Provider) TokenRequests() int {
 }
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	issuer, algs, auth := p.URL, []string{"RS256"}, []string{"client_secret_basic", "client_secret_post"}
+	if p.issuer != "" {
+		issuer = p.issuer
+	}
+	if p.ec != nil {
+		algs = []string{"ES256"}
+	}
+	if p.postOnly {
+		auth = []string{"client_secret_post"}
+	}
+	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                p.URL,
+		"issuer":                                issuer,
 		"authorization_endpoint":                p.URL + "/authorize",
 		"token_endpoint":                        p.URL + "/token",
 		"jwks_uri":                              p.URL + "/jwks",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"id_token_signing_alg_values_supported": algs,
 		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": auth,
 	})
 }
 
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(JWKS(map[string]crypto.PublicKey{p.KeyID: &p.Key.PublicKey}))
+	var pub crypto.PublicKey = &p.Key.PublicKey
+	if p.ec != nil {
+		pub = &p.ec.PublicKey
+	}
+	_, _ = w.Write(JWKS(map[string]crypto.PublicKey{p.KeyID: pub}))
 }
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
@@ -173,6 +220,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, secret, ok := r.BasicAuth()
+	if ok && p.postOnly {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client"})
+		return
+	}
 	if ok {
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
@@ -207,9 +258,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		mutate(claims)
 	}
 	var idToken string
-	if sign != nil {
+	switch {
+	case sign != nil:
 		idToken = sign(claims)
-	} else {
+	case p.ec != nil:
+		idToken = Sign(jwt.SigningMethodES256, p.ec, p.KeyID, claims)
+	default:
 		idToken = Sign(jwt.SigningMethodRS256, p.Key, p.KeyID, claims)
 	}
 	p.mu.Lock()
