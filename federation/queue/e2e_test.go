@@ -1,0 +1,281 @@
+package queue_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/config"
+)
+
+// syncFollower follows one user's /sync on one server.
+type syncFollower struct {
+	t     *testing.T
+	srv   *apptest.Server
+	token string
+	since string
+}
+
+// until long-polls /sync until cond holds for a batch's body, up to a
+// deadline; every batch is offered to cond.
+func (s *syncFollower) until(what string, cond func(body map[string]any) bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		path := "/_matrix/client/v3/sync?timeout=1000"
+		if s.since != "" {
+			path += "&since=" + url.QueryEscape(s.since)
+		}
+		res := s.srv.Do(s.t, http.MethodGet, path, s.token, nil)
+		apptest.MustStatus(s.t, res, http.StatusOK)
+		s.since = res.String("next_batch")
+		if cond(res.Body) {
+			return
+		}
+	}
+	s.t.Fatalf("timed out waiting for %s", what)
+}
+
+// ephemeral returns the ephemeral events of type typ in room of a sync
+// body.
+func ephemeral(body map[string]any, room, typ string) []map[string]any {
+	var out []map[string]any
+	joined, _ := body["rooms"].(map[string]any)["join"].(map[string]any)
+	r, _ := joined[room].(map[string]any)
+	eph, _ := r["ephemeral"].(map[string]any)
+	events, _ := eph["events"].([]any)
+	for _, e := range events {
+		if m, _ := e.(map[string]any); m["type"] == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func timeline(body map[string]any, room string) []map[string]any {
+	var out []map[string]any
+	joined, _ := body["rooms"].(map[string]any)["join"].(map[string]any)
+	r, _ := joined[room].(map[string]any)
+	tl, _ := r["timeline"].(map[string]any)
+	events, _ := tl["events"].([]any)
+	for _, e := range events {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestTypingReceiptsPresenceCrossServers: alice@hs1 and bob@hs2 share a
+// room; what each does reaches the other's /sync over real federation.
+func TestTypingReceiptsPresenceCrossServers(t *testing.T) {
+	servers := apptest.StartFederation(t, 2, func(c *config.Config) {
+		c.Federation.Queue.BackoffInitial = 50 * time.Millisecond
+		c.Federation.Queue.BackoffMax = time.Second
+	})
+	hs1, hs2 := servers[0], servers[1]
+	alice, aliceTok := hs1.Register(t, "alice", "correct horse battery")
+	bob, bobTok := hs2.Register(t, "bob", "correct horse battery")
+
+	res := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceTok, map[string]any{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	res = hs2.Do(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+string(hs1.Config.ServerName),
+		bobTok, map[string]any{})
+	apptest.MustStatus(t, res, http.StatusOK)
+
+	aliceSync := &syncFollower{t: t, srv: hs1, token: aliceTok}
+	bobSync := &syncFollower{t: t, srv: hs2, token: bobTok}
+	aliceSync.until("bob's join on hs1", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["type"] == "m.room.member" && e["state_key"] == bob {
+				return true
+			}
+		}
+		return false
+	})
+	bobSync.until("the room on hs2", func(b map[string]any) bool { return len(timeline(b, room)) > 0 })
+
+	// A message from alice reaches bob.
+	res = hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/t1", aliceTok,
+		map[string]any{"msgtype": "m.text", "body": "hello bob"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	msgID := res.String("event_id")
+	bobSync.until("alice's message", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["event_id"] == msgID {
+				return true
+			}
+		}
+		return false
+	})
+
+	t.Run("typing", func(t *testing.T) {
+		res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/typing/"+url.PathEscape(alice),
+			aliceTok, map[string]any{"typing": true, "timeout": 20000})
+		apptest.MustStatus(t, res, http.StatusOK)
+		bobSync.until("alice typing on hs2", func(b map[string]any) bool {
+			for _, e := range ephemeral(b, room, "m.typing") {
+				if asJSON(e["content"]) == asJSON(map[string]any{"user_ids": []string{alice}}) {
+					return true
+				}
+			}
+			return false
+		})
+		res = hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/typing/"+url.PathEscape(alice),
+			aliceTok, map[string]any{"typing": false})
+		apptest.MustStatus(t, res, http.StatusOK)
+		bobSync.until("alice stopped typing on hs2", func(b map[string]any) bool {
+			for _, e := range ephemeral(b, room, "m.typing") {
+				if asJSON(e["content"]) == `{"user_ids":[]}` {
+					return true
+				}
+			}
+			return false
+		})
+		// And the other way.
+		res = hs2.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/typing/"+url.PathEscape(bob),
+			bobTok, map[string]any{"typing": true, "timeout": 20000})
+		apptest.MustStatus(t, res, http.StatusOK)
+		aliceSync.until("bob typing on hs1", func(b map[string]any) bool {
+			for _, e := range ephemeral(b, room, "m.typing") {
+				if asJSON(e["content"]) == asJSON(map[string]any{"user_ids": []string{bob}}) {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("receipts", func(t *testing.T) {
+		res := hs2.Do(t, http.MethodPost, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/receipt/m.read/"+url.PathEscape(msgID),
+			bobTok, map[string]any{})
+		apptest.MustStatus(t, res, http.StatusOK)
+		aliceSync.until("bob's read receipt on hs1", func(b map[string]any) bool {
+			for _, e := range ephemeral(b, room, "m.receipt") {
+				content, _ := e["content"].(map[string]any)
+				ev, _ := content[msgID].(map[string]any)
+				read, _ := ev["m.read"].(map[string]any)
+				if _, ok := read[bob]; ok {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("presence", func(t *testing.T) {
+		res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/presence/"+url.PathEscape(alice)+"/status", aliceTok,
+			map[string]any{"presence": "unavailable", "status_msg": "in a meeting"})
+		apptest.MustStatus(t, res, http.StatusOK)
+		bobSync.until("alice's presence on hs2", func(b map[string]any) bool {
+			pres, _ := b["presence"].(map[string]any)
+			events, _ := pres["events"].([]any)
+			for _, e := range events {
+				m, _ := e.(map[string]any)
+				content, _ := m["content"].(map[string]any)
+				if m["sender"] == alice && content["presence"] == "unavailable" && content["status_msg"] == "in a meeting" {
+					return true
+				}
+			}
+			return false
+		})
+		res = hs2.Do(t, http.MethodGet, "/_matrix/client/v3/presence/"+url.PathEscape(alice)+"/status", bobTok, nil)
+		apptest.MustStatus(t, res, http.StatusOK)
+		if res.String("presence") != "unavailable" || res.String("status_msg") != "in a meeting" {
+			t.Fatalf("GET presence on hs2: %s", res.Raw)
+		}
+	})
+}
+
+// TestPartitionAndRestartDeliverEverythingOnce: hs2 is down while alice
+// writes, then hs1 restarts with the events still queued; when hs2 is back
+// every message reaches bob, in order, once.
+func TestPartitionAndRestartDeliverEverythingOnce(t *testing.T) {
+	servers := apptest.StartFederation(t, 2, func(c *config.Config) {
+		c.Federation.Queue.BackoffInitial = 50 * time.Millisecond
+		c.Federation.Queue.BackoffMax = 500 * time.Millisecond
+	})
+	hs1, hs2 := servers[0], servers[1]
+	_, aliceTok := hs1.Register(t, "alice", "correct horse battery")
+	_, bobTok := hs2.Register(t, "bob", "correct horse battery")
+	res := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceTok, map[string]any{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	res = hs2.Do(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+string(hs1.Config.ServerName),
+		bobTok, map[string]any{})
+	apptest.MustStatus(t, res, http.StatusOK)
+
+	send := func(body string) {
+		res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/"+body,
+			aliceTok, map[string]any{"msgtype": "m.text", "body": body})
+		apptest.MustStatus(t, res, http.StatusOK)
+	}
+	send("m0")
+	hs2.Stop(t)
+	for _, b := range []string{"m1", "m2", "m3"} {
+		send(b)
+	}
+	hs1.Restart(t)
+	send("m4")
+	// The restarted hs1 tries hs2 with what it had queued, and fails.
+	deadline := time.Now().Add(20 * time.Second)
+	for metric(t, hs1, `parley_federation_transaction_failures_total{outcome="retried"}`) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted hs1 never tried the stopped hs2")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hs2.Restart(t)
+
+	var got []string
+	bob := &syncFollower{t: t, srv: hs2, token: bobTok}
+	bob.until("every message on hs2", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["type"] == "m.room.message" {
+				content, _ := e["content"].(map[string]any)
+				body, _ := content["body"].(string)
+				got = append(got, body)
+			}
+		}
+		return len(got) >= 5
+	})
+	if asJSON(got) != asJSON([]string{"m0", "m1", "m2", "m3", "m4"}) {
+		t.Fatalf("bob saw %v", got)
+	}
+	if n := metric(t, hs1, "parley_federation_pdus_sent_total"); n < 1 {
+		t.Fatalf("hs1 counted %v PDUs sent since its restart", n)
+	}
+}
+
+// metric reads one sample of a server's /metrics.
+func metric(t *testing.T, srv *apptest.Server, name string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + srv.App.Addr("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
