@@ -167,7 +167,7 @@ func (f *fakeRemote) EventAuth(_ context.Context, _ id.ServerName, _ id.RoomID, 
 // fedHarness is this server (rooms.test) with its inbound pipeline, and
 // the remote server (remote.test).
 type fedHarness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	svc      *rooms.Service
 	st       *storage.Rooms
@@ -178,7 +178,7 @@ type fedHarness struct {
 	ts       int64
 }
 
-func newFedHarness(t *testing.T) *fedHarness {
+func newFedHarness(t testing.TB) *fedHarness {
 	t.Helper()
 	local, err := signing.Generate("ed25519:local")
 	if err != nil {

@@ -426,15 +426,19 @@ func (r *Rooms) replaceCurrentState(ctx context.Context, tx pgx.Tx, learned map[
 			changedKeys = append(changedKeys, k)
 		}
 	}
-	var removed []int64
+	var removedKeys []auth.StateKey
 	for k := range old {
 		if target[k] == nil {
-			kn, err := r.keyNid(ctx, tx, learned, k.Type, k.StateKey)
-			if err != nil {
-				return nil, err
-			}
-			removed = append(removed, kn)
+			removedKeys = append(removedKeys, k)
 		}
+	}
+	nids, err := r.keyNids(ctx, tx, learned, append(removedKeys, changedKeys...))
+	if err != nil {
+		return nil, err
+	}
+	var removed []int64
+	for _, k := range removedKeys {
+		removed = append(removed, nids[k])
 	}
 	if len(removed) > 0 {
 		if _, err := tx.Exec(ctx, deleteCurrentState, nid, removed); err != nil {
@@ -454,11 +458,7 @@ func (r *Rooms) replaceCurrentState(ctx context.Context, tx pgx.Tx, learned map[
 		if !ok {
 			return nil, fmt.Errorf("current state event %s is not stored", changed[i])
 		}
-		kn, err := r.keyNid(ctx, tx, learned, k.Type, k.StateKey)
-		if err != nil {
-			return nil, err
-		}
-		keyNids, rowSeqs = append(keyNids, kn), append(rowSeqs, s)
+		keyNids, rowSeqs = append(keyNids, nids[k]), append(rowSeqs, s)
 		if k.Type == auth.TypeMember {
 			memberSeqs = append(memberSeqs, s)
 		}
@@ -532,6 +532,10 @@ func (r *Rooms) snapshotFrom(ctx context.Context, tx pgx.Tx, learned map[auth.St
 	if err != nil {
 		return 0, err
 	}
+	nids, err := r.keyNids(ctx, tx, learned, changedKeys)
+	if err != nil {
+		return 0, err
+	}
 	keyNids := make([]int64, 0, len(changedIDs))
 	entrySeqs := make([]int64, 0, len(changedIDs))
 	for i, k := range changedKeys {
@@ -539,11 +543,7 @@ func (r *Rooms) snapshotFrom(ctx context.Context, tx pgx.Tx, learned map[auth.St
 		if !ok {
 			return 0, fmt.Errorf("state event %s is not stored", changedIDs[i])
 		}
-		kn, err := r.keyNid(ctx, tx, learned, k.Type, k.StateKey)
-		if err != nil {
-			return 0, err
-		}
-		keyNids, entrySeqs = append(keyNids, kn), append(entrySeqs, s)
+		keyNids, entrySeqs = append(keyNids, nids[k]), append(entrySeqs, s)
 	}
 	var snap int64
 	if !removed && base != 0 {
@@ -566,15 +566,19 @@ func (r *Rooms) snapshotFrom(ctx context.Context, tx pgx.Tx, learned map[auth.St
 		if err != nil {
 			return 0, err
 		}
+		var kept []auth.StateKey
 		for k, ev := range baseState {
 			if t := target[k]; t != nil && t.EventID() == ev.EventID() {
-				kn, err := r.keyNid(ctx, tx, learned, k.Type, k.StateKey)
-				if err != nil {
-					return 0, err
-				}
-				if s, ok := baseEntries[kn]; ok {
-					entries[kn] = s
-				}
+				kept = append(kept, k)
+			}
+		}
+		keptNids, err := r.keyNids(ctx, tx, learned, kept)
+		if err != nil {
+			return 0, err
+		}
+		for _, kn := range keptNids {
+			if s, ok := baseEntries[kn]; ok {
+				entries[kn] = s
 			}
 		}
 	}
@@ -589,6 +593,74 @@ func (r *Rooms) snapshotFrom(ctx context.Context, tx pgx.Tx, learned map[auth.St
 		return 0, fmt.Errorf("insert state snapshot: %w", err)
 	}
 	return snap, nil
+}
+
+const (
+	insertKeyNids = `
+INSERT INTO state_keys (event_type, state_key) SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT (event_type, state_key) DO NOTHING`
+	selectKeyNids = `
+SELECT k.event_type, k.state_key, k.key_nid FROM state_keys k
+JOIN unnest($1::text[], $2::text[]) AS u(t, s) ON k.event_type = u.t AND k.state_key = u.s`
+)
+
+// keyNids interns many (type, state key) pairs in two round trips (a
+// joined room's state has one per member); like keyNid, new pairs go
+// into learned until the transaction commits.
+func (r *Rooms) keyNids(ctx context.Context, tx pgx.Tx, learned map[auth.StateKey]int64, keys []auth.StateKey) (map[auth.StateKey]int64, error) {
+	out := make(map[auth.StateKey]int64, len(keys))
+	var types, skeys []string
+	r.mu.Lock()
+	for _, k := range keys {
+		if nid, ok := r.keys[k]; ok {
+			out[k] = nid
+		} else if nid, ok := learned[k]; ok {
+			out[k] = nid
+		} else if _, dup := out[k]; !dup {
+			out[k] = 0
+			types, skeys = append(types, k.Type), append(skeys, k.StateKey)
+		}
+	}
+	r.mu.Unlock()
+	if len(types) == 0 {
+		return out, nil
+	}
+	if len(types) < 4 {
+		for i := range types {
+			nid, err := r.keyNid(ctx, tx, learned, types[i], skeys[i])
+			if err != nil {
+				return nil, err
+			}
+			out[auth.StateKey{Type: types[i], StateKey: skeys[i]}] = nid
+		}
+		return out, nil
+	}
+	if _, err := tx.Exec(ctx, insertKeyNids, types, skeys); err != nil {
+		return nil, fmt.Errorf("intern state keys: %w", err)
+	}
+	rows, err := tx.Query(ctx, selectKeyNids, types, skeys)
+	if err != nil {
+		return nil, fmt.Errorf("intern state keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k auth.StateKey
+		var nid int64
+		if err := rows.Scan(&k.Type, &k.StateKey, &nid); err != nil {
+			return nil, fmt.Errorf("intern state keys: %w", err)
+		}
+		out[k] = nid
+		learned[k] = nid
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("intern state keys: %w", err)
+	}
+	for k, nid := range out {
+		if nid == 0 {
+			return nil, fmt.Errorf("intern state key (%s, %q): not found after insert", k.Type, k.StateKey)
+		}
+	}
+	return out, nil
 }
 
 // insertRemoteRows inserts rows and returns their stream positions by seq.
