@@ -78,6 +78,11 @@ CREATE TABLE device_list_changes (
 );
 CREATE INDEX device_list_changes_user ON device_list_changes (user_id, stream_pos);
 
+-- Every incremental sync asks which members of the user's rooms changed
+-- membership within its range (device_lists.changed/left): by room and
+-- position, not by scanning each room's members.
+CREATE INDEX room_memberships_room_stream ON room_memberships (room_nid, stream_pos);
+
 -- A device that had keys is gone: whatever deleted it (logout, device
 -- deletion, deactivation, a password change), the users who track the
 -- owner's devices must hear of it. The trigger covers every path.
