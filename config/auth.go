@@ -130,6 +130,33 @@ func (p OIDCProvider) WithDefaults() OIDCProvider {
 	return p
 }
 
+// ProviderSecretEnv is the environment variable that sets the client
+// secret of provider id: PARLEY_AUTH_OIDC_<ID>_CLIENT_SECRET, the id
+// upper-cased with every character but letters and digits as "_". The
+// provider list itself cannot come from the environment; its secrets can,
+// so that the file holds none.
+func ProviderSecretEnv(id string) string {
+	b := []byte(strings.ToUpper(id))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return EnvPrefix + "AUTH_OIDC_" + string(b) + "_CLIENT_SECRET"
+}
+
+// secretsFromEnv applies ProviderSecretEnv to every provider.
+func (a *Auth) secretsFromEnv(environ []string) {
+	for i := range a.OIDC.Providers {
+		name := ProviderSecretEnv(a.OIDC.Providers[i].ID) + "="
+		for _, kv := range environ {
+			if strings.HasPrefix(kv, name) {
+				a.OIDC.Providers[i].ClientSecret = strings.TrimPrefix(kv, name)
+			}
+		}
+	}
+}
+
 // SplitList splits a comma-separated key into its trimmed, non-empty items.
 func SplitList(s string) []string {
 	var out []string

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -65,6 +66,30 @@ func TestAuthValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A provider's client secret comes from the environment.
+func TestProviderSecretFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/parley.yaml"
+	file := "auth:\n  oidc:\n    allowed_redirect_urls: https://c/\n    providers:\n      - {id: corp-sso.1, name: Corp, issuer: https://sso.example, client_id: parley, client_secret: in-file}\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ProviderSecretEnv("corp-sso.1"); got != "PARLEY_AUTH_OIDC_CORP_SSO_1_CLIENT_SECRET" {
+		t.Fatalf("env name %s", got)
+	}
+	cfg, err := Load(path, true, []string{"PARLEY_AUTH_OIDC_CORP_SSO_1_CLIENT_SECRET=from-env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Auth.OIDC.Providers[0].ClientSecret; s != "from-env" {
+		t.Fatalf("secret %q", s)
+	}
+	cfg, err = Load(path, true, nil)
+	if err != nil || cfg.Auth.OIDC.Providers[0].ClientSecret != "in-file" {
+		t.Fatalf("%v %+v", err, cfg)
 	}
 }
 

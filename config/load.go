@@ -36,6 +36,7 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return nil, err
 	}
+	cfg.Auth.secretsFromEnv(environ) // per-provider client secrets (auth.go)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
