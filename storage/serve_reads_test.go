@@ -41,7 +41,7 @@ type serveFixture struct {
 
 // newServeFixture creates a public room of alice's that bob@remote.test
 // has joined.
-func newServeFixture(t *testing.T, req rooms.CreateRequest) *serveFixture {
+func newServeFixture(t testing.TB, req rooms.CreateRequest) *serveFixture {
 	t.Helper()
 	key, err := signing.Generate("ed25519:test")
 	if err != nil {
@@ -61,14 +61,14 @@ func newServeFixture(t *testing.T, req rooms.CreateRequest) *serveFixture {
 	return f
 }
 
-func (f *serveFixture) join(t *testing.T, user id.UserID) {
+func (f *serveFixture) join(t testing.TB, user id.UserID) {
 	t.Helper()
 	if _, err := f.svc.Join(context.Background(), user, f.room, ""); err != nil {
 		t.Fatalf("join %s: %v", user, err)
 	}
 }
 
-func (f *serveFixture) say(t *testing.T, body string) id.EventID {
+func (f *serveFixture) say(t testing.TB, body string) id.EventID {
 	t.Helper()
 	content, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
 	ev, err := f.svc.Send(context.Background(), rooms.Viewer{User: f.alice, Device: "D"}, f.room, "m.room.message", body, content)
