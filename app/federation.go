@@ -31,12 +31,17 @@ func (a *App) openFederation(registry prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
+	oldKeys, err := loadOldSigningKeys(cfg.DataDir)
+	if err != nil {
+		return err
+	}
 	a.fedClient = client
 	a.keyring = keyring.New(keyring.Config{
 		ServerName:     cfg.ServerName,
 		Key:            a.signingKey,
 		ValidityPeriod: cfg.Federation.KeyValidityPeriod,
 		Notaries:       notaries,
+		OldKeys:        oldKeys,
 	}, storage.NewServerKeys(a.db.Pool), client, a.logger)
 	return nil
 }

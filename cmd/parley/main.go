@@ -26,6 +26,8 @@ Commands:
   migrate [status]              apply pending database migrations, or list them
   user add|list|reset-password|deactivate ...
                                 administer accounts directly on the database
+  keys list|rotate              list the signing keys, or retire the current one
+                                (announced in old_verify_keys) for a new one
   version                       print the version
 
 The configuration is read from FILE (default: $PARLEY_CONFIG, else
@@ -75,6 +77,8 @@ func run(args []string) int {
 		err = runMigrate(ctx, cfg, rest)
 	case "user":
 		err = runUser(ctx, cfg, rest)
+	case "keys":
+		err = runKeys(cfg, rest)
 	default:
 		fmt.Fprintf(os.Stderr, "parley: unknown command %q\n\n%s", command, usage)
 		return 2

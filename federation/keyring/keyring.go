@@ -81,11 +81,21 @@ type Config struct {
 	Key        signing.Key
 	// ValidityPeriod sets our key document's valid_until_ts.
 	ValidityPeriod time.Duration
+	// OldKeys are our former keys, listed in old_verify_keys so that
+	// events they signed stay verifiable.
+	OldKeys []OldKey
 	// Notaries are the trusted key servers, each with its verify keys, or
 	// an empty map to use the notary's own keys fetched from it directly.
 	Notaries map[id.ServerName]map[string]ed25519.PublicKey
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+}
+
+// OldKey is one of our former verify keys.
+type OldKey struct {
+	KeyID     string
+	Key       ed25519.PublicKey
+	ExpiredTS int64 // ms; the key signs nothing made at or after it
 }
 
 // Keyring is the key store of one server.
@@ -182,6 +192,11 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 	if server == k.cfg.ServerName {
 		if keyID == k.cfg.Key.ID() {
 			return k.cfg.Key.Public(), nil
+		}
+		for _, old := range k.cfg.OldKeys {
+			if old.KeyID == keyID && (atTS == 0 || atTS < old.ExpiredTS) {
+				return old.Key, nil
+			}
 		}
 		return nil, fmt.Errorf("%w: %s is not a key of this server", ErrKeyNotFound, keyID)
 	}

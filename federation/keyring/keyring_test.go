@@ -369,3 +369,41 @@ func TestMadeUpKeyIDsDoNotMultiplyFetches(t *testing.T) {
 		t.Errorf("notary query: %d responses, %v, hs2 asked %d times", len(res), err, n.calls["hs2"])
 	}
 }
+
+func TestOldKeys(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	n := newNet()
+	former, _ := signing.Generate("ed25519:old1")
+	current, _ := signing.Generate("ed25519:new1")
+	expired := c.now.Add(-time.Hour).UnixMilli()
+	hs2 := New(Config{ServerName: "hs2", Key: current, Now: c.Now,
+		OldKeys: []OldKey{{KeyID: former.ID(), Key: former.Public(), ExpiredTS: expired}}},
+		&memStore{}, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n.servers["hs2"] = hs2
+	hs1 := n.add(t, "hs1", c, nil)
+
+	keys, err := ParseKeyResponse(hs2.KeyDocument(), "hs2", c.now)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("key document: %+v, %v", keys, err)
+	}
+	for _, tt := range []struct {
+		name string
+		kr   *Keyring
+	}{{"remote", hs1}, {"own", hs2}} {
+		// The old key verifies what was made before it expired, not later,
+		// and never a request made now.
+		if _, err := tt.kr.VerifyKey(ctx, "hs2", former.ID(), expired-1); err != nil {
+			t.Errorf("%s: old key before expiry: %v", tt.name, err)
+		}
+		if _, err := tt.kr.VerifyKey(ctx, "hs2", former.ID(), expired); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("%s: old key at expiry: %v", tt.name, err)
+		}
+		if _, err := tt.kr.VerifyKey(ctx, "hs2", former.ID(), c.now.UnixMilli()); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("%s: old key now: %v", tt.name, err)
+		}
+		if _, err := tt.kr.VerifyKey(ctx, "hs2", former.ID(), 0); err != nil {
+			t.Errorf("%s: old key for a room version ignoring validity: %v", tt.name, err)
+		}
+	}
+}

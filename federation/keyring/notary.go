@@ -18,16 +18,23 @@ import (
 const MaxQueryServers = 100
 
 // KeyDocument is our own key response for GET /_matrix/key/v2/server:
-// our verify key, valid_until_ts now + the validity period, signed. We keep
-// no rotated keys, so old_verify_keys is empty.
+// our verify key, our former keys with their expired_ts, valid_until_ts
+// now + the validity period, signed by the current key.
 func (k *Keyring) KeyDocument() []byte {
 	now := k.cfg.Now()
+	var old []canonicaljson.Member
+	for _, o := range k.cfg.OldKeys {
+		old = append(old, canonicaljson.Member{Key: o.KeyID, Value: canonicaljson.ObjectValue(
+			canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(signing.EncodeBase64(o.Key))},
+			canonicaljson.Member{Key: "expired_ts", Value: canonicaljson.IntValue(o.ExpiredTS)},
+		)})
+	}
 	obj := canonicaljson.ObjectValue(
 		canonicaljson.Member{Key: "server_name", Value: canonicaljson.StringValue(string(k.cfg.ServerName))},
 		canonicaljson.Member{Key: "verify_keys", Value: canonicaljson.ObjectValue(canonicaljson.Member{
 			Key: k.cfg.Key.ID(), Value: canonicaljson.ObjectValue(canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(k.cfg.Key.PublicBase64())}),
 		})},
-		canonicaljson.Member{Key: "old_verify_keys", Value: canonicaljson.ObjectValue()},
+		canonicaljson.Member{Key: "old_verify_keys", Value: canonicaljson.ObjectValue(old...)},
 		canonicaljson.Member{Key: "valid_until_ts", Value: canonicaljson.IntValue(now.Add(k.cfg.ValidityPeriod).UnixMilli())},
 	)
 	signed, err := signing.SignServer(obj, k.cfg.ServerName, k.cfg.Key)
