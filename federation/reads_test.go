@@ -229,3 +229,42 @@ func TestFederationMediaIsMultipart(t *testing.T) {
 		t.Fatalf("unknown media: %v", err)
 	}
 }
+
+// TestDevicesAcrossServers: hs2 lists alice's devices on hs1, and bob's
+// /keys/query for alice reaches hs1 (no failures for hs1).
+func TestDevicesAcrossServers(t *testing.T) {
+	servers := apptest.StartFederation(t, 2)
+	hs1, hs2 := servers[0], servers[1]
+	alice, aliceTok := hs1.Register(t, "alice", password)
+	_, bobTok := hs2.Register(t, "bob", password)
+	res := hs1.Do(t, http.MethodGet, v3+"/devices", aliceTok, nil)
+	apptest.MustStatus(t, res, http.StatusOK)
+	devs, _ := res.Body["devices"].([]any)
+	if len(devs) != 1 {
+		t.Fatalf("alice's devices %s", res.Raw)
+	}
+	device := devs[0].(map[string]any)["device_id"].(string)
+
+	raw, err := clientAs(t, hs2).UserDevices(context.Background(), id.UserID(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		UserID  id.UserID `json:"user_id"`
+		Devices []struct {
+			DeviceID string `json:"device_id"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.UserID != id.UserID(alice) || len(body.Devices) != 1 || body.Devices[0].DeviceID != device {
+		t.Fatalf("user/devices %s", raw)
+	}
+	if _, err := clientAs(t, hs2).UserDevices(context.Background(), "@someone:elsewhere.test"); err == nil {
+		t.Fatal("user/devices answered for a user of another server")
+	}
+
+	res = hs2.Do(t, http.MethodPost, v3+"/keys/query", bobTok, map[string]any{"device_keys": map[string]any{alice: []string{}}})
+	apptest.MustStatus(t, res, http.StatusOK)
+	if failures, _ := res.Body["failures"].(map[string]any); len(failures) != 0 {
+		t.Fatalf("keys/query failures %s", res.Raw)
+	}
+}
