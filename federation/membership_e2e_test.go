@@ -160,8 +160,8 @@ func sameHistory(t *testing.T, room string, resident, joiner user) {
 }
 
 func TestRemoteJoinEveryRoomVersion(t *testing.T) {
-	srvs := apptest.StartFederation(t, 2)
-	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	srvs := apptest.StartFederation(t, 3)
+	alice, bob, carol := register(t, srvs[0], "alice"), register(t, srvs[1], "bob"), register(t, srvs[2], "carol")
 	for _, ver := range []string{"1", "10", "11", "12"} {
 		t.Run("room version "+ver, func(t *testing.T) {
 			room := alice.createRoom(t, map[string]any{"room_version": ver, "preset": "public_chat"})
@@ -189,12 +189,27 @@ func TestRemoteJoinEveryRoomVersion(t *testing.T) {
 			sees(t, alice, room, fromBob)
 			sameHistory(t, room, alice, bob)
 
-			bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
-			eventually(t, "hs1 sees bob leave", func() (bool, string) {
-				m := membershipOf(t, alice, room, bob.id)
-				return m == "leave", m
+			// A third server joins through the second, which joined over
+			// federation itself: hs2 is the resident here.
+			carol.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/join?via="+string(bob.srv.Name), map[string]any{})
+			eventually(t, "hs1 sees carol's join", func() (bool, string) {
+				m := membershipOf(t, alice, room, carol.id)
+				return m == "join", m
 			})
-			sameState(t, room, alice, bob)
+			fromCarol := carol.send(t, room, "hello both")
+			sees(t, alice, room, fromCarol)
+			sees(t, bob, room, fromCarol)
+			sameState(t, room, alice, bob, carol)
+
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+			eventually(t, "hs1 and hs3 see bob leave", func() (bool, string) {
+				m1, m3 := membershipOf(t, alice, room, bob.id), membershipOf(t, carol, room, bob.id)
+				return m1 == "leave" && m3 == "leave", m1 + " " + m3
+			})
+			last := alice.send(t, room, "after bob")
+			sees(t, carol, room, last)
+			sameState(t, room, alice, carol)
+			sameHistory(t, room, alice, carol)
 		})
 	}
 }

@@ -278,12 +278,19 @@ func (s *Service) signAsResident(ev *event.Event) (*event.Event, error) {
 	return event.Parse(ev.Version(), canonicaljson.Encode(obj))
 }
 
-// accept persists a PDU sent to us directly by origin.
+// accept persists a PDU sent to us directly by origin. The resident
+// server must send it on to the room's other servers (server-server API,
+// "Joining Rooms"): the outbound sender is woken for it, as for our own
+// events.
 func (s *Service) accept(ctx context.Context, origin id.ServerName, ev *event.Event) error {
-	if s.fed.Accept != nil {
-		return s.fed.Accept(ctx, origin, ev)
+	if s.fed.Accept == nil {
+		return s.acceptOnHead(ctx, ev)
 	}
-	return s.acceptOnHead(ctx, ev)
+	if err := s.fed.Accept(ctx, origin, ev); err != nil {
+		return err
+	}
+	s.outbound.SendEvent(ctx, ev.RoomID(), ev)
+	return nil
 }
 
 // acceptOnHead persists a membership event another server built on a
