@@ -107,7 +107,7 @@ func (b *bench) parallel(ctx context.Context, n int, f func(i int) error) error 
 
 func (b *bench) fanoutOnce(ctx context.Context, sender *user, members []*user, room, transport string) (fanoutRow, error) {
 	g := len(members)
-	row := fanoutRow{Members: g, Transport: transport, Expected: 0}
+	row := fanoutRow{Members: g, Transport: transport}
 	got := make(chan delivery, g*(b.cfg.fanoutMessages+1))
 	stats := &connStats{}
 	rctx, cancel := context.WithCancel(ctx)

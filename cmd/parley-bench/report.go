@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 )
 
 // dist summarises a set of durations, in milliseconds.
@@ -43,8 +42,6 @@ func summarize(ns []int64) dist {
 func ms(ns int64) float64 { return round3(float64(ns) / 1e6) }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
-
-func durNS(d time.Duration) int64 { return int64(d) }
 
 // cells formats a dist for the table: p50 p90 p99 max.
 func (d dist) cells() []string {
