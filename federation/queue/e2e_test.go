@@ -279,3 +279,80 @@ func metric(t *testing.T, srv *apptest.Server, name string) float64 {
 	}
 	return 0
 }
+
+// TestToDeviceCrossesServers: a to-device message of alice@hs1 reaches
+// bob@hs2's device through the queue (m.direct_to_device).
+func TestToDeviceCrossesServers(t *testing.T) {
+	servers := apptest.StartFederation(t, 2)
+	hs1, hs2 := servers[0], servers[1]
+	_, aliceTok := hs1.Register(t, "alice", "correct horse battery")
+	bob, bobTok := hs2.Register(t, "bob", "correct horse battery")
+	bobSync := &syncFollower{t: t, srv: hs2, token: bobTok}
+	bobSync.until("bob's first sync", func(map[string]any) bool { return true })
+
+	res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/sendToDevice/m.test/txn1", aliceTok, map[string]any{
+		"messages": map[string]any{bob: map[string]any{"*": map[string]any{"secret": "hello"}}}})
+	apptest.MustStatus(t, res, http.StatusOK)
+	bobSync.until("the to-device message on hs2", func(b map[string]any) bool {
+		td, _ := b["to_device"].(map[string]any)
+		events, _ := td["events"].([]any)
+		for _, e := range events {
+			m, _ := e.(map[string]any)
+			content, _ := m["content"].(map[string]any)
+			if m["type"] == "m.test" && content["secret"] == "hello" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestCatchUpAfterALongOutage: more events than the catch-up threshold
+// wait for hs2; it is sent the newest and fetches the rest itself.
+func TestCatchUpAfterALongOutage(t *testing.T) {
+	servers := apptest.StartFederation(t, 2, func(c *config.Config) {
+		c.Federation.Queue.BackoffInitial = 50 * time.Millisecond
+		c.Federation.Queue.BackoffMax = 500 * time.Millisecond
+		c.Federation.Queue.CatchUpThreshold = 50
+	})
+	hs1, hs2 := servers[0], servers[1]
+	_, aliceTok := hs1.Register(t, "alice", "correct horse battery")
+	_, bobTok := hs2.Register(t, "bob", "correct horse battery")
+	res := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceTok, map[string]any{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	res = hs2.Do(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+string(hs1.Config.ServerName),
+		bobTok, map[string]any{})
+	apptest.MustStatus(t, res, http.StatusOK)
+
+	hs2.Stop(t)
+	const n = 120 // at most 50 in the transaction in flight, more than 50 after it
+	var last string
+	for i := range n {
+		res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/c"+strconv.Itoa(i),
+			aliceTok, map[string]any{"msgtype": "m.text", "body": "c" + strconv.Itoa(i)})
+		apptest.MustStatus(t, res, http.StatusOK)
+		last = res.String("event_id")
+	}
+	hs2.Restart(t)
+	bob := &syncFollower{t: t, srv: hs2, token: bobTok}
+	bob.until("the newest message on hs2", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["event_id"] == last {
+				return true
+			}
+		}
+		return false
+	})
+	if n := metric(t, hs1, `parley_federation_transactions_sent_total{mode="catch_up"}`); n < 1 {
+		t.Fatalf("hs1 sent %v catch-up transactions", n)
+	}
+	// hs2 fetched the gap itself: /messages backwards from the end finds
+	// a message that was in no transaction (the one in flight held at
+	// most c0…c49, catch-up sent c119).
+	res = hs2.Do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages?dir=b&limit=100", bobTok, nil)
+	apptest.MustStatus(t, res, http.StatusOK)
+	if !strings.Contains(string(res.Raw), `"body":"c100"`) {
+		t.Fatalf("hs2's history lacks c100: %.600s", res.Raw)
+	}
+}
