@@ -15,6 +15,9 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/fedclient"
 	"github.com/parleyhq/parley/federation/keyring"
+	"github.com/parleyhq/parley/federation/xmatrix"
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/signing"
 	"github.com/parleyhq/parley/storage/pgtest"
 )
 
@@ -105,5 +108,59 @@ func TestFederationRefusesPrivateAddressesByDefault(t *testing.T) {
 	}
 	if _, err := servers[0].App.Keyring().VerifyKey(context.Background(), servers[1].Name, servers[1].App.SigningKey().ID(), 0); !errors.Is(err, keyring.ErrKeyNotFound) {
 		t.Errorf("key fetch from a loopback server: %v", err)
+	}
+}
+
+// TestFederationRequestAuthentication: a request hs1 signs is accepted by
+// hs2 (which fetches hs1's key over TLS); forged, misaddressed or
+// unknown-key requests are refused with 401 M_UNAUTHORIZED.
+func TestFederationRequestAuthentication(t *testing.T) {
+	servers := apptest.StartFederation(t, 2)
+	hs1, hs2 := servers[0], servers[1]
+	hs2.Register(t, "alice", "correct horse battery")
+	ctx := context.Background()
+	path := "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ahs2.test"
+
+	var profile map[string]any
+	if err := hs1.App.FederationClient().Do(ctx, hs2.Name, "GET", path, nil, &profile); err != nil {
+		t.Fatalf("signed request from hs1: %v", err)
+	}
+	if profile["displayname"] != "alice" {
+		t.Errorf("profile = %v", profile)
+	}
+
+	roots := x509.NewCertPool()
+	roots.AddCert(hs2.CA.Cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "hs2.test"}}}
+	forger, _ := signing.Generate(hs1.App.SigningKey().ID())
+	sign := func(k signing.Key, origin, dest id.ServerName) string {
+		h, err := xmatrix.Sign(k, origin, dest, "GET", path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	unknownKey, _ := signing.Generate("ed25519:unknown")
+	for name, auth := range map[string]string{
+		"no signature":               "",
+		"forged with hs1's key id":   sign(forger, hs1.Name, hs2.Name),
+		"key hs1 does not have":      sign(unknownKey, hs1.Name, hs2.Name),
+		"server that does not exist": sign(unknownKey, "hs9.test", hs2.Name),
+		"signed for another server":  sign(hs1.App.SigningKey(), hs1.Name, "hs3.test"),
+	} {
+		req, _ := http.NewRequest("GET", hs2.FederationURL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != 401 || body["errcode"] != "M_UNAUTHORIZED" {
+			t.Errorf("%s: %d %v, want 401 M_UNAUTHORIZED", name, res.StatusCode, body)
+		}
 	}
 }
