@@ -356,3 +356,60 @@ func TestCatchUpAfterALongOutage(t *testing.T) {
 		t.Fatalf("hs2's history lacks c100: %.600s", res.Raw)
 	}
 }
+
+// TestThreeServersHearEachOther: bob@hs2 and carol@hs3 both join alice's
+// room through hs1, which relays each join to the other server; from then
+// on hs2 and hs3 send each other their events directly.
+func TestThreeServersHearEachOther(t *testing.T) {
+	servers := apptest.StartFederation(t, 3)
+	hs1, hs2, hs3 := servers[0], servers[1], servers[2]
+	_, aliceTok := hs1.Register(t, "alice", "correct horse battery")
+	_, bobTok := hs2.Register(t, "bob", "correct horse battery")
+	carol, carolTok := hs3.Register(t, "carol", "correct horse battery")
+	res := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceTok, map[string]any{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	for _, j := range []struct {
+		srv   *apptest.Server
+		token string
+	}{{hs2, bobTok}, {hs3, carolTok}} {
+		res := j.srv.Do(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+string(hs1.Config.ServerName),
+			j.token, map[string]any{})
+		apptest.MustStatus(t, res, http.StatusOK)
+	}
+	// hs2 learns of carol's join from hs1.
+	bobSync := &syncFollower{t: t, srv: hs2, token: bobTok}
+	bobSync.until("carol's join on hs2", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["type"] == "m.room.member" && e["state_key"] == carol {
+				return true
+			}
+		}
+		return false
+	})
+	res = hs2.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/b1", bobTok,
+		map[string]any{"msgtype": "m.text", "body": "hi carol"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	fromBob := res.String("event_id")
+	carolSync := &syncFollower{t: t, srv: hs3, token: carolTok}
+	carolSync.until("bob's message on hs3", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["event_id"] == fromBob {
+				return true
+			}
+		}
+		return false
+	})
+	res = hs3.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/c1", carolTok,
+		map[string]any{"msgtype": "m.text", "body": "hi bob"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	fromCarol := res.String("event_id")
+	bobSync.until("carol's message on hs2", func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["event_id"] == fromCarol {
+				return true
+			}
+		}
+		return false
+	})
+}
