@@ -124,15 +124,12 @@ func (s *Service) DehydratedEvents(ctx context.Context, user id.UserID, device i
 		if since, err = strconv.ParseInt(nextBatch, 10, 64); err != nil || since < 0 {
 			return nil, "", mxerr.InvalidParam.Msg("next_batch is not a token of this endpoint")
 		}
-		if err := s.store.AckToDevice(ctx, user, device, since); err != nil {
-			return nil, "", err
-		}
 	}
 	upTo, err := s.store.ToDevicePos(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	msgs, err := s.store.ToDeviceMessages(ctx, user, device, since, upTo, toDeviceLimit)
+	msgs, err := s.store.TakeToDevice(ctx, user, device, since, upTo, toDeviceLimit)
 	if err != nil {
 		return nil, "", err
 	}

@@ -134,16 +134,11 @@ func (d DeviceListSource) CurrentPos(ctx context.Context) (int64, error) {
 // Fill implements syncer.StreamSource.
 func (d DeviceListSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *syncer.Response) error {
 	st := d.Keys.store
-	counts, err := st.OneTimeKeyCounts(ctx, q.User, q.Device)
+	counts, types, err := st.KeyCounts(ctx, q.User, q.Device)
 	if err != nil {
 		return err
 	}
-	resp.DeviceOneTimeKeysCount = counts
-	types, err := st.UnusedFallbackKeyTypes(ctx, q.User, q.Device)
-	if err != nil {
-		return err
-	}
-	resp.DeviceUnusedFallbackKeyTypes = types
+	resp.DeviceOneTimeKeysCount, resp.DeviceUnusedFallbackKeyTypes = counts, types
 	// An initial sync has no device_lists: the client queries every
 	// user it tracks anyway (spec: "Tracking the device list for a user").
 	if q.NoSince {

@@ -106,12 +106,10 @@ type KeyStore interface {
 	// their algorithm. New or changed device keys are a device list change:
 	// its position is returned (0 when there was none).
 	UploadKeys(ctx context.Context, user id.UserID, device id.DeviceID, deviceKeys json.RawMessage, otks, fallbacks []OneTimeKey) (int64, error)
-	// OneTimeKeyCounts counts the device's unclaimed one-time keys per
-	// algorithm.
-	OneTimeKeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, error)
-	// UnusedFallbackKeyTypes lists the algorithms of the device's fallback
-	// keys not handed out yet.
-	UnusedFallbackKeyTypes(ctx context.Context, user id.UserID, device id.DeviceID) ([]string, error)
+	// KeyCounts counts the device's unclaimed one-time keys per algorithm
+	// and lists the algorithms of its fallback keys not handed out yet
+	// (never nil), in one read: every sync asks.
+	KeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, []string, error)
 	// DeviceKeys returns the keys of every device of users that has some.
 	DeviceKeys(ctx context.Context, users []id.UserID) ([]DeviceKeys, error)
 	// AllDevices returns every device of user, Keys nil when it uploaded
@@ -167,11 +165,10 @@ type ToDeviceStore interface {
 	// position, unless txn was seen before (dup). It returns the position
 	// and the users who got a message.
 	SendToDevice(ctx context.Context, txn TxnKey, msgs []ToDeviceMessage) (pos int64, recipients []id.UserID, dup bool, err error)
-	// ToDeviceMessages returns up to limit of the device's messages in
-	// (after, upTo], oldest first.
-	ToDeviceMessages(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]PendingMessage, error)
-	// AckToDevice deletes the device's messages at or below upTo.
-	AckToDevice(ctx context.Context, user id.UserID, device id.DeviceID, upTo int64) error
+	// TakeToDevice deletes the device's messages at or below after — the
+	// client holds a token past them, it has them — and returns up to
+	// limit of those in (after, upTo], oldest first, in one round trip.
+	TakeToDevice(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]PendingMessage, error)
 }
 
 // BackupStore keeps key backups.

@@ -150,13 +150,8 @@ func (t ToDeviceSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *sy
 	if q.Device == "" {
 		return nil
 	}
-	if q.Since > 0 {
-		// The client holds a token past these: it has them.
-		if err := st.AckToDevice(ctx, q.User, q.Device, q.Since); err != nil {
-			return err
-		}
-	}
-	msgs, err := st.ToDeviceMessages(ctx, q.User, q.Device, q.Since, q.Pos, toDeviceLimit)
+	// Those up to since are acknowledged: the client holds a token past them.
+	msgs, err := st.TakeToDevice(ctx, q.User, q.Device, q.Since, q.Pos, toDeviceLimit)
 	if err != nil {
 		return err
 	}

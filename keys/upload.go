@@ -78,7 +78,8 @@ func (s *Service) Upload(ctx context.Context, user id.UserID, device id.DeviceID
 	if pos > 0 {
 		s.deviceListChanged(ctx, user, pos)
 	}
-	return s.store.OneTimeKeyCounts(ctx, user, device)
+	counts, _, err := s.store.KeyCounts(ctx, user, device)
+	return counts, err
 }
 
 // checkDeviceKeys validates an uploaded device_keys object: the

@@ -41,10 +41,13 @@ INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used
 ON CONFLICT (user_id, device_id, algorithm) DO UPDATE
 SET key_id = EXCLUDED.key_id, key_json = EXCLUDED.key_json,
     used = fallback_keys.used AND fallback_keys.key_json = EXCLUDED.key_json`
-	selectOneTimeKeyCounts = `
-SELECT algorithm, count(*) FROM one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm`
-	selectUnusedFallbackTypes = `
-SELECT algorithm FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`
+	// selectKeyCounts: one-time key counts per algorithm, then the unused
+	// fallback key algorithms.
+	selectKeyCounts = `
+SELECT algorithm, count(*)::int, FALSE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm
+UNION ALL
+SELECT algorithm, 0, TRUE FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used
+ORDER BY 3, 1`
 	selectDeviceKeysOf = `
 SELECT k.user_id, k.device_id, k.key_json, coalesce(d.display_name, '')
 FROM device_keys k JOIN devices d USING (user_id, device_id)
@@ -126,39 +129,31 @@ func markDeviceListChanged(ctx context.Context, tx pgx.Tx, user id.UserID) (int6
 	return pos, err
 }
 
-// OneTimeKeyCounts implements keys.KeyStore.
-func (s *Keys) OneTimeKeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, selectOneTimeKeyCounts, user, device)
+// KeyCounts implements keys.KeyStore.
+func (s *Keys) KeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, []string, error) {
+	rows, err := s.pool.Query(ctx, selectKeyCounts, user, device)
 	if err != nil {
-		return nil, fmt.Errorf("one-time key counts: %w", err)
+		return nil, nil, fmt.Errorf("key counts of %s %s: %w", user, device, err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	counts, fallbacks := map[string]int{}, []string{}
 	for rows.Next() {
 		var alg string
 		var n int
-		if err := rows.Scan(&alg, &n); err != nil {
-			return nil, err
+		var fallback bool
+		if err := rows.Scan(&alg, &n, &fallback); err != nil {
+			return nil, nil, err
 		}
-		out[alg] = n
+		if fallback {
+			fallbacks = append(fallbacks, alg)
+		} else {
+			counts[alg] = n
+		}
 	}
-	return out, rows.Err()
-}
-
-// UnusedFallbackKeyTypes implements keys.KeyStore.
-func (s *Keys) UnusedFallbackKeyTypes(ctx context.Context, user id.UserID, device id.DeviceID) ([]string, error) {
-	rows, err := s.pool.Query(ctx, selectUnusedFallbackTypes, user, device)
-	if err != nil {
-		return nil, fmt.Errorf("fallback key types: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("key counts of %s %s: %w", user, device, err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("fallback key types: %w", err)
-	}
-	if out == nil {
-		out = []string{}
-	}
-	return out, nil
+	return counts, fallbacks, nil
 }
 
 // DeviceKeys implements keys.KeyStore.

@@ -54,9 +54,9 @@ func TestKeysConcurrentClaimsHandOutEachKeyOnce(t *testing.T) {
 	if len(got) != n+1 || got["signed_curve25519:FB"] != 10 {
 		t.Fatalf("%d distinct keys, fallback %d times; want %d and 10", len(got), got["signed_curve25519:FB"], n+1)
 	}
-	counts, err := st.OneTimeKeyCounts(ctx, u, "DEV")
-	if err != nil || counts["signed_curve25519"] != 0 {
-		t.Fatalf("counts %v %v", counts, err)
+	counts, fallbacks, err := st.KeyCounts(ctx, u, "DEV")
+	if err != nil || counts["signed_curve25519"] != 0 || len(fallbacks) != 0 {
+		t.Fatalf("counts %v, unused fallbacks %v, %v", counts, fallbacks, err)
 	}
 }
 
@@ -132,18 +132,19 @@ func TestToDeviceStore(t *testing.T) {
 		t.Fatalf("another device's txn: dup %v, %v", dup, err)
 	}
 	for _, d := range []id.DeviceID{"D1", "D2"} {
-		ms, err := st.ToDeviceMessages(ctx, u, d, 0, pos, 10)
+		ms, err := st.TakeToDevice(ctx, u, d, 0, pos, 10)
 		if err != nil || len(ms) != 1 || ms[0].Pos != pos {
 			t.Fatalf("%s: %v %v", d, ms, err)
 		}
 	}
-	if err := st.AckToDevice(ctx, u, "D1", pos); err != nil {
-		t.Fatal(err)
+	// Taking from pos acknowledges what lies at or below it.
+	if ms, err := st.TakeToDevice(ctx, u, "D1", pos, pos, 10); err != nil || len(ms) != 0 {
+		t.Fatalf("after pos: %v %v", ms, err)
 	}
-	if ms, _ := st.ToDeviceMessages(ctx, u, "D1", 0, pos, 10); len(ms) != 0 {
+	if ms, _ := st.TakeToDevice(ctx, u, "D1", 0, pos, 10); len(ms) != 0 {
 		t.Fatalf("acknowledged: %v", ms)
 	}
-	if ms, _ := st.ToDeviceMessages(ctx, u, "D2", 0, pos, 10); len(ms) != 1 {
+	if ms, _ := st.TakeToDevice(ctx, u, "D2", 0, pos, 10); len(ms) != 1 {
 		t.Fatalf("D2's message went with D1's acknowledgement: %v", ms)
 	}
 }

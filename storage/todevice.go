@@ -23,11 +23,16 @@ ON CONFLICT DO NOTHING`
 INSERT INTO to_device_messages (stream_pos, user_id, device_id, message)
 SELECT $1, user_id, device_id, $3 FROM devices WHERE user_id = $2
 ON CONFLICT DO NOTHING`
-	selectToDeviceMessages = `
+	// takeToDevice deletes the acknowledged messages and reads the next
+	// ones in one statement (the SELECT reads the snapshot before the
+	// DELETE; the ranges do not overlap).
+	takeToDevice = `
+WITH acked AS (
+    DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3
+)
 SELECT stream_pos, message FROM to_device_messages
 WHERE user_id = $1 AND device_id = $2 AND stream_pos > $3 AND stream_pos <= $4
 ORDER BY stream_pos LIMIT $5`
-	deleteToDeviceUpTo = `DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`
 )
 
 // ToDevicePos implements keys.ToDeviceStore.
@@ -78,9 +83,9 @@ func (s *Keys) SendToDevice(ctx context.Context, txn keys.TxnKey, msgs []keys.To
 	return pos, recipients, dup, nil
 }
 
-// ToDeviceMessages implements keys.ToDeviceStore.
-func (s *Keys) ToDeviceMessages(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]keys.PendingMessage, error) {
-	rows, err := s.pool.Query(ctx, selectToDeviceMessages, user, device, after, upTo, limit)
+// TakeToDevice implements keys.ToDeviceStore.
+func (s *Keys) TakeToDevice(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]keys.PendingMessage, error) {
+	rows, err := s.pool.Query(ctx, takeToDevice, user, device, after, upTo, limit)
 	if err != nil {
 		return nil, fmt.Errorf("to-device messages of %s %s: %w", user, device, err)
 	}
@@ -95,12 +100,4 @@ func (s *Keys) ToDeviceMessages(ctx context.Context, user id.UserID, device id.D
 		return nil, fmt.Errorf("to-device messages of %s %s: %w", user, device, err)
 	}
 	return out, nil
-}
-
-// AckToDevice implements keys.ToDeviceStore.
-func (s *Keys) AckToDevice(ctx context.Context, user id.UserID, device id.DeviceID, upTo int64) error {
-	if _, err := s.pool.Exec(ctx, deleteToDeviceUpTo, user, device, upTo); err != nil {
-		return fmt.Errorf("acknowledge to-device messages of %s %s: %w", user, device, err)
-	}
-	return nil
 }
