@@ -210,6 +210,18 @@ func TestRemoteJoinEveryRoomVersion(t *testing.T) {
 			sees(t, carol, room, last)
 			sameState(t, room, alice, carol)
 			sameHistory(t, room, alice, carol)
+
+			// Bob's server kept the room as it was when he left: coming
+			// back is a remote join again, through any resident.
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(carol.srv.Name), map[string]any{})
+			eventually(t, "hs1 sees bob back", func() (bool, string) {
+				m := membershipOf(t, alice, room, bob.id)
+				return m == "join", m
+			})
+			back := bob.send(t, room, "back again")
+			sees(t, alice, room, back)
+			sees(t, carol, room, back)
+			sameState(t, room, alice, bob, carol)
 		})
 	}
 }
@@ -217,7 +229,7 @@ func TestRemoteJoinEveryRoomVersion(t *testing.T) {
 func TestRemoteInviteKickBanAndThirdServer(t *testing.T) {
 	srvs := apptest.StartFederation(t, 3)
 	alice, bob, carol := register(t, srvs[0], "alice"), register(t, srvs[1], "bob"), register(t, srvs[2], "carol")
-	room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat", "room_alias_name": "private"})
+	room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat", "room_alias_name": "private", "name": "Private room"})
 	alias := "#private:" + string(alice.srv.Name)
 
 	// A remote user's join without an invite is refused by the resident.
@@ -230,11 +242,11 @@ func TestRemoteInviteKickBanAndThirdServer(t *testing.T) {
 	if m := membershipOf(t, alice, room, bob.id); m != "invite" {
 		t.Fatalf("hs1 shows bob's membership %q after the invite", m)
 	}
-	eventually(t, "bob sees the invite in /sync", func() (bool, string) {
+	eventually(t, "bob sees the invite in /sync with the room's name", func() (bool, string) {
 		res := bob.do(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0", nil)
 		invites, _ := res.Body["rooms"].(map[string]any)["invite"].(map[string]any)
-		_, ok := invites[room]
-		return ok, string(res.Raw)
+		inv, _ := invites[room].(map[string]any)
+		return strings.Contains(fmt.Sprint(inv["invite_state"]), "Private room"), string(res.Raw)
 	})
 
 	// Bob joins by alias: resolved through hs1's /query/directory.
@@ -310,6 +322,19 @@ func TestRemoteKnockAndRestrictedJoin(t *testing.T) {
 		if m := membershipOf(t, alice, room, bob.id); m != "knock" {
 			t.Fatalf("hs1 shows bob's membership %q after the knock", m)
 		}
+		eventually(t, "bob's /sync shows the knock with the room's stripped state", func() (bool, string) {
+			res := bob.do(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0", nil)
+			knocks, _ := res.Body["rooms"].(map[string]any)["knock"].(map[string]any)
+			k, _ := knocks[room].(map[string]any)
+			return strings.Contains(fmt.Sprint(k["knock_state"]), "m.room.create"), string(res.Raw)
+		})
+
+		// Retracting the knock goes through make_leave/send_leave.
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+		if m := membershipOf(t, alice, room, bob.id); m != "leave" {
+			t.Fatalf("hs1 shows bob's membership %q after the retraction", m)
+		}
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/knock/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{})
 		alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/invite", map[string]any{"user_id": bob.id})
 		bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(alice.srv.Name), map[string]any{})
 		sameState(t, room, alice, bob)
