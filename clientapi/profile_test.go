@@ -51,7 +51,9 @@ func TestProfileFields(t *testing.T) {
 		{"bad key on get", http.MethodGet, profilePath(alice, "Pets"), "", nil, 400, "M_INVALID_PARAM"},
 		{"unknown user", http.MethodGet, profilePath("@nobody:parley.test"), "", nil, 404, "M_NOT_FOUND"},
 		{"unknown user's field", http.MethodGet, profilePath("@nobody:parley.test", "displayname"), "", nil, 404, "M_NOT_FOUND"},
-		{"remote user", http.MethodGet, profilePath("@x:elsewhere.test"), "", nil, 404, "M_NOT_FOUND"},
+		// Asked of the user's server over federation (tests in
+		// federation/reads_test.go); one that cannot be reached is a 502.
+		{"user of an unreachable server", http.MethodGet, profilePath("@x:elsewhere.test"), "", nil, 502, "M_UNKNOWN"},
 		{"malformed user id", http.MethodGet, profilePath("alice"), "", nil, 400, "M_INVALID_PARAM"},
 		{"unset field", http.MethodGet, profilePath(bob, "m.tz"), "", nil, 404, "M_NOT_FOUND"},
 		{"delete field", http.MethodDelete, profilePath(alice, "m.tz"), aliceTok, nil, 200, ""},
