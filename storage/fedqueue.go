@@ -39,12 +39,16 @@ const (
 	updateFanOutPos   = `UPDATE federation_fanout SET pos = $1`
 	selectStreamMax   = `SELECT pos FROM stream_position`
 	// selectStreamEvents reads the stream after the fan-out position with
-	// the user and membership of each membership change in the graph.
+	// the user and membership of each membership change in the graph, and
+	// whether the event is one the senders send (see pendingPDUs; $4 is
+	// our server name).
 	selectStreamEvents = `
 SELECT stream_pos, room_nid,
        CASE WHEN event_type = 'm.room.member' AND NOT outlier AND NOT soft_failed AND rejected IS NULL
             THEN state_key END,
-       membership
+       membership,
+       NOT outlier AND NOT soft_failed AND rejected IS NULL
+           AND (substr(sender, strpos(sender, ':') + 1) = $4 OR event_type = 'm.room.member')
 FROM events WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos LIMIT $3`
 	countOpenWindow = `
 SELECT count(*) FROM federation_destination_rooms WHERE destination = $1 AND room_nid = $2 AND until_pos IS NULL`
@@ -180,7 +184,7 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 		if upTo <= from {
 			return nil
 		}
-		rows, err := tx.Query(ctx, selectStreamEvents, from, upTo, limit)
+		rows, err := tx.Query(ctx, selectStreamEvents, from, upTo, limit, origin)
 		if err != nil {
 			return err
 		}
@@ -189,10 +193,11 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 			room       int64
 			member     *string
 			membership *string
+			sendable   bool
 		}
 		evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (streamEvent, error) {
 			var e streamEvent
-			err := row.Scan(&e.pos, &e.room, &e.member, &e.membership)
+			err := row.Scan(&e.pos, &e.room, &e.member, &e.membership, &e.sendable)
 			return e, err
 		})
 		if err != nil {
@@ -201,9 +206,13 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 		if len(evs) == limit {
 			upTo, res.More = evs[len(evs)-1].pos, true
 		}
+		// Only the rooms with events to send wake their destinations (an
+		// event a remote server sent us wakes nobody).
 		var roomNIDs []int64
+		seen := map[int64]bool{}
 		for _, e := range evs {
-			if !slices.Contains(roomNIDs, e.room) {
+			if e.sendable && !seen[e.room] {
+				seen[e.room] = true
 				roomNIDs = append(roomNIDs, e.room)
 			}
 			if e.member == nil || e.membership == nil {
