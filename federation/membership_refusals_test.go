@@ -233,3 +233,47 @@ func TestMembershipEndpointsRefuse(t *testing.T) {
 		}
 	})
 }
+
+// TestExchangeThirdPartyInvite: bob's server claims a third-party invite
+// alice made for an e-mail address now bound to bob; alice's server turns
+// it into an invite that bob's server signs, and bob can join.
+func TestExchangeThirdPartyInvite(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	hs1, hs2 := srvs[0], srvs[1]
+	alice, bob := register(t, hs1, "alice"), register(t, hs2, "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat"})
+	identity, err := signing.Generate("ed25519:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.third_party_invite/tok3", map[string]any{
+		"display_name": "b...@example.org", "key_validity_url": "https://identity.test/_matrix/identity/v2/pubkey/isvalid",
+		"public_key": signing.EncodeBase64(identity.Public())})
+
+	claim := func(target string, key signing.Key) error {
+		signed, err := signing.SignJSON([]byte(`{"mxid":"`+target+`","token":"tok3"}`), "identity.test", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := map[string]any{"type": "m.room.member", "room_id": room, "sender": alice.id, "state_key": target,
+			"content": map[string]any{"membership": "invite", "third_party_invite": map[string]any{
+				"display_name": "b...@example.org", "signed": json.RawMessage(signed)}}}
+		return hs2.App.FederationClient().Do(context.Background(), hs1.Name, http.MethodPut,
+			"/_matrix/federation/v1/exchange_third_party_invite/"+url.PathEscape(room), body, nil)
+	}
+	other, _ := signing.Generate("ed25519:0")
+	if status, code, body := remoteErr(t, claim(bob.id, other)); status != 403 || code != "M_FORBIDDEN" {
+		t.Errorf("a signed object the identity server did not sign: %d %s %s", status, code, body)
+	}
+	if status, code, body := remoteErr(t, claim("@carol:"+string(hs1.Name), identity)); status != 403 || code != "M_FORBIDDEN" {
+		t.Errorf("a claim for a user of another server: %d %s %s", status, code, body)
+	}
+	if err := claim(bob.id, identity); err != nil {
+		t.Fatalf("the claim: %v", err)
+	}
+	if m := membershipOf(t, alice, room, bob.id); m != "invite" {
+		t.Fatalf("hs1 shows bob's membership %q after the exchange", m)
+	}
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(hs1.Name), map[string]any{})
+	sameState(t, room, alice, bob)
+}
