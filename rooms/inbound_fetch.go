@@ -175,7 +175,7 @@ func (in *Inbound) storeFetched(ctx context.Context, room id.RoomID, raws []json
 // does not match are redacted (spec "Checks performed on receipt of a PDU"
 // apply to fetched events too).
 func (in *Inbound) parseVerified(ctx context.Context, v roomversion.Version, room id.RoomID, raws []json.RawMessage) []*event.Event {
-	var out []*event.Event
+	var parsed []*event.Event
 	seen := map[id.EventID]bool{}
 	for _, raw := range raws {
 		e, err := event.Parse(v, raw)
@@ -187,14 +187,9 @@ func (in *Inbound) parseVerified(ctx context.Context, v roomversion.Version, roo
 			continue
 		}
 		seen[e.EventID()] = true
-		e, _, err = event.VerifyOrRedact(ctx, e, in.deps.Keys)
-		if err != nil {
-			in.log.InfoContext(ctx, "fetched event dropped: signatures", "event_id", e.EventID(), "error", err)
-			continue
-		}
-		out = append(out, e)
+		parsed = append(parsed, e)
 	}
-	return out
+	return in.verifyAll(ctx, parsed)
 }
 
 // inRoom reports whether e belongs to room (a room version 12 create

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/auth"
@@ -42,23 +46,16 @@ func (in *Inbound) ImportRoom(ctx context.Context, version roomversion.Version, 
 	}
 	defer unlock()
 
-	var evs []*event.Event
+	var candidates []*event.Event
 	seen := map[id.EventID]bool{}
 	for _, e := range append(append([]*event.Event(nil), authChain...), state...) {
 		if seen[e.EventID()] || !inRoom(e, room) || e.Version().ID != version.ID {
 			continue
 		}
 		seen[e.EventID()] = true
-		e, redacted, err := event.VerifyOrRedact(ctx, e, in.deps.Keys)
-		if err != nil {
-			in.log.InfoContext(ctx, "send_join answer: event dropped", "room_id", room, "error", err)
-			continue
-		}
-		if redacted {
-			in.log.InfoContext(ctx, "send_join answer: content hash mismatch, event redacted", "event_id", e.EventID())
-		}
-		evs = append(evs, e)
+		candidates = append(candidates, e)
 	}
+	evs := in.verifyAll(ctx, candidates)
 	outliers, err := in.checkOutliers(ctx, version, room, evs)
 	if err != nil {
 		return err
@@ -116,3 +113,35 @@ func (in *Inbound) ImportRoom(ctx context.Context, version roomversion.Version, 
 }
 
 var errAlreadyImported = errors.New("rooms: the join is imported already")
+
+// verifyAll checks the signatures of evs on every CPU (a large room's
+// state is thousands of events) and returns those that pass, redacted
+// where their content hash does not match, in their order.
+func (in *Inbound) verifyAll(ctx context.Context, evs []*event.Event) []*event.Event {
+	out := make([]*event.Event, len(evs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(evs)/64, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(evs) {
+					return
+				}
+				e, redacted, err := event.VerifyOrRedact(ctx, evs[i], in.deps.Keys)
+				if err != nil {
+					in.log.InfoContext(ctx, "event dropped", "event_id", evs[i].EventID(), "error", err)
+					continue
+				}
+				if redacted {
+					in.log.InfoContext(ctx, "content hash mismatch, event redacted", "event_id", e.EventID())
+				}
+				out[i] = e
+			}
+		}()
+	}
+	wg.Wait()
+	return slices.DeleteFunc(out, func(e *event.Event) bool { return e == nil })
+}
