@@ -63,6 +63,15 @@ func TestMembershipEndpointsRefuse(t *testing.T) {
 	alice, bob := register(t, hs1, "alice"), register(t, hs2, "bob")
 	public := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "public_chat"})
 	private := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat"})
+	// Restricted to members of a room hs1 does not know, and of one bob
+	// is not in.
+	restrictedTo := func(allowed string) string {
+		return alice.createRoom(t, map[string]any{"room_version": "10", "preset": "private_chat",
+			"initial_state": []map[string]any{{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{
+				"join_rule": "restricted", "allow": []map[string]any{{"type": "m.room_membership", "room_id": allowed}}}}}})
+	}
+	unknownAllowed := restrictedTo("!unknown:elsewhere.test")
+	otherAllowed := restrictedTo(private)
 	c := hs2.App.FederationClient()
 	ctx := context.Background()
 	bobID := id.UserID(bob.id)
@@ -81,6 +90,8 @@ func TestMembershipEndpointsRefuse(t *testing.T) {
 			{"a version the joining server lacks", public, bob.id, []string{"1", "2"}, 400, "M_INCOMPATIBLE_ROOM_VERSION"},
 			{"an unknown room", "!nowhere:hs1.test", bob.id, []string{"10"}, 404, "M_NOT_FOUND"},
 			{"an invite-only room", private, bob.id, []string{"10"}, 403, "M_FORBIDDEN"},
+			{"restricted to rooms the resident does not know", unknownAllowed, bob.id, []string{"10"}, 400, "M_UNABLE_TO_AUTHORISE_JOIN"},
+			{"restricted to rooms the user is not in", otherAllowed, bob.id, []string{"10"}, 403, "M_FORBIDDEN"},
 			{"a public room", public, bob.id, []string{"9", "10"}, 200, ""},
 		}
 		for _, tc := range cases {
