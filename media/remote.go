@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
+
+	"github.com/parleyhq/parley/mxerr"
 )
 
 // RemoteFetcher downloads content from the server its mxc URI names
@@ -25,6 +28,10 @@ type RemoteContent struct {
 	Filename    string // from Content-Disposition; "" when none
 	Body        io.ReadCloser
 }
+
+// errRemoteUnavailable: the media's server did not answer usefully (the
+// spec's 502 for a remote server that cannot be reached).
+var errRemoteUnavailable = mxerr.Unknown.WithStatus(http.StatusBadGateway).Msg("The media's server could not be reached")
 
 // remoteCache is the state of fetching remote media: one fetch per mxc at
 // a time, the others wait for it.
@@ -96,10 +103,14 @@ func (s *Service) fetchRemote(ctx context.Context, mxc MXC) (Media, error) {
 	}
 	rc, err := s.remote.fetcher.FetchMedia(ctx, mxc, s.cfg.MaxUploadSize)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrTooLarge) {
-			s.logger.WarnContext(ctx, "remote media fetch failed", slog.String("mxc", mxc.String()), slog.String("error", err.Error()))
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooLarge) {
+			return Media{}, err
 		}
-		return Media{}, err
+		s.logger.WarnContext(ctx, "remote media fetch failed", slog.String("mxc", mxc.String()), slog.String("error", err.Error()))
+		if _, ok := mxerr.As(err); ok {
+			return Media{}, err
+		}
+		return Media{}, errors.Join(errRemoteUnavailable, err)
 	}
 	defer rc.Body.Close()
 	contentType := rc.ContentType

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/media/mediatest"
+	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/storage/pgtest"
 )
@@ -31,6 +33,9 @@ func (f *fakeMediaServer) FetchMedia(ctx context.Context, mxc media.MXC, maxSize
 	f.fetches.Add(1)
 	if f.hold != nil {
 		<-f.hold
+	}
+	if mxc.MediaID == "broken" {
+		return nil, errors.New("dial tcp: connection refused")
 	}
 	b, ok := f.content[mxc.MediaID]
 	if !ok {
@@ -137,6 +142,11 @@ func TestRemoteMediaFetchedOnceAndCached(t *testing.T) {
 				t.Fatalf("second try: err %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// A server that cannot be reached is a 502 for the client.
+	_, err = svc.Download(ctx, media.MXC{Server: "remote.test", MediaID: "broken"}, 0)
+	if m, ok := mxerr.As(err); !ok || m.Status != http.StatusBadGateway {
+		t.Errorf("unreachable remote: %v, want a 502", err)
 	}
 	// A content type that does not parse is stored as the default.
 	c, err = svc.Download(ctx, media.MXC{Server: "remote.test", MediaID: "odd"}, 0)
