@@ -27,7 +27,9 @@ const (
 	wellKnownDefaultTTL = 24 * time.Hour
 	wellKnownMaxTTL     = 48 * time.Hour
 	wellKnownErrorTTL   = time.Hour
-	wellKnownMaxBody    = 64 << 10
+	// wellKnownFirstErrorTTL is how long a first failure is kept.
+	wellKnownFirstErrorTTL = 5 * time.Minute
+	wellKnownMaxBody       = 64 << 10
 	// targetTTL bounds how long a resolved target (SRV answers included)
 	// is reused before discovery runs again.
 	targetTTL = 10 * time.Minute
@@ -63,8 +65,9 @@ type resolver struct {
 }
 
 type wellKnownEntry struct {
-	server  string // m.server, "" when the lookup failed
-	expires time.Time
+	server   string // m.server, "" when the lookup failed
+	expires  time.Time
+	failures int // consecutive failed lookups
 }
 
 type targetEntry struct {
@@ -155,18 +158,27 @@ func (r *resolver) srv(ctx context.Context, host string) (string, bool) {
 
 // wellKnownServer returns m.server of host's /.well-known/matrix/server,
 // "" when it has none, from a cache that honours Cache-Control and Expires
-// (24 hours without them, at most 48) and keeps failures for an hour.
+// (24 hours without them, at most 48). Failures are kept for 5 minutes,
+// doubling with each consecutive failure up to an hour: the spec's
+// "cached for up to an hour" with its encouraged exponential back-off, so
+// that one transient error does not misroute a server for an hour.
 func (r *resolver) wellKnownServer(ctx context.Context, host string) string {
 	now := r.now()
 	r.mu.Lock()
-	if e, ok := r.wk[host]; ok && now.Before(e.expires) {
+	prev, ok := r.wk[host]
+	if ok && now.Before(prev.expires) {
 		r.mu.Unlock()
-		return e.server
+		return prev.server
 	}
 	r.mu.Unlock()
 	server, ttl := r.fetchWellKnown(ctx, host, now)
+	entry := wellKnownEntry{server: server, expires: now.Add(ttl)}
+	if ttl == wellKnownErrorTTL {
+		entry.failures = prev.failures + 1
+		entry.expires = now.Add(min(wellKnownFirstErrorTTL<<min(prev.failures, 10), wellKnownErrorTTL))
+	}
 	r.mu.Lock()
-	r.wk[host] = wellKnownEntry{server: server, expires: now.Add(ttl)}
+	r.wk[host] = entry
 	r.mu.Unlock()
 	return server
 }

@@ -161,7 +161,7 @@ func TestWellKnownCache(t *testing.T) {
 		{"expires.example", "c.example:1", 119 * time.Minute, 121 * time.Minute},
 		{"long.example", "d.example:1", 47 * time.Hour, 49 * time.Hour},
 		{"nostore.example", "e.example:1", 0, time.Second},
-		{"error.example", "", 59 * time.Minute, 61 * time.Minute},
+		{"error.example", "", 4 * time.Minute, 6 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -186,5 +186,38 @@ func TestWellKnownCache(t *testing.T) {
 				t.Errorf("not fetched again after %s (hits %d → %d)", tt.refetched, hits, site.count(tt.host))
 			}
 		})
+	}
+}
+
+func TestWellKnownFailuresBackOff(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	site := &wellKnownSite{hits: map[string]int{}, pages: map[string]wkPage{
+		"flaky.example": {503, ``, nil},
+	}}
+	r := testResolver(t, site, nil, func() time.Time { return now })
+	ctx := context.Background()
+	// Consecutive failures are kept 5, 10, 20, 40, 60, 60 minutes.
+	for i, kept := range []time.Duration{5, 10, 20, 40, 60, 60} {
+		kept *= time.Minute
+		r.wellKnownServer(ctx, "flaky.example")
+		if site.count("flaky.example") != i+1 {
+			t.Fatalf("failure %d: %d fetches", i+1, site.count("flaky.example"))
+		}
+		now = now.Add(kept - time.Second)
+		r.wellKnownServer(ctx, "flaky.example")
+		if site.count("flaky.example") != i+1 {
+			t.Fatalf("failure %d refetched before %s", i+1, kept)
+		}
+		now = now.Add(2 * time.Second)
+	}
+	// A success resets the back-off.
+	site.mu.Lock()
+	site.pages["flaky.example"] = wkPage{200, `{"m.server":"ok.example:1"}`, nil}
+	site.mu.Unlock()
+	if got := r.wellKnownServer(ctx, "flaky.example"); got != "ok.example:1" {
+		t.Fatalf("m.server = %q", got)
+	}
+	if e := r.wk["flaky.example"]; e.failures != 0 {
+		t.Errorf("failures after a success = %d", e.failures)
 	}
 }
