@@ -124,7 +124,7 @@ func (a *API) ssoFallback(w http.ResponseWriter, r *http.Request) {
 	}
 	csrf := randomCookieValue()
 	http.SetCookie(w, &http.Cookie{Name: ssoConfirmCookie, Value: csrf, Path: r.URL.Path, MaxAge: 600,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(a.clientBaseURL(), "https:")})
 	writeHTML(w, http.StatusOK, ssoConfirmPage, map[string]any{
 		"Action": action, "User": string(user), "Session": session, "CSRF": csrf,
 		"Providers": a.SSO.IdentityProviders(),
