@@ -98,6 +98,16 @@ func TestKeysOverFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("a cross-signing upload is announced as m.signing_key_update", func(t *testing.T) {
+		cs := newCrossSigningSet(t, alice.user)
+		apptest.MustStatus(t, s.Do(t, http.MethodPost, v3+"/keys/device_signing/upload", alice.token, cs.body), http.StatusOK)
+		edus := rec.take()
+		if len(edus) != 1 || edus[0].dest != "other.test" || edus[0].typ != "m.signing_key_update" ||
+			edus[0].content["master_key"] == nil || edus[0].content["self_signing_key"] == nil || edus[0].content["user_signing_key"] != nil {
+			t.Fatalf("EDUs: %+v", edus)
+		}
+	})
+
 	t.Run("to-device messages for remote users go as m.direct_to_device, once", func(t *testing.T) {
 		body := obj{"messages": obj{remote: obj{"RDEV": obj{"x": 1}}, "@ron:other.test": obj{"*": obj{"x": 2}},
 			"@zed:third.test": obj{"*": obj{"x": 3}}}}

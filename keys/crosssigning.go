@@ -105,7 +105,7 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user id.UserID, device
 		if err != nil {
 			return err
 		}
-		s.deviceListChanged(ctx, user, pos)
+		s.crossSigningChanged(ctx, user, pos, upload)
 	}
 	if finish != nil {
 		return finish(ctx)

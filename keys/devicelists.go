@@ -24,6 +24,34 @@ func (s *Service) deviceListChanged(ctx context.Context, user id.UserID, pos int
 	}
 }
 
+// crossSigningChanged follows a new cross-signing key upload at pos: like
+// a device change for local trackers, and m.signing_key_update with the
+// public master and self-signing keys for the servers sharing a room (the
+// user-signing key stays home).
+func (s *Service) crossSigningChanged(ctx context.Context, user id.UserID, pos int64, upload map[string]json.RawMessage) {
+	servers := s.notifyDeviceList(ctx, user, pos)
+	if s.edus == nil || len(servers) == 0 {
+		return
+	}
+	edu := map[string]any{"user_id": user}
+	if k, ok := upload[UsageMaster]; ok {
+		edu["master_key"] = k
+	}
+	if k, ok := upload[UsageSelfSigning]; ok {
+		edu["self_signing_key"] = k
+	}
+	if len(edu) == 1 {
+		return // only the user-signing key changed
+	}
+	content, _ := json.Marshal(edu)
+	for _, srv := range servers {
+		if err := s.edus.SendEDU(ctx, srv, "m.signing_key_update", content); err != nil {
+			s.logger.WarnContext(ctx, "queue m.signing_key_update", slog.String("destination", string(srv)),
+				slog.String("error", err.Error()))
+		}
+	}
+}
+
 // notifyDeviceList wakes the syncs of user and of the local users who
 // share a room with them, and returns the servers of the remote ones.
 func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int64) []id.ServerName {

@@ -219,4 +219,25 @@ func TestE2EEAcrossServers(t *testing.T) {
 			t.Fatalf("bob's new device not found from hs1: %s", q.Raw)
 		}
 	})
+
+	t.Run("cross-signing keys reach the other server's trackers", func(t *testing.T) {
+		_, master, _ := ed25519.GenerateKey(nil)
+		_, self, _ := ed25519.GenerateKey(nil)
+		mpub := signing.EncodeBase64(master.Public().(ed25519.PublicKey))
+		spub := signing.EncodeBase64(self.Public().(ed25519.PublicKey))
+		body := obj{
+			"master_key": obj{"user_id": alice.user, "usage": []string{"master"}, "keys": obj{"ed25519:" + mpub: mpub}},
+			"self_signing_key": sign(t, obj{"user_id": alice.user, "usage": []string{"self_signing"},
+				"keys": obj{"ed25519:" + spub: spub}}, alice.user, "ed25519:"+mpub, master),
+		}
+		apptest.MustStatus(t, hs1.Do(t, http.MethodPost, v3+"/keys/device_signing/upload", alice.token, body), http.StatusOK)
+		bob.follow(t, &bobSince, "alice's cross-signing change", func(b map[string]any) bool {
+			return slices.Contains(strs(field(b, "device_lists", "changed")), alice.user)
+		})
+		q := hs2.Do(t, http.MethodPost, v3+"/keys/query", bob.token, obj{"device_keys": obj{alice.user: []string{}}})
+		if field(q.Body, "master_keys", alice.user, "keys", "ed25519:"+mpub) != mpub ||
+			field(q.Body, "self_signing_keys", alice.user, "keys", "ed25519:"+spub) != spub {
+			t.Fatalf("alice's cross-signing keys from hs2: %s", q.Raw)
+		}
+	})
 }
