@@ -96,8 +96,7 @@ type FederationDeps struct {
 	UserExists func(ctx context.Context, user id.UserID) (bool, error)
 	// Accept runs a PDU sent to us directly (send_join, send_leave,
 	// send_knock) through the inbound pipeline: the PDU checks, then
-	// persist; an error means it was rejected. nil persists it on the
-	// room's head after checking it against current state (acceptOnHead).
+	// persist; an error means it was rejected.
 	Accept func(ctx context.Context, origin id.ServerName, ev *event.Event) error
 }
 
@@ -284,7 +283,7 @@ func (s *Service) signAsResident(ev *event.Event) (*event.Event, error) {
 // events.
 func (s *Service) accept(ctx context.Context, origin id.ServerName, ev *event.Event) error {
 	if s.fed.Accept == nil {
-		return s.acceptOnHead(ctx, ev)
+		return errNoFederation
 	}
 	if err := s.fed.Accept(ctx, origin, ev); err != nil {
 		return err
@@ -292,40 +291,3 @@ func (s *Service) accept(ctx context.Context, origin id.ServerName, ev *event.Ev
 	s.outbound.SendEvent(ctx, ev.RoomID(), ev)
 	return nil
 }
-
-// acceptOnHead persists a membership event another server built on a
-// template we gave it: it is checked against its own auth events and
-// against current state, and appended on the room's head.
-func (s *Service) acceptOnHead(ctx context.Context, ev *event.Event) error {
-	_, err := s.persist(ctx, AppendRequest{RoomID: ev.RoomID(), Build: []BuildFunc{func(h *Head) (*event.Event, error) {
-		if h.State.Get(auth.TypeMember, *ev.StateKey()) != nil && h.State.Get(auth.TypeMember, *ev.StateKey()).EventID() == ev.EventID() {
-			return nil, errAlreadyPersisted
-		}
-		var authEvents []auth.Event
-		for _, ref := range ev.AuthEventIDs() {
-			for _, st := range h.State {
-				if st.EventID() == ref {
-					authEvents = append(authEvents, st)
-				}
-			}
-		}
-		if h.Version.CreateEventDefinesRoomID {
-			if c := h.State.Get(auth.TypeCreate, ""); c != nil {
-				authEvents = append(authEvents, c)
-			}
-		}
-		if err := auth.CheckAuthEvents(h.Version, ev, authEvents); err != nil {
-			return nil, authError(err)
-		}
-		if err := auth.Check(h.Version, ev, h.State); err != nil {
-			return nil, authError(err)
-		}
-		return ev, nil
-	}}})
-	if errors.Is(err, errAlreadyPersisted) {
-		return nil
-	}
-	return err
-}
-
-var errAlreadyPersisted = errors.New("rooms: event already persisted")

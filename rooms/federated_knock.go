@@ -132,4 +132,3 @@ func (s *Service) knockThrough(ctx context.Context, srv id.ServerName, user id.U
 	}
 	return s.fed.Invites.StoreRemoteMembership(ctx, ev, stripped)
 }
-
