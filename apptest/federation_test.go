@@ -60,9 +60,18 @@ func TestFederationKeysOverTLS(t *testing.T) {
 		t.Fatalf("hs1 fetching hs3's key through hs2: %v", err)
 	}
 	// The key is now in hs1's database: still known after a restart.
+	fedURL := hs1.FederationURL
 	hs1.Restart(t)
 	if _, err := hs1.App.Keyring().VerifyKey(ctx, hs3.Name, hs3.App.SigningKey().ID(), now); err != nil {
 		t.Fatalf("hs3's key after hs1's restart: %v", err)
+	}
+	// The restarted server kept its federation port: the others still
+	// reach it through their resolve maps.
+	if hs1.FederationURL != fedURL {
+		t.Errorf("federation listener moved from %s to %s", fedURL, hs1.FederationURL)
+	}
+	if err := hs2.App.FederationClient().Do(ctx, hs1.Name, "GET", "/_matrix/federation/v1/version", nil, nil); err != nil {
+		t.Errorf("hs2 → restarted hs1: %v", err)
 	}
 }
 
