@@ -188,9 +188,9 @@ func (s *Service) JoinVia(ctx context.Context, user id.UserID, room id.RoomID, v
 	if remoteErr == nil {
 		return room, nil
 	}
-	if h != nil {
-		// Every resident refused or is gone: a room we created and all
-		// left may still be joinable from our own copy.
+	if h != nil && len(serversInRoom(h.State)) == 0 {
+		// Nobody is left in the room anywhere, as far as we know: a room
+		// everyone left may still be joinable from our own copy.
 		if _, err := s.Join(ctx, user, room, reason); err == nil {
 			return room, nil
 		}
