@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -55,6 +56,18 @@ type Transactions struct {
 
 	mu       sync.Mutex
 	inFlight map[txnKey]chan struct{}
+	// lastPrune is when answers older than txnRetention were last
+	// forgotten (when the store can).
+	lastPrune time.Time
+}
+
+// txnRetention is how long a transaction's answer is kept for retries:
+// senders retry for minutes to hours, not days.
+const txnRetention = 7 * 24 * time.Hour
+
+// txnPruner is a store that can forget old answers (storage.InboundTxns).
+type txnPruner interface {
+	PruneInboundTxns(ctx context.Context, maxAge time.Duration) (int64, error)
 }
 
 type txnKey struct {
@@ -151,7 +164,31 @@ func (t *Transactions) Process(ctx context.Context, origin id.ServerName, txnID 
 	if err := t.txns.SaveInboundTxn(ctx, origin, txnID, resp); err != nil {
 		return nil, err
 	}
+	t.maybePrune(ctx)
 	return resp, nil
+}
+
+// maybePrune forgets answers older than txnRetention, at most once an
+// hour.
+func (t *Transactions) maybePrune(ctx context.Context) {
+	p, ok := t.txns.(txnPruner)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	due := time.Since(t.lastPrune) > time.Hour
+	if due {
+		t.lastPrune = time.Now()
+	}
+	t.mu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := p.PruneInboundTxns(ctx, txnRetention); err != nil {
+		t.logger.WarnContext(ctx, "pruning inbound transactions failed", slog.String("error", err.Error()))
+	} else if n > 0 {
+		t.logger.DebugContext(ctx, "inbound transactions pruned", slog.Int64("count", n))
+	}
 }
 
 // processPDUs runs the PDUs through the pipeline, each room's in order on
