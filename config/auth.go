@@ -94,7 +94,8 @@ type OIDCProvider struct {
 	// SubjectClaim identifies the user at the provider (default sub).
 	SubjectClaim string `yaml:"subject_claim"`
 	// LocalpartTemplate and DisplayNameTemplate are Go text/templates over
-	// the ID token's claims, for example {{.preferred_username}}. The
+	// the ID token's claims, for example {{.preferred_username}} or
+	// {{.email | localpart}} (ClaimTemplateFuncs). The
 	// localpart is lower-cased and mapped to the user id grammar; a taken
 	// one gets a number appended.
 	LocalpartTemplate   string `yaml:"localpart_template"`
@@ -102,6 +103,21 @@ type OIDCProvider struct {
 	// AllowExistingUsers links a first login to an existing account with
 	// the mapped localpart instead of picking another localpart.
 	AllowExistingUsers bool `yaml:"allow_existing_users"`
+}
+
+// ClaimTemplateFuncs are the functions the claim templates may use besides
+// text/template's own: localpart (the part of an e-mail address before
+// "@", for providers that only give an address) and lower.
+var ClaimTemplateFuncs = template.FuncMap{
+	"localpart": func(s any) string {
+		str, _ := s.(string)
+		local, _, _ := strings.Cut(str, "@")
+		return local
+	},
+	"lower": func(s any) string {
+		str, _ := s.(string)
+		return strings.ToLower(str)
+	},
 }
 
 // DefaultAuth is passwords on, JWT off, no OIDC provider.
@@ -249,7 +265,7 @@ func (a *Auth) validate(add func(format string, args ...any)) {
 			add("%s: must be an mxc:// URI", key("icon"))
 		}
 		for name, text := range map[string]string{"localpart_template": p.LocalpartTemplate, "display_name_template": p.DisplayNameTemplate} {
-			if _, err := template.New(name).Option("missingkey=zero").Parse(text); err != nil {
+			if _, err := template.New(name).Funcs(ClaimTemplateFuncs).Parse(text); err != nil {
 				add("%s: %v", key(name), err)
 			}
 		}

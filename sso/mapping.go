@@ -7,6 +7,8 @@ import (
 	"text/template"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/parleyhq/parley/config"
 )
 
 // mapping turns an ID token's claims into a subject, a localpart and a
@@ -18,11 +20,11 @@ type mapping struct {
 }
 
 func newMapping(subjectClaim, localpart, displayName string) (*mapping, error) {
-	lp, err := template.New("localpart").Option("missingkey=error").Parse(localpart)
+	lp, err := template.New("localpart").Funcs(config.ClaimTemplateFuncs).Option("missingkey=error").Parse(localpart)
 	if err != nil {
 		return nil, fmt.Errorf("localpart_template: %w", err)
 	}
-	dn, err := template.New("display_name").Option("missingkey=error").Parse(displayName)
+	dn, err := template.New("display_name").Funcs(config.ClaimTemplateFuncs).Option("missingkey=error").Parse(displayName)
 	if err != nil {
 		return nil, fmt.Errorf("display_name_template: %w", err)
 	}

@@ -23,6 +23,22 @@ func TestMapLocalpart(t *testing.T) {
 	}
 }
 
+func TestMappingFuncs(t *testing.T) {
+	m, err := newMapping("sub", "{{.email | localpart}}", "{{.name | lower}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lp, dn, ok := m.apply(jwt.MapClaims{"sub": "s", "email": "Bob.Smith@corp.example", "name": "Bob SMITH"})
+	if !ok || lp != "bob.smith" || dn != "bob smith" {
+		t.Fatalf("%q %q %v", lp, dn, ok)
+	}
+	// A missing claim through a function is no claim at all.
+	_, lp, _, _ = m.apply(jwt.MapClaims{"sub": "S-1"})
+	if lp != "s-1" {
+		t.Fatalf("fallback %q", lp)
+	}
+}
+
 func TestMappingApply(t *testing.T) {
 	m, err := newMapping("sub", "{{.preferred_username}}", "{{.given_name}} {{.family_name}}")
 	if err != nil {
