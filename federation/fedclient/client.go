@@ -353,6 +353,13 @@ func (c *Client) send(ctx context.Context, destination id.ServerName, method, pa
 		req.Header[k] = v
 	}
 	req.Host = target.Host
+	if method == http.MethodPut {
+		// Every federation PUT is idempotent (transactions by id, joins,
+		// leaves, invites by event): let the transport resend one whose
+		// pooled connection the remote closed (a restart) instead of
+		// failing it. The empty header is not sent.
+		req.Header["X-Idempotency-Key"] = nil
+	}
 	if content != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

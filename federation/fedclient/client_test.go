@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,5 +198,44 @@ func TestPublicAddress(t *testing.T) {
 		if got := PublicAddress(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestPutRetriedOnStaleConnection: a PUT on a pooled connection that the
+// remote drops (a restart) is sent again on a new connection.
+func TestPutRetriedOnStaleConnection(t *testing.T) {
+	ca := fedtest.NewCA(t)
+	var mu sync.Mutex
+	perConn := map[string]int{}
+	srv := tlsServer(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		mu.Lock()
+		perConn[r.RemoteAddr]++
+		n := perConn[r.RemoteAddr]
+		mu.Unlock()
+		if n == 2 {
+			// The second request on a connection: drop it unanswered.
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}), "hs2.test")
+	c, _ := newClient(t, func(f *config.Federation) {
+		f.Resolve = map[string]string{"hs2.test": hostPort(srv)}
+		f.CAFile = ca.WriteCA(t)
+		f.AllowPrivateAddresses = true
+	})
+	for i := range 2 {
+		if err := c.Do(context.Background(), "hs2.test", "PUT", "/_matrix/federation/v1/send/t"+strconv.Itoa(i), map[string]any{}, nil); err != nil {
+			t.Fatalf("PUT %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(perConn) != 2 {
+		t.Errorf("%d connections, want 2 (the second PUT resent on a new one)", len(perConn))
 	}
 }
