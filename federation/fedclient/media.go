@@ -59,32 +59,47 @@ func (c *Client) DownloadMedia(ctx context.Context, dest id.ServerName, mediaID 
 // readMultipartMedia reads the metadata part of a federation media answer
 // and returns the content part (or what its Location points at).
 func (c *Client) readMultipartMedia(ctx context.Context, res *http.Response) (*MediaResponse, error) {
-	mediaType, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	if err != nil || !strings.HasPrefix(mediaType, "multipart/") || params["boundary"] == "" {
-		return nil, fmt.Errorf("answer is %q, not multipart", res.Header.Get("Content-Type"))
+	out, location, err := parseMultipartMedia(res.Header.Get("Content-Type"), res.Body)
+	if err != nil {
+		return nil, err
 	}
-	mr := multipart.NewReader(res.Body, params["boundary"])
+	if location != "" {
+		res.Body.Close()
+		return c.fetchLocation(ctx, location)
+	}
+	out.Body = partBody{Reader: out.Body, closer: res.Body}
+	return out, nil
+}
+
+// parseMultipartMedia reads a multipart/mixed media answer from body up to
+// its content part: the content (Body reads the part, without closing
+// anything) or the Location it names instead.
+func parseMultipartMedia(contentType string, body io.Reader) (*MediaResponse, string, error) {
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil || !strings.HasPrefix(mediaType, "multipart/") || params["boundary"] == "" {
+		return nil, "", fmt.Errorf("answer is %q, not multipart", contentType)
+	}
+	mr := multipart.NewReader(body, params["boundary"])
 	meta, err := mr.NextPart()
 	if err != nil {
-		return nil, fmt.Errorf("metadata part: %w", err)
+		return nil, "", fmt.Errorf("metadata part: %w", err)
 	}
 	// The metadata object is empty in v1.11+; read it to reach the content.
 	if _, err := io.Copy(io.Discard, io.LimitReader(meta, maxMediaMetadata)); err != nil {
-		return nil, fmt.Errorf("metadata part: %w", err)
+		return nil, "", fmt.Errorf("metadata part: %w", err)
 	}
 	part, err := mr.NextPart()
 	if err != nil {
-		return nil, fmt.Errorf("content part: %w", err)
+		return nil, "", fmt.Errorf("content part: %w", err)
 	}
 	if loc := part.Header.Get("Location"); loc != "" {
-		res.Body.Close()
-		return c.fetchLocation(ctx, loc)
+		return nil, loc, nil
 	}
 	return &MediaResponse{
 		ContentType:        part.Header.Get("Content-Type"),
 		ContentDisposition: part.Header.Get("Content-Disposition"),
-		Body:               partBody{Reader: part, closer: res.Body},
-	}, nil
+		Body:               io.NopCloser(part),
+	}, "", nil
 }
 
 // partBody reads a multipart part and closes the response it is in.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,31 @@ func TestDownloadMedia(t *testing.T) {
 	if _, err := strict.DownloadMedia(ctx, "hs2.test", "inline", time.Second); err == nil || errors.As(err, &fe) {
 		t.Errorf("loopback server reached with private addresses refused: %v", err)
 	}
+}
+
+// FuzzParseMultipartMedia: whatever another server answers, parsing ends
+// with content, a location or an error, and never panics.
+func FuzzParseMultipartMedia(f *testing.F) {
+	f.Add("multipart/mixed; boundary=b", "--b\r\nContent-Type: application/json\r\n\r\n{}\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n")
+	f.Add("multipart/mixed; boundary=b", "--b\r\n\r\n{}\r\n--b\r\nLocation: https://example.org/x\r\n\r\n\r\n--b--\r\n")
+	f.Add("multipart/mixed; boundary=\"a b\"", "--a b\r\n\r\n--a b--")
+	f.Add("text/plain", "hello")
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		res, location, err := parseMultipartMedia(contentType, strings.NewReader(body))
+		switch {
+		case err != nil:
+			if res != nil || location != "" {
+				t.Fatal("an error with a result")
+			}
+		case location != "":
+			if res != nil {
+				t.Fatal("both a location and content")
+			}
+		default:
+			if res == nil {
+				t.Fatal("no error, no location, no content")
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+		}
+	})
 }
