@@ -126,6 +126,18 @@ func TestRoomGraphReads(t *testing.T) {
 	if !fedclient.IsErrcode(err, "M_INVALID_PARAM") {
 		t.Errorf("timestamp_to_event with dir=x: %v", err)
 	}
+
+	// The room's server ACL shuts hs2 out of every read, bob's join
+	// notwithstanding.
+	res = hs1.Do(t, http.MethodPut, v3+"/rooms/"+url.PathEscape(string(room))+"/state/m.room.server_acl/", aliceTok,
+		map[string]any{"allow": []string{"*"}, "deny": []string{string(hs2.Config.ServerName)}})
+	apptest.MustStatus(t, res, http.StatusOK)
+	if _, err := c2.GetStateIDs(ctx, hs1.Config.ServerName, room, last); !fedclient.IsErrcode(err, "M_FORBIDDEN") {
+		t.Errorf("state_ids for a server the ACL denies: %v", err)
+	}
+	if _, err := c2.GetEvent(ctx, hs1.Config.ServerName, last); !fedclient.IsErrcode(err, "M_FORBIDDEN") {
+		t.Errorf("event for a server the ACL denies: %v", err)
+	}
 }
 
 // TestHistoryVisibilityForServers: in a room whose history is visible to
