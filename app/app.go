@@ -356,6 +356,9 @@ func (a *App) Close() {
 		// is retried after the next start.
 		a.fedQueue.Close()
 	}
+	if a.fedClient != nil {
+		a.fedClient.Close()
+	}
 	if a.users != nil {
 		// Writes the devices' coalesced last-seen activity.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -106,6 +106,16 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	return c, nil
 }
 
+// Close drops the idle connections to every server.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.transports {
+		t.CloseIdleConnections()
+	}
+	c.resolver.wellKnown.CloseIdleConnections()
+}
+
 // ServerName is the server the client signs as.
 func (c *Client) ServerName() id.ServerName { return c.cfg.ServerName }
 
