@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -227,6 +229,35 @@ func TestFederationMediaIsMultipart(t *testing.T) {
 	}
 	if _, err := c.DownloadMedia(context.Background(), hs1.Config.ServerName, "nosuchmedia", time.Second); fedclient.StatusOf(err) != http.StatusNotFound {
 		t.Fatalf("unknown media: %v", err)
+	}
+
+	// A thumbnail: the same multipart answer with an image part.
+	_, picID := upload(t, hs1, aliceTok, "image/png", mediatest.PNG(t, 64, 64))
+	thumb, err := c.DoRaw(context.Background(), hs1.Config.ServerName, http.MethodGet,
+		"/_matrix/federation/v1/media/thumbnail/"+picID+"?width=16&height=16&method=scale", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thumb.Body.Close()
+	mediaType, params, err := mime.ParseMediaType(thumb.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/mixed" {
+		t.Fatalf("thumbnail answer is %q", thumb.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(thumb.Body, params["boundary"])
+	if meta, err := mr.NextPart(); err != nil || meta.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("metadata part: %v", err)
+	}
+	part, err := mr.NextPart()
+	if err != nil || !strings.HasPrefix(part.Header.Get("Content-Type"), "image/") {
+		t.Fatalf("thumbnail part: %v %v", err, part.Header)
+	}
+	if img, err := io.ReadAll(part); err != nil || len(img) == 0 {
+		t.Fatalf("thumbnail bytes: %d, %v", len(img), err)
+	}
+	err = c.Do(context.Background(), hs1.Config.ServerName, http.MethodGet,
+		"/_matrix/federation/v1/media/thumbnail/"+picID+"?width=16", nil, nil)
+	if !fedclient.IsErrcode(err, "M_MISSING_PARAM") {
+		t.Fatalf("thumbnail without height: %v", err)
 	}
 }
 
