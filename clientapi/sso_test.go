@@ -566,3 +566,19 @@ func TestSSOProviderVariants(t *testing.T) {
 		t.Fatalf("issuer mismatch: %d %q %s", pg.Status, pg.Location, pg.Body)
 	}
 }
+
+// required_claim_values keeps people without the claim out, and creates
+// no account for them.
+func TestSSORequiredClaimValues(t *testing.T) {
+	p := ssotest.Start(t)
+	s := ssoServer(t, func(c *config.Config) { c.Auth.OIDC.Providers[0].RequiredClaimValues = "groups=matrix-users" }, p)
+	p.SignIn("sub-kim", map[string]any{"preferred_username": "kim", "groups": []string{"staff"}})
+	mustRefusedAtCallback(t, s, "idp1")
+	if res := s.Do(t, http.MethodGet, v3+"/register/available?username=kim", "", nil); res.Status != http.StatusOK {
+		t.Fatalf("a refused person got an account: %s", res.Raw)
+	}
+	p.SignIn("sub-kim", map[string]any{"preferred_username": "kim", "groups": []string{"staff", "matrix-users"}})
+	if res := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp1")); res.String("user_id") != "@kim:"+apptest.ServerName {
+		t.Fatalf("%d %s", res.Status, res.Raw)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -103,6 +104,23 @@ type OIDCProvider struct {
 	// AllowExistingUsers links a first login to an existing account with
 	// the mapped localpart instead of picking another localpart.
 	AllowExistingUsers bool `yaml:"allow_existing_users"`
+	// RequiredClaimValues, comma separated claim=value pairs, restricts who
+	// may sign in: every claim must equal its value or, when it is a list,
+	// contain it (for example "groups=matrix-users,email_verified=true").
+	RequiredClaimValues string `yaml:"required_claim_values"`
+}
+
+// ClaimRequirements parses RequiredClaimValues into claim → value pairs.
+func (p OIDCProvider) ClaimRequirements() ([][2]string, error) {
+	var out [][2]string
+	for _, item := range SplitList(p.RequiredClaimValues) {
+		k, v, ok := strings.Cut(item, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("not a claim=value pair: %q", item)
+		}
+		out = append(out, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+	}
+	return out, nil
 }
 
 // ClaimTemplateFuncs are the functions the claim templates may use besides
@@ -260,6 +278,9 @@ func (a *Auth) validate(add func(format string, args ...any)) {
 		}
 		if !containsWord(p.Scopes, "openid") {
 			add("%s: must include openid", key("scopes"))
+		}
+		if _, err := p.ClaimRequirements(); err != nil {
+			add("%s: %v", key("required_claim_values"), err)
 		}
 		if p.Icon != "" && !strings.HasPrefix(p.Icon, "mxc://") {
 			add("%s: must be an mxc:// URI", key("icon"))

@@ -35,9 +35,9 @@ func TestAuthValidation(t *testing.T) {
 		{"provider problems", func(a *Auth) {
 			a.OIDC.AllowedRedirectURLs = "https://app.element.io/, nope"
 			a.OIDC.Providers = []OIDCProvider{provider, {ID: "kc", Issuer: "ftp://x", Scopes: "profile",
-				LocalpartTemplate: "{{.x", Icon: "https://icon"}}
+				LocalpartTemplate: "{{.x", Icon: "https://icon", RequiredClaimValues: "groups"}}
 		}, []string{"used twice", "providers[kc].name", "issuer", "client_id", "must include openid",
-			"localpart_template", "icon", "not an absolute URL"}},
+			"localpart_template", "icon", "not an absolute URL", "required_claim_values"}},
 		{"bad idp id", func(a *Auth) {
 			p := provider
 			p.ID = "a b"

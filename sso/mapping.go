@@ -17,6 +17,37 @@ type mapping struct {
 	subjectClaim string
 	localpart    *template.Template
 	displayName  *template.Template
+	required     [][2]string // claim → value every token must carry
+}
+
+// allowed reports whether claims meet every requirement: the claim equals
+// the value (strings, and booleans and numbers by their JSON spelling) or,
+// as a list, contains it.
+func (m *mapping) allowed(claims jwt.MapClaims) bool {
+	for _, req := range m.required {
+		if !claimHas(claims[req[0]], req[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+func claimHas(v any, want string) bool {
+	switch v := v.(type) {
+	case string:
+		return v == want
+	case bool:
+		return strconv.FormatBool(v) == want
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64) == want
+	case []any:
+		for _, item := range v {
+			if claimHas(item, want) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newMapping(subjectClaim, localpart, displayName string) (*mapping, error) {

@@ -39,6 +39,24 @@ func TestMappingFuncs(t *testing.T) {
 	}
 }
 
+func TestMappingRequirements(t *testing.T) {
+	m := &mapping{required: [][2]string{{"groups", "matrix"}, {"email_verified", "true"}}}
+	for _, c := range []struct {
+		claims jwt.MapClaims
+		want   bool
+	}{
+		{jwt.MapClaims{"groups": []any{"staff", "matrix"}, "email_verified": true}, true},
+		{jwt.MapClaims{"groups": "matrix", "email_verified": "true"}, true},
+		{jwt.MapClaims{"groups": []any{"staff"}, "email_verified": true}, false},
+		{jwt.MapClaims{"groups": []any{"matrix"}, "email_verified": false}, false},
+		{jwt.MapClaims{"email_verified": true}, false},
+	} {
+		if got := m.allowed(c.claims); got != c.want {
+			t.Errorf("allowed(%v) = %v", c.claims, got)
+		}
+	}
+}
+
 func TestMappingApply(t *testing.T) {
 	m, err := newMapping("sub", "{{.preferred_username}}", "{{.given_name}} {{.family_name}}")
 	if err != nil {

@@ -75,6 +75,9 @@ func New(cfg Config, fetch Fetcher, store Store, accounts Accounts, log *slog.Lo
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", pc.ID, err)
 		}
+		if m.required, err = pc.ClaimRequirements(); err != nil {
+			return nil, fmt.Errorf("provider %s: required_claim_values: %w", pc.ID, err)
+		}
 		s.providers[pc.ID], s.mappings[pc.ID] = p, m
 		s.order = append(s.order, IdentityProvider{ID: pc.ID, Name: pc.Name, Icon: pc.Icon})
 	}
@@ -207,9 +210,13 @@ func (s *Service) HandleCallback(ctx context.Context, cb Callback) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	subject, localpart, display, ok := s.mappings[f.Provider].apply(claims)
+	m := s.mappings[f.Provider]
+	subject, localpart, display, ok := m.apply(claims)
 	if !ok {
 		return Result{}, mxerr.Forbidden.Msgf("The ID token has no %s claim", p.cfg.SubjectClaim)
+	}
+	if !m.allowed(claims) {
+		return Result{}, mxerr.Forbidden.Msg("Your account at the identity provider may not sign in to this server")
 	}
 	if f.UIASession != "" {
 		user, err := s.store.ExternalUser(ctx, f.Provider, subject)
