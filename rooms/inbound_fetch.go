@@ -13,17 +13,25 @@ import (
 	"github.com/parleyhq/parley/rooms/roomversion"
 )
 
-// maxMissingEvents is the limit of one get_missing_events request.
-const maxMissingEvents = 20
+// maxMissingEvents is the limit of one get_missing_events request;
+// maxMissingRounds bounds how many requests one gap may take (each asks
+// for the events before the oldest the previous one returned), so a gap
+// of up to maxMissingEvents*maxMissingRounds events comes back whole.
+const (
+	maxMissingEvents = 50
+	maxMissingRounds = 10
+)
 
 // fetchStateThreshold: more unknown events than this at a missing prev
 // event are fetched with one /state request instead of one /event each.
 const fetchStateThreshold = 20
 
 // fetchMissing asks origin for the events between our forward
-// extremities and ev (POST /get_missing_events) and runs each through the
-// pipeline, oldest first. Failures are logged: the caller falls back to
-// fetching the state at the prev events it still lacks.
+// extremities and ev (POST /get_missing_events, again from the oldest
+// returned while they still lack prev events, a bounded number of times)
+// and runs each through the pipeline, oldest first. Failures are logged:
+// the caller falls back to fetching the state at the prev events it still
+// lacks.
 func (in *Inbound) fetchMissing(ctx context.Context, origin id.ServerName, h *Head, ev *event.Event) {
 	var minDepth int64
 	for i, x := range h.Extremities {
@@ -31,21 +39,56 @@ func (in *Inbound) fetchMissing(ctx context.Context, origin id.ServerName, h *He
 			minDepth = x.Depth()
 		}
 	}
-	raws, err := in.deps.Fetcher.GetMissingEvents(ctx, origin, ev.RoomID(), extremityIDs(h.Extremities),
-		[]id.EventID{ev.EventID()}, maxMissingEvents, minDepth)
-	if err != nil {
-		in.log.WarnContext(ctx, "get_missing_events failed", "room_id", ev.RoomID(), "origin", origin, "error", err)
-		return
-	}
-	var evs []*event.Event
-	for _, raw := range raws {
-		e, err := event.Parse(h.Version, raw)
-		if err != nil || e.RoomID() != ev.RoomID() || e.EventID() == ev.EventID() {
-			continue
+	earliest := extremityIDs(h.Extremities)
+	collected := map[id.EventID]*event.Event{}
+	latest := []id.EventID{ev.EventID()}
+	for round := 0; round < maxMissingRounds && len(latest) > 0; round++ {
+		raws, err := in.deps.Fetcher.GetMissingEvents(ctx, origin, ev.RoomID(), earliest, latest, maxMissingEvents, minDepth)
+		if err != nil {
+			in.log.WarnContext(ctx, "get_missing_events failed", "room_id", ev.RoomID(), "origin", origin, "error", err)
+			break
 		}
+		var fresh []*event.Event
+		for _, raw := range raws {
+			e, err := event.Parse(h.Version, raw)
+			if err != nil || e.RoomID() != ev.RoomID() || e.EventID() == ev.EventID() || collected[e.EventID()] != nil {
+				continue
+			}
+			collected[e.EventID()] = e
+			fresh = append(fresh, e)
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		// The next round starts from the returned events whose prev
+		// events are neither returned nor stored.
+		var prevs []id.EventID
+		for _, e := range fresh {
+			prevs = append(prevs, e.PrevEventIDs()...)
+		}
+		known, err := in.store.KnownEvents(ctx, ev.RoomID(), prevs)
+		if err != nil {
+			break
+		}
+		latest = nil
+		for _, e := range fresh {
+			for _, p := range e.PrevEventIDs() {
+				if collected[p] == nil && known[p] == nil && !slices.Contains(latest, e.EventID()) {
+					latest = append(latest, e.EventID())
+				}
+			}
+		}
+	}
+	evs := make([]*event.Event, 0, len(collected))
+	for _, e := range collected {
 		evs = append(evs, e)
 	}
-	slices.SortStableFunc(evs, func(a, b *event.Event) int { return int(a.Depth() - b.Depth()) })
+	slices.SortStableFunc(evs, func(a, b *event.Event) int {
+		if a.Depth() != b.Depth() {
+			return int(a.Depth() - b.Depth())
+		}
+		return compareIDs(a.EventID(), b.EventID())
+	})
 	for _, e := range evs {
 		if err := in.receive(ctx, origin, e, false); err != nil {
 			in.log.InfoContext(ctx, "missing event not accepted", "event_id", e.EventID(), "origin", origin, "error", err)

@@ -82,14 +82,43 @@ func (f *fakeRemote) called(name string) int {
 	return n
 }
 
-func (f *fakeRemote) GetMissingEvents(_ context.Context, _ id.ServerName, _ id.RoomID, _, _ []id.EventID, limit int, _ int64) ([]json.RawMessage, error) {
+// GetMissingEvents answers f.missing when set; else it walks back from
+// latest through what the remote built, breadth first, stopping at
+// earliest, up to limit events (the spec's get_missing_events).
+func (f *fakeRemote) GetMissingEvents(_ context.Context, _ id.ServerName, _ id.RoomID, earliest, latest []id.EventID, limit int, _ int64) ([]json.RawMessage, error) {
 	f.call("get_missing_events")
 	if f.missingErr != nil {
 		return nil, f.missingErr
 	}
 	var out []json.RawMessage
-	for _, ev := range f.missing {
+	if f.missing != nil {
+		for _, ev := range f.missing {
+			out = append(out, ev.Raw())
+		}
+		return out, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[id.EventID]bool{}
+	for _, e := range append(slices.Clone(earliest), latest...) {
+		seen[e] = true
+	}
+	var queue []id.EventID
+	for _, l := range latest {
+		if ev := f.events[l]; ev != nil {
+			queue = append(queue, ev.PrevEventIDs()...)
+		}
+	}
+	for len(queue) > 0 && len(out) < limit {
+		eid := queue[0]
+		queue = queue[1:]
+		ev := f.events[eid]
+		if seen[eid] || ev == nil {
+			continue
+		}
+		seen[eid] = true
 		out = append(out, ev.Raw())
+		queue = append(queue, ev.PrevEventIDs()...)
 	}
 	return out, nil
 }
@@ -892,5 +921,30 @@ func TestInboundHonoursTheServerACL(t *testing.T) {
 	}
 	if h.known(room, msg.EventID()) != nil {
 		t.Fatal("an event from a denied server was stored")
+	}
+}
+
+func TestInboundFetchesALongGapInRounds(t *testing.T) {
+	h := newFedHarness(t)
+	room, _, bob, join := h.publicRoom("")
+	hd := h.head(room)
+	// bob's server sent 130 messages we never got; the 131st arrives.
+	prev := join
+	var chain []*event.Event
+	for i := range 131 {
+		ev := h.remoteEvent(hd, bob, "m.room.message", nil, fmt.Sprintf(`{"body":"%d"}`, i), []*event.Event{prev}, hd.State)
+		chain = append(chain, ev)
+		prev = ev
+	}
+	h.mustReceive(chain[len(chain)-1])
+	tl := h.timeline(room)
+	if got := tl[len(tl)-len(chain):]; !slices.Equal(got, idsOf(chain)) {
+		t.Fatalf("the timeline does not end with the whole chain in order (%d events)", len(tl))
+	}
+	if n := h.remote.called("get_missing_events"); n != 3 {
+		t.Fatalf("get_missing_events called %d times, want 3 (50 + 50 + 30)", n)
+	}
+	if h.remote.called("state_ids") != 0 {
+		t.Fatal("the state was fetched although the gap could be closed")
 	}
 }
