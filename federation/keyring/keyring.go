@@ -251,11 +251,18 @@ func EffectiveValidUntil(sk StoredKey) int64 {
 }
 
 // fetchOnce fetches server's keys, sharing one fetch among concurrent
-// callers.
+// callers. The shared fetch does not end with the context of the caller
+// that started it (each request is bounded by the client's timeout); each
+// caller stops waiting when its own context ends. A direct-only fetch (a
+// notary's own keys, looked up while fetching through it) never waits on
+// another fetch, so two fetches cannot wait on each other.
 func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID string, minValid int64, viaNotaries bool) error {
 	k.mu.Lock()
 	if call, ok := k.inflight[server]; ok {
 		k.mu.Unlock()
+		if !viaNotaries {
+			return k.fetchKeys(ctx, server, keyID, minValid, false)
+		}
 		select {
 		case <-call.done:
 			return call.err
@@ -272,7 +279,7 @@ func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID str
 	call := &fetchCall{done: make(chan struct{})}
 	k.inflight[server] = call
 	k.mu.Unlock()
-	call.err = k.fetchKeys(ctx, server, keyID, minValid, viaNotaries)
+	call.err = k.fetchKeys(context.WithoutCancel(ctx), server, keyID, minValid, viaNotaries)
 	k.mu.Lock()
 	delete(k.inflight, server)
 	k.mu.Unlock()

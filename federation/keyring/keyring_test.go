@@ -407,3 +407,53 @@ func TestOldKeys(t *testing.T) {
 		}
 	}
 }
+
+// gatedFetcher holds every request until the gate opens.
+type gatedFetcher struct {
+	*network
+	started chan struct{}
+	gate    chan struct{}
+}
+
+func (g gatedFetcher) DoUnsigned(ctx context.Context, dest id.ServerName, method, path string, reqBody, respBody any) error {
+	g.started <- struct{}{}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.network.DoUnsigned(ctx, dest, method, path, reqBody, respBody)
+}
+
+// TestSharedFetchOutlivesItsStarter: a fetch others wait on is not cut
+// short when the request that started it goes away.
+func TestSharedFetchOutlivesItsStarter(t *testing.T) {
+	c := &clock{time.Now()}
+	n := newNet()
+	hs2 := n.add(t, "hs2", c, nil)
+	g := gatedFetcher{network: n, started: make(chan struct{}, 1), gate: make(chan struct{})}
+	k, _ := signing.Generate("ed25519:hs1")
+	hs1 := New(Config{ServerName: "hs1", Key: k, Now: c.Now}, &memStore{}, g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	starterCtx, cancel := context.WithCancel(context.Background())
+	starterDone := make(chan error, 1)
+	go func() {
+		_, err := hs1.VerifyKey(starterCtx, "hs2", hs2.SigningKey().ID(), 0)
+		starterDone <- err
+	}()
+	<-g.started
+	waiterDone := make(chan error, 1)
+	go func() {
+		_, err := hs1.VerifyKey(context.Background(), "hs2", hs2.SigningKey().ID(), 0)
+		waiterDone <- err
+	}()
+	// Whether the waiter joined the fetch or comes after it, it must get
+	// the key: without the shared fetch surviving the cancellation, it
+	// would get the starter's error or be throttled.
+	cancel()
+	close(g.gate)
+	if err := <-waiterDone; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	<-starterDone
+}
