@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -53,10 +54,30 @@ func (s *Service) Query(ctx context.Context, requester id.UserID, want map[id.Us
 	if err != nil {
 		return nil, err
 	}
-	for server, users := range remote {
-		s.queryRemote(ctx, server, users, resp)
-	}
+	s.eachServer(len(remote), func(add func(func())) {
+		for server, users := range remote {
+			add(func() { s.queryRemote(ctx, server, users, resp) })
+		}
+	})
 	return resp, nil
+}
+
+// eachServer runs the calls queued by queue at once (one per remote
+// server: a slow server must not add its delay to every other's) and
+// waits for them; they merge into the response under mergeMu.
+func (s *Service) eachServer(n int, queue func(add func(func()))) {
+	if n == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	queue(func(call func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			call()
+		}()
+	})
+	wg.Wait()
 }
 
 func newQueryResponse() *QueryResponse {
@@ -155,6 +176,8 @@ func mergeSignatures(obj canonicaljson.Value, sigs []Signature) canonicaljson.Va
 // failure is recorded, never an error of the whole query.
 func (s *Service) queryRemote(ctx context.Context, server id.ServerName, users map[id.UserID][]id.DeviceID, resp *QueryResponse) {
 	fail := func(msg string) {
+		s.mergeMu.Lock()
+		defer s.mergeMu.Unlock()
 		resp.Failures[string(server)], _ = json.Marshal(map[string]string{"status": "503", "message": msg})
 	}
 	if s.remote == nil {
@@ -173,6 +196,8 @@ func (s *Service) queryRemote(ctx context.Context, server id.ServerName, users m
 		fail("the server's answer is malformed")
 		return
 	}
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
 	// Only keys of users of that server and of the users asked for count.
 	for u, devs := range remote.DeviceKeys {
 		if _, asked := users[u]; asked && u.Server() == server {
@@ -232,9 +257,11 @@ func (s *Service) Claim(ctx context.Context, want map[id.UserID]map[id.DeviceID]
 	for _, c := range claimed {
 		addClaimed(resp, c.User, c.Device, c.KeyID, c.Key)
 	}
-	for server, users := range remote {
-		s.claimRemote(ctx, server, users, resp)
-	}
+	s.eachServer(len(remote), func(add func(func())) {
+		for server, users := range remote {
+			add(func() { s.claimRemote(ctx, server, users, resp) })
+		}
+	})
 	return resp, nil
 }
 
@@ -250,6 +277,8 @@ func addClaimed(resp *ClaimResponse, u id.UserID, d id.DeviceID, keyID string, k
 
 func (s *Service) claimRemote(ctx context.Context, server id.ServerName, users map[id.UserID]map[id.DeviceID]string, resp *ClaimResponse) {
 	fail := func(msg string) {
+		s.mergeMu.Lock()
+		defer s.mergeMu.Unlock()
 		resp.Failures[string(server)], _ = json.Marshal(map[string]string{"status": "503", "message": msg})
 	}
 	if s.remote == nil {
@@ -267,6 +296,8 @@ func (s *Service) claimRemote(ctx context.Context, server id.ServerName, users m
 		fail("the server's answer is malformed")
 		return
 	}
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
 	for u, devs := range remote.OneTimeKeys {
 		if _, asked := users[u]; !asked || u.Server() != server {
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -52,6 +53,9 @@ type Service struct {
 	logger   *slog.Logger
 	edus     EDUSender
 	remote   RemoteKeys
+	// mergeMu guards the responses that concurrent remote queries merge
+	// into (one lock for all: merging is quick, the wait is the network).
+	mergeMu sync.Mutex
 }
 
 // New returns the service.

@@ -12,6 +12,10 @@ import (
 )
 
 const (
+	// pruneToDeviceTxns forgets the sender's transaction ids older than a
+	// day: a client retries a send within minutes, and the table would
+	// otherwise grow with every send.
+	pruneToDeviceTxns = `DELETE FROM to_device_txns WHERE sender = $1 AND device_id = $2 AND ts < $3`
 	insertToDeviceTxn = `
 INSERT INTO to_device_txns (sender, device_id, txn_id, ts) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
 	// Messages go only to devices that exist; "*" is every device.
@@ -35,6 +39,10 @@ WHERE user_id = $1 AND device_id = $2 AND stream_pos > $3 AND stream_pos <= $4
 ORDER BY stream_pos LIMIT $5`
 )
 
+// toDeviceTxnLifetime is how long a to-device transaction id is
+// remembered.
+const toDeviceTxnLifetime = 24 * time.Hour
+
 // ToDevicePos implements keys.ToDeviceStore.
 func (s *Keys) ToDevicePos(ctx context.Context) (int64, error) {
 	return streamPos(ctx, s.pool, "to_device")
@@ -46,7 +54,11 @@ func (s *Keys) ToDevicePos(ctx context.Context) (int64, error) {
 func (s *Keys) SendToDevice(ctx context.Context, txn keys.TxnKey, msgs []keys.ToDeviceMessage) (pos int64, recipients []id.UserID, dup bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		pos, recipients, dup = 0, nil, false
-		tag, err := tx.Exec(ctx, insertToDeviceTxn, txn.Sender, txn.Device, txn.TxnID, time.Now().UnixMilli())
+		now := time.Now()
+		if _, err := tx.Exec(ctx, pruneToDeviceTxns, txn.Sender, txn.Device, now.Add(-toDeviceTxnLifetime).UnixMilli()); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, insertToDeviceTxn, txn.Sender, txn.Device, txn.TxnID, now.UnixMilli())
 		if err != nil {
 			return err
 		}
