@@ -30,7 +30,11 @@ CREATE TABLE federation_destinations (
     -- Backoff after failures; an inbound request from the destination
     -- resets it.
     failures       INTEGER  NOT NULL DEFAULT 0,
-    retry_at_ts    BIGINT   NOT NULL DEFAULT 0
+    retry_at_ts    BIGINT   NOT NULL DEFAULT 0,
+    -- The node sending to the destination, until when: with several
+    -- nodes on one database, one transaction is in flight per destination.
+    lease_node     TEXT,
+    lease_until_ts BIGINT   NOT NULL DEFAULT 0
 );
 
 -- The windows of the stream in which a destination had joined members in a

@@ -67,6 +67,12 @@ WHERE room_nid = ANY($1) AND (until_pos IS NULL OR until_pos > $2)`
 	lockDestination    = `
 SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor FROM federation_destinations
 WHERE destination = $1 FOR UPDATE`
+	lockDestinationLease = `
+SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor, lease_node, lease_until_ts, retry_at_ts
+FROM federation_destinations WHERE destination = $1 FOR UPDATE`
+	releaseLeases = `
+UPDATE federation_destinations SET lease_node = NULL, lease_until_ts = 0 WHERE lease_node = $1`
+	updateLease     = `UPDATE federation_destinations SET lease_node = $2, lease_until_ts = $3 WHERE destination = $1`
 	selectEventsAt  = `SELECT event_json FROM events WHERE stream_pos = ANY($1) ORDER BY stream_pos`
 	selectEDUsBySeq = `
 SELECT seq, edu_type, content FROM federation_outbound_edus WHERE destination = $1 AND seq = ANY($2) ORDER BY seq`
@@ -76,8 +82,11 @@ SELECT seq, edu_type, content FROM federation_outbound_edus WHERE destination = 
 DELETE FROM federation_outbound_edus WHERE destination = $1 AND expires_ts < $2`
 	updateTxn = `
 UPDATE federation_destinations SET txn_id = $2, txn_pdus = $3, txn_edus = $4, txn_cursor = $5 WHERE destination = $1`
-	updateIdleCursor = `
-UPDATE federation_destinations SET pdu_cursor = $2 WHERE destination = $1 AND pdu_cursor < $2`
+	// updateIdle moves an idle destination's cursor past everything the
+	// fan-out has seen and releases its lease.
+	updateIdle = `
+UPDATE federation_destinations SET pdu_cursor = GREATEST(pdu_cursor, $2), lease_node = NULL, lease_until_ts = 0
+WHERE destination = $1`
 	deleteOldWindows = `
 DELETE FROM federation_destination_rooms WHERE destination = $1 AND until_pos IS NOT NULL AND until_pos <= $2`
 	ackTxn = `
@@ -388,11 +397,24 @@ func (s *FedQueue) NextTxn(ctx context.Context, dest id.ServerName, p queue.Buil
 		var txnID *string
 		var txnPDUs, txnEDUs []int64
 		var txnCursor *int64
-		err := tx.QueryRow(ctx, lockDestination, dest).Scan(&cursor, &txnID, &txnPDUs, &txnEDUs, &txnCursor)
+		var leaseNode *string
+		var leaseUntil, retryAt int64
+		err := tx.QueryRow(ctx, lockDestinationLease, dest).Scan(&cursor, &txnID, &txnPDUs, &txnEDUs, &txnCursor,
+			&leaseNode, &leaseUntil, &retryAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		now := p.Now.UnixMilli()
+		switch {
+		case leaseNode != nil && *leaseNode != p.Node && leaseUntil > now:
+			return &queue.BusyError{Until: time.UnixMilli(leaseUntil), Leased: true}
+		case retryAt > now:
+			return &queue.BusyError{Until: time.UnixMilli(retryAt)}
+		}
+		if _, err := tx.Exec(ctx, updateLease, dest, p.Node, p.LeaseUntil.UnixMilli()); err != nil {
 			return err
 		}
 		if txnID != nil {
@@ -402,6 +424,10 @@ func (s *FedQueue) NextTxn(ctx context.Context, dest id.ServerName, p queue.Buil
 		txn, err = buildTxn(ctx, tx, dest, cursor, p)
 		return err
 	})
+	var busy *queue.BusyError
+	if errors.As(err, &busy) {
+		return nil, busy
+	}
 	if err != nil {
 		return nil, fmt.Errorf("next federation transaction for %s: %w", dest, err)
 	}
@@ -481,10 +507,10 @@ func buildTxn(ctx context.Context, tx pgx.Tx, dest id.ServerName, cursor int64, 
 		return nil, err
 	}
 	if len(pdus) == 0 && len(edus) == 0 {
+		if _, err := tx.Exec(ctx, updateIdle, dest, newCursor); err != nil {
+			return nil, err
+		}
 		if newCursor > cursor {
-			if _, err := tx.Exec(ctx, updateIdleCursor, dest, newCursor); err != nil {
-				return nil, err
-			}
 			if _, err := tx.Exec(ctx, deleteOldWindows, dest, newCursor); err != nil {
 				return nil, err
 			}
@@ -561,6 +587,14 @@ func (s *FedQueue) AckTxn(ctx context.Context, dest id.ServerName, txnID string)
 	})
 	if err != nil {
 		return fmt.Errorf("acknowledge transaction %s of %s: %w", txnID, dest, err)
+	}
+	return nil
+}
+
+// ReleaseLeases implements queue.Store.
+func (s *FedQueue) ReleaseLeases(ctx context.Context, node string) error {
+	if _, err := s.pool.Exec(ctx, releaseLeases, node); err != nil {
+		return fmt.Errorf("release federation leases: %w", err)
 	}
 	return nil
 }

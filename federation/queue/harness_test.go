@@ -257,15 +257,20 @@ func newWorld(t *testing.T, cfg queue.Config, remotes ...id.ServerName) *world {
 	}
 	// The rooms service tells the queue about commits through this
 	// indirection, so that a test can replace the queue (a restart).
-	w.rooms = rooms.New(rooms.Config{ServerName: hs1, Key: key}, storage.NewRooms(pool), nil, outboundFunc(w.sendEvent),
+	roomStore := storage.NewRooms(pool)
+	w.rooms = rooms.New(rooms.Config{ServerName: hs1, Key: key}, roomStore, nil, outboundFunc(w.sendEvent),
 		slog.Default())
-	w.rooms.SetFederation(rooms.FederationDeps{Keys: func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+	// The resident side of remote joins: the real inbound pipeline, with
+	// the remote servers' keys.
+	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
 		k, ok := w.keys[server]
 		if !ok || k.ID() != keyID {
 			return nil, fmt.Errorf("no key %s of %s", keyID, server)
 		}
 		return k.Public(), nil
-	}})
+	}
+	in := rooms.NewInbound(w.rooms, roomStore, rooms.InboundDeps{Keys: keys})
+	w.rooms.SetFederation(rooms.FederationDeps{Keys: keys, Importer: in, Invites: in, Accept: in.AcceptPDU})
 	return w
 }
 

@@ -86,7 +86,30 @@ type BuildParams struct {
 	CatchUpThreshold int
 	// Now drops expired EDUs.
 	Now time.Time
+	// Node identifies this queue; NextTxn leases the destination to it
+	// until LeaseUntil, and answers *BusyError while another node holds
+	// the lease.
+	Node       string
+	LeaseUntil time.Time
 }
+
+// BusyError is NextTxn's answer when the destination must not be tried
+// before Until: another node holds its lease, or its persisted backoff
+// runs (set by another node).
+type BusyError struct {
+	Until time.Time
+	// Leased: another node holds the lease (it may release it sooner).
+	Leased bool
+}
+
+func (e *BusyError) Error() string {
+	return "destination busy until " + e.Until.Format(time.RFC3339Nano)
+}
+
+// leaseFor is how long a destination stays with the node that last
+// tried it: longer than one request may take, short enough that the
+// destinations of a node that died are taken over soon.
+const leaseFor = 5 * time.Minute
 
 // Store is the queue's persistence (storage.FedQueue implements it).
 type Store interface {
@@ -104,6 +127,8 @@ type Store interface {
 	// AckTxn records that dest accepted the transaction: its cursor moves
 	// on, its EDUs are deleted, its backoff is cleared.
 	AckTxn(ctx context.Context, dest id.ServerName, txnID string) error
+	// ReleaseLeases gives up every destination node leases.
+	ReleaseLeases(ctx context.Context, node string) error
 	// SetBackoff persists dest's retry state.
 	SetBackoff(ctx context.Context, dest id.ServerName, failures int, retryAt time.Time) error
 	// EnqueueEDU stores edu for each destination.
@@ -254,6 +279,13 @@ func (q *Queue) Close() {
 	q.mu.Unlock()
 	q.cancel()
 	q.wg.Wait()
+	// Another node (or this one restarted) may take the destinations over
+	// at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.store.ReleaseLeases(ctx, q.txnPrefix); err != nil {
+		q.logger.Warn("federation queue: release leases", slog.String("error", err.Error()))
+	}
 }
 
 // Wake makes dest's sender look for work now.

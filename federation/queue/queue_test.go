@@ -12,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/federation/queue"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
 )
 
@@ -356,4 +357,36 @@ func TestJoiningServerGetsOurUsersPresence(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func TestTwoNodesKeepOneTransactionInFlight(t *testing.T) {
+	w := newWorld(t, queue.Config{}, hs2)
+	room := w.room(id.NewUserID("bob", hs2))
+	want := bodies("n", 150)
+	w.send(room, want...)
+	// Two nodes on one database, both with the backlog to send.
+	w.start()
+	other := queue.New(w.cfg, storage.NewFedQueue(w.pool), w.tr, nil, slog.Default())
+	if err := other.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	other.Wake(hs2)
+	r := w.recv[hs2]
+	r.waitFor(t, "the backlog", func() bool { return len(r.bodies(t)) >= len(want) })
+	if got := r.bodies(t); !slices.Equal(got, want) {
+		t.Fatalf("got %d messages, out of order or duplicated", len(got))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.maxInFlight != 1 {
+		t.Fatalf("%d transactions in flight at once", r.maxInFlight)
+	}
+	seen := map[string]bool{}
+	for _, id := range r.attempts {
+		if seen[id] {
+			t.Fatalf("transaction %s sent twice: %v", id, r.attempts)
+		}
+		seen[id] = true
+	}
 }

@@ -79,8 +79,20 @@ func (s *sender) drain() {
 func (s *sender) attempt() (bool, error) {
 	q := s.q
 	ctx := q.ctx
+	now := q.cfg.Now()
 	txn, err := q.store.NextTxn(ctx, s.dest, BuildParams{Origin: q.cfg.ServerName, TxnID: q.nextTxnID(),
-		CatchUpThreshold: q.cfg.CatchUpThreshold, Now: q.cfg.Now()})
+		CatchUpThreshold: q.cfg.CatchUpThreshold, Now: now, Node: q.txnPrefix, LeaseUntil: now.Add(leaseFor)})
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		// Not a failure of the destination: wait, then look again. A
+		// node releases its lease when it has nothing left to send, so
+		// a leased destination is looked at again soon.
+		s.retryAt = busy.Until
+		if busy.Leased {
+			s.retryAt = minTime(busy.Until, now.Add(leaseRecheck))
+		}
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -152,4 +164,15 @@ func (s *sender) clearBackoff() {
 		q.logger.Error("federation queue: clear backoff", slog.String("destination", string(s.dest)),
 			slog.String("error", err.Error()))
 	}
+}
+
+// leaseRecheck is how often a destination leased by another node is
+// looked at again.
+const leaseRecheck = 2 * time.Second
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
