@@ -32,6 +32,9 @@ import (
 	"github.com/parleyhq/parley/rooms/signing"
 )
 
+// UserAgent identifies Parley to the servers it calls.
+const UserAgent = "Parley (federation)"
+
 // MaxResponseBytes bounds a decoded response body: a send_join of a very
 // large room is the biggest answer the API has.
 const MaxResponseBytes = 512 << 20
@@ -363,6 +366,7 @@ func (c *Client) send(ctx context.Context, destination id.ServerName, method, pa
 		req.Header[k] = v
 	}
 	req.Host = target.Host
+	req.Header.Set("User-Agent", UserAgent)
 	if method == http.MethodPut {
 		// Every federation PUT is idempotent (transactions by id, joins,
 		// leaves, invites by event): let the transport resend one whose

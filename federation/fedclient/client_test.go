@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/fedtest"
 	"github.com/parleyhq/parley/federation/xmatrix"
@@ -82,7 +84,7 @@ func TestDoSignsAndDecodes(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":1500}`))
 		default:
-			_ = json.NewEncoder(w).Encode(map[string]any{"origin": origin, "host": r.Host, "uri": r.RequestURI, "body": string(body)})
+			_ = json.NewEncoder(w).Encode(map[string]any{"origin": origin, "host": r.Host, "uri": r.RequestURI, "body": string(body), "agent": r.UserAgent()})
 		}
 	}), "hs2.test")
 	c, key := newClient(t, func(f *config.Federation) {
@@ -98,7 +100,7 @@ func TestDoSignsAndDecodes(t *testing.T) {
 	if err := c.Do(ctx, "hs2.test", "PUT", path, map[string]any{"a": 1}, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["origin"] != "hs1.test" || got["host"] != "hs2.test" || got["uri"] != path || got["body"] != `{"a":1}` {
+	if got["origin"] != "hs1.test" || got["host"] != "hs2.test" || got["uri"] != path || got["body"] != `{"a":1}` || got["agent"] != UserAgent {
 		t.Errorf("server saw %v", got)
 	}
 	var raw []byte
@@ -124,6 +126,14 @@ func TestDoSignsAndDecodes(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Errorf("DoRaw status %d", res.StatusCode)
+	}
+	for _, m := range []struct {
+		method, status string
+		want           float64
+	}{{"PUT", "200", 1}, {"GET", "200", 3}, {"GET", "403", 1}, {"GET", "429", 1}} {
+		if got := testutil.ToFloat64(c.metrics.requests.WithLabelValues(m.method, m.status)); got != m.want {
+			t.Errorf("outbound requests %s %s = %v, want %v", m.method, m.status, got, m.want)
+		}
 	}
 }
 
@@ -183,6 +193,9 @@ func TestPrivateAddressesRefused(t *testing.T) {
 		err := c.Do(context.Background(), server, "GET", "/", nil, nil)
 		if !errors.Is(err, errPrivateAddress) {
 			t.Errorf("%s: %v, want a refusal of the private address", server, err)
+		}
+		if got := testutil.ToFloat64(c.metrics.requests.WithLabelValues("GET", "0")); got != 1 {
+			t.Errorf("%s: requests without an answer counted %v times", server, got)
 		}
 	}
 }
