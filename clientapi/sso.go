@@ -48,6 +48,12 @@ func (a *API) mountSSO(r chi.Router) {
 // a redirect to the provider, or, with several providers and none chosen,
 // a page to choose one (the spec allows either).
 func (a *API) ssoRedirect(w http.ResponseWriter, r *http.Request) {
+	// Every flow is a row until it expires: starting one costs a login
+	// attempt of the IP's bucket.
+	if err := a.Users.AllowLogin(clientIP(r), ""); err != nil {
+		a.writeSSOError(w, r, err)
+		return
+	}
 	redirectURL := r.URL.Query().Get("redirectUrl")
 	start, err := a.SSO.StartLogin(r.Context(), chi.URLParam(r, "idpId"), redirectURL)
 	switch {
@@ -146,6 +152,10 @@ func (a *API) ssoFallbackConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: ssoConfirmCookie, Value: "", Path: r.URL.Path, MaxAge: -1, HttpOnly: true})
+	if err := a.Users.AllowLogin(clientIP(r), ""); err != nil {
+		a.writeSSOError(w, r, err)
+		return
+	}
 	start, err := a.SSO.StartUIA(r.Context(), r.PostForm.Get("idp"), r.PostForm.Get("session"))
 	switch {
 	case errors.Is(err, sso.ErrUnknownProvider), errors.Is(err, sso.ErrChooseProvider):
@@ -173,6 +183,9 @@ func (a *API) writeSSOError(w http.ResponseWriter, r *http.Request, err error) {
 	m, known := toMatrixError(err)
 	if !known || m.Status >= http.StatusInternalServerError {
 		a.Logger.ErrorContext(r.Context(), "sso request failed", slog.String("error", err.Error()))
+	}
+	if ms, ok := m.Extra["retry_after_ms"]; ok {
+		w.Header().Set("Retry-After", retryAfterSeconds(ms))
 	}
 	writeHTML(w, m.Status, ssoErrorPage, map[string]any{"Code": m.Code, "Message": m.Message})
 }

@@ -406,6 +406,20 @@ func TestSSOCallbackRefusals(t *testing.T) {
 	})
 }
 
+// Starting flows counts against the IP's login rate limit.
+func TestSSORedirectRateLimited(t *testing.T) {
+	p := ssotest.Start(t)
+	s := ssoServer(t, func(c *config.Config) { c.RateLimits.Enabled = true }, p)
+	limited := false
+	for i := 0; i < 50 && !limited; i++ {
+		pg := newBrowser(t).get(t, s.URL+ssoRedirectPath("idp1", clientURL))
+		limited = pg.Status == http.StatusTooManyRequests && strings.Contains(pg.Body, "M_LIMIT_EXCEEDED")
+	}
+	if !limited {
+		t.Fatal("50 flows from one address were never limited")
+	}
+}
+
 // A provider on loopback is refused without auth.allow_private_addresses.
 func TestSSOPrivateProviderRefused(t *testing.T) {
 	p := ssotest.Start(t)
