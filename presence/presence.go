@@ -69,6 +69,10 @@ type Service struct {
 	// (m.presence EDUs); remote hears our users' changes. See remote.go.
 	remoteUsers map[id.UserID]*remoteState
 	remote      RemoteSender
+	// stopPing ends the periodic re-send (remote.go); the durations are
+	// RemoteTimeout and PingInterval, shorter in tests.
+	stopPing                    chan struct{}
+	remoteTimeout, pingInterval time.Duration
 	// closed: the node is shutting down; nothing changes any more.
 	closed bool
 	// announcing counts announcements under way; Close waits for them.
@@ -101,7 +105,7 @@ func New(cfg Config, notifier Notifier, rooms Rooms, logger *slog.Logger) *Servi
 	}
 	return &Service{cfg: cfg, notifier: notifier, rooms: rooms, logger: logger, now: time.Now,
 		pos: time.Now().UnixMilli(), users: map[id.UserID]*userState{},
-		remoteUsers: map[id.UserID]*remoteState{}}
+		remoteUsers: map[id.UserID]*remoteState{}, remoteTimeout: RemoteTimeout, pingInterval: PingInterval}
 }
 
 // Enabled reports whether presence is on.
@@ -264,6 +268,16 @@ func (s *Service) Close() {
 			u.timer.Stop()
 			u.timer = nil
 		}
+	}
+	for _, r := range s.remoteUsers {
+		if r.timer != nil {
+			r.timer.Stop()
+			r.timer = nil
+		}
+	}
+	if s.stopPing != nil {
+		close(s.stopPing)
+		s.stopPing = nil
 	}
 	s.mu.Unlock()
 	s.announcing.Wait()

@@ -16,12 +16,51 @@ type RemoteSender interface {
 	SendPresence(ctx context.Context, e syncer.PresenceEntry)
 }
 
-// SetRemoteSender makes local presence changes reach other servers; call
-// it while wiring.
+// Federation keeps presence alive both ways: a remote user whose server
+// said nothing for RemoteTimeout is shown offline (their server may be
+// gone), and every PingInterval this node re-sends the presence of its
+// users who are not offline, so that other servers do not time them out.
+const (
+	RemoteTimeout = 30 * time.Minute
+	PingInterval  = 25 * time.Minute
+)
+
+// SetRemoteSender makes local presence changes reach other servers, and
+// starts the periodic re-send; call it while wiring.
 func (s *Service) SetRemoteSender(r RemoteSender) {
 	s.mu.Lock()
 	s.remote = r
+	if s.stopPing == nil && s.cfg.Enabled {
+		s.stopPing = make(chan struct{})
+		go s.pingLoop(s.stopPing)
+	}
 	s.mu.Unlock()
+}
+
+// pingLoop re-sends the presence of local users who are not offline every
+// ping interval, until stop closes.
+func (s *Service) pingLoop(stop chan struct{}) {
+	t := time.NewTicker(s.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		remote := s.remote
+		var entries []syncer.PresenceEntry
+		for user, u := range s.users {
+			if u.published != Offline {
+				entries = append(entries, s.entryLocked(user, u))
+			}
+		}
+		s.mu.Unlock()
+		for _, e := range entries {
+			remote.SendPresence(context.Background(), e)
+		}
+	}
 }
 
 // remoteState is a remote user's presence as their server last told us.
@@ -29,6 +68,7 @@ type remoteState struct {
 	entry    syncer.PresenceEntry
 	received time.Time
 	changed  int64
+	timer    *time.Timer // the RemoteTimeout of a presence other than offline
 }
 
 // SetRemotePresence records the presence of a remote user that their
@@ -59,18 +99,54 @@ func (s *Service) SetRemotePresence(ctx context.Context, e syncer.PresenceEntry)
 		r = &remoteState{}
 		s.remoteUsers[e.User] = r
 	}
-	r.entry, r.received = e, s.now()
+	received := s.now()
+	r.entry, r.received = e, received
+	s.pos++
+	r.changed = s.pos
+	pos := r.changed
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	if e.Presence != Offline {
+		r.timer = time.AfterFunc(s.remoteTimeout, func() { s.remoteTimedOut(e.User, received) })
+	}
+	s.announcing.Add(1)
+	s.mu.Unlock()
+	defer s.announcing.Done()
+	s.notifyRemote(e.User, rooms, pos)
+	return nil
+}
+
+// remoteTimedOut shows a remote user offline when their server said
+// nothing more since received.
+func (s *Service) remoteTimedOut(user id.UserID, received time.Time) {
+	s.mu.Lock()
+	r := s.remoteUsers[user]
+	if s.closed || r == nil || !r.received.Equal(received) {
+		s.mu.Unlock()
+		return
+	}
+	r.entry.Presence, r.entry.CurrentlyActive = Offline, false
+	r.timer = nil
 	s.pos++
 	r.changed = s.pos
 	pos := r.changed
 	s.announcing.Add(1)
 	s.mu.Unlock()
 	defer s.announcing.Done()
-	s.notifier.Notify(syncer.Change{Stream: syncer.StreamPresence, Pos: pos, Users: []id.UserID{e.User}})
+	rooms, err := s.rooms.JoinedRooms(context.Background(), user)
+	if err != nil {
+		s.logger.Error("presence: joined rooms", "user_id", string(user), "error", err.Error())
+	}
+	s.notifyRemote(user, rooms, pos)
+}
+
+func (s *Service) notifyRemote(user id.UserID, rooms []id.RoomID, pos int64) {
+	s.notifier.Notify(syncer.Change{Stream: syncer.StreamPresence, Pos: pos, Users: []id.UserID{user}})
 	for _, room := range rooms {
 		s.notifier.Notify(syncer.Change{Stream: syncer.StreamPresence, Pos: pos, Room: room})
 	}
-	return nil
 }
 
 // remoteEntryLocked is the client's view of a remote user's presence:
