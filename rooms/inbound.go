@@ -234,6 +234,9 @@ func (in *Inbound) receive(ctx context.Context, origin id.ServerName, ev *event.
 		d.ApplyRedaction = in.redactionApplies(ctx, h, ev, before)
 		return d, nil
 	})
+	if errors.Is(err, ErrEventIDTaken) {
+		return fmt.Errorf("%w: %v", ErrPDUDropped, err)
+	}
 	if err != nil {
 		return fmt.Errorf("persist %s: %w", ev.EventID(), err)
 	}
@@ -260,6 +263,9 @@ func (in *Inbound) reject(ctx context.Context, ev *event.Event, before State, ca
 	_, err := in.store.AppendRemote(ctx, ev.RoomID(), ev, func(*Head) (*RemoteDecision, error) {
 		return &RemoteDecision{StateBefore: before, Rejected: reason}, nil
 	})
+	if errors.Is(err, ErrEventIDTaken) {
+		return fmt.Errorf("%w: %v", ErrPDUDropped, err)
+	}
 	if err != nil {
 		return fmt.Errorf("store rejected %s: %w", ev.EventID(), err)
 	}

@@ -2,11 +2,17 @@ package rooms
 
 import (
 	"context"
+	"errors"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/event"
 	"github.com/parleyhq/parley/rooms/roomversion"
 )
+
+// ErrEventIDTaken: an event with that id is stored in another room (room
+// versions 1 and 2, whose event ids the sending server chooses). The
+// inbound pipeline drops such an event.
+var ErrEventIDTaken = errors.New("rooms: the event id is taken in another room")
 
 // KnownEvent is an event of a room as the store holds it, whatever its
 // place: in the timeline, an outlier, soft-failed or rejected

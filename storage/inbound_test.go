@@ -948,3 +948,29 @@ func TestInboundFetchesALongGapInRounds(t *testing.T) {
 		t.Fatal("the state was fetched although the gap could be closed")
 	}
 }
+
+func TestInboundDropsAnEventIDTakenInAnotherRoom(t *testing.T) {
+	h := newFedHarness(t)
+	roomA, _, bob, _ := h.publicRoom("1")
+	roomB, _, _, _ := h.publicRoom("1")
+	hdA, hdB := h.head(roomA), h.head(roomB)
+	msgA := h.remoteEvent(hdA, bob, "m.room.message", nil, `{"body":"in A"}`, hdA.Extremities, hdA.State)
+	h.mustReceive(msgA)
+	// Room versions 1 and 2 let the sender choose event ids: the same id
+	// for another event in room B.
+	msgB := h.remoteEvent(hdB, bob, "m.room.message", nil, `{"body":"in B"}`, hdB.Extremities, hdB.State)
+	obj, err := event.HashAndSign(hdB.Version, msgB.JSON().With("event_id", canonicaljson.StringValue(string(msgA.EventID()))), inRemote, h.remote.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, err := event.Parse(hdB.Version, canonicaljson.Encode(obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.receive(reused); !errors.Is(err, rooms.ErrPDUDropped) {
+		t.Fatalf("receive = %v, want ErrPDUDropped", err)
+	}
+	if slices.Contains(h.timeline(roomB), msgA.EventID()) {
+		t.Fatal("the reused id shows in room B")
+	}
+}

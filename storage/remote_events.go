@@ -315,7 +315,7 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		err = tx.QueryRow(ctx, selectOutlierSeq, nid, eid).Scan(&oldSeq, &wasOutlier)
 		switch {
 		case err == nil && !wasOutlier:
-			return fmt.Errorf("insert events: event %s exists already", eid)
+			return fmt.Errorf("insert events: event %s exists already: %w", eid, rooms.ErrEventIDTaken)
 		case err == nil:
 			seq = oldSeq
 		case !errors.Is(err, pgx.ErrNoRows):
@@ -711,7 +711,7 @@ func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRo
 	}
 	if err := q.Err(); err != nil {
 		if isUniqueViolation(err) {
-			return nil, fmt.Errorf("insert events: an event id exists already: %w", err)
+			return nil, fmt.Errorf("insert events: %w: %w", rooms.ErrEventIDTaken, err)
 		}
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
