@@ -215,6 +215,9 @@ func (c *Client) dialTLS(ctx context.Context, network string, server id.ServerNa
 	defer cancel()
 	raw, err := c.dial(ctx, network, target.Addr)
 	if err != nil {
+		// Discover again next time (SRV answers may have changed); the
+		// well-known document keeps its own cache.
+		c.resolver.forget(server)
 		return nil, err
 	}
 	cfg := c.tlsBase.Clone()

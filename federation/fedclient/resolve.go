@@ -99,6 +99,13 @@ func (r *resolver) resolve(ctx context.Context, server id.ServerName) (Target, e
 	return t, nil
 }
 
+// forget drops server's resolved target.
+func (r *resolver) forget(server id.ServerName) {
+	r.mu.Lock()
+	delete(r.targets, server)
+	r.mu.Unlock()
+}
+
 func (r *resolver) discover(ctx context.Context, server id.ServerName) (Target, error) {
 	if _, err := id.ParseServerName(string(server)); err != nil {
 		return Target{}, fmt.Errorf("resolve %q: %w", server, err)

@@ -221,3 +221,27 @@ func TestWellKnownFailuresBackOff(t *testing.T) {
 		t.Errorf("failures after a success = %d", e.failures)
 	}
 }
+
+func TestTargetCacheAndForget(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	site := &wellKnownSite{hits: map[string]int{}, pages: map[string]wkPage{}}
+	srv := map[string][]*net.SRV{"_matrix-fed._tcp.moving.example": {{Target: "a.example.", Port: 1}}}
+	r := testResolver(t, site, srv, func() time.Time { return now })
+	ctx := context.Background()
+	first, _ := r.resolve(ctx, "moving.example")
+	srv["_matrix-fed._tcp.moving.example"] = []*net.SRV{{Target: "b.example.", Port: 2}}
+	if again, _ := r.resolve(ctx, "moving.example"); again != first {
+		t.Errorf("target not cached: %+v then %+v", first, again)
+	}
+	// A failed connection forgets the target: the next request discovers.
+	r.forget("moving.example")
+	if moved, _ := r.resolve(ctx, "moving.example"); moved.Addr != "b.example:2" {
+		t.Errorf("after forget: %+v", moved)
+	}
+	// So does time.
+	srv["_matrix-fed._tcp.moving.example"] = []*net.SRV{{Target: "c.example.", Port: 3}}
+	now = now.Add(targetTTL + time.Second)
+	if moved, _ := r.resolve(ctx, "moving.example"); moved.Addr != "c.example:3" {
+		t.Errorf("after %s: %+v", targetTTL, moved)
+	}
+}
