@@ -10,9 +10,10 @@ import (
 	"github.com/parleyhq/parley/mxerr"
 )
 
-// pathUser reads the {userId} path parameter.
+// pathUser reads the {userId} path parameter, percent-decoded: clients
+// send @alice%3Aexample.org (matrix-js-sdk encodes both @ and :).
 func pathUser(r *http.Request) (id.UserID, error) {
-	u, err := id.ParseUserID(chi.URLParam(r, "userId"))
+	u, err := id.ParseUserID(pathParam(r, "userId"))
 	if err != nil {
 		return "", mxerr.InvalidParam.Msg("userId is not a valid user id")
 	}

@@ -37,6 +37,16 @@ func TestFilterUploadAndDownload(t *testing.T) {
 			t.Errorf("downloaded %s", got.Raw)
 		}
 	})
+	t.Run("a percent-encoded user id in the path", func(t *testing.T) {
+		// %40alice%3Aparley.test, as matrix-js-sdk sends it.
+		encoded := strings.NewReplacer("@", "%40", ":", "%3A").Replace(alice)
+		up := s.Do(t, http.MethodPost, filterPath(encoded), tok, def)
+		apptest.MustStatus(t, up, http.StatusOK)
+		if up.String("filter_id") != fid {
+			t.Errorf("id %q, want %q", up.String("filter_id"), fid)
+		}
+		apptest.MustStatus(t, s.Do(t, http.MethodGet, filterPath(encoded)+"/"+fid, tok, nil), http.StatusOK)
+	})
 	t.Run("the same filter again gets the same id", func(t *testing.T) {
 		again := s.Do(t, http.MethodPost, filterPath(alice), tok, def)
 		if again.String("filter_id") != fid {
