@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/apptest"
-	"github.com/parleyhq/parley/rooms/signing"
 )
 
 const dehydratedPath = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device"
@@ -14,11 +13,7 @@ const dehydratedPath = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrate
 // alice, with its own identity key.
 func dehydratedUpload(t *testing.T, alice *e2eeDevice, dev string) obj {
 	t.Helper()
-	k, err := signing.Generate("ed25519:" + dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &e2eeDevice{user: alice.user, device: dev, key: k}
+	d := &e2eeDevice{user: alice.user, device: dev, key: newDevKey(t, dev)}
 	return obj{"device_id": dev, "initial_device_display_name": "dehydrated",
 		"device_data":   obj{"algorithm": "m.dehydration.v1.olm", "device_pickle": "encrypted"},
 		"device_keys":   d.deviceKeys(t),

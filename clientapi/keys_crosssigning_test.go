@@ -58,6 +58,15 @@ func TestCrossSigningUpload(t *testing.T) {
 		})
 	}
 
+	// A device whose id is a cross-signing key (a login may choose its
+	// device id) blocks that key; a device cannot take a key's id either.
+	clash := newCrossSigningSet(t, alice.user)
+	clashDev := newE2EEDeviceWithID(t, s, "alice", clash.master.PublicBase64())
+	if res := s.Do(t, http.MethodPost, path, alice.token, clash.body); res.Errcode() != "M_INVALID_PARAM" {
+		t.Fatalf("a master key named like a device: %d %s", res.Status, res.Raw)
+	}
+	apptest.MustStatus(t, s.Do(t, http.MethodPost, v3+"/logout", clashDev.token, obj{}), http.StatusOK)
+
 	// The first upload needs no user-interactive auth.
 	cs := newCrossSigningSet(t, alice.user)
 	apptest.MustStatus(t, s.Do(t, http.MethodPost, path, alice.token, cs.body), http.StatusOK)
@@ -73,6 +82,11 @@ func TestCrossSigningUpload(t *testing.T) {
 		func(session string) obj { return passwordAuth(session, "alice", "wrong") })
 	if res.Status != http.StatusUnauthorized {
 		t.Fatalf("replacement with a wrong password: %d %s", res.Status, res.Raw)
+	}
+
+	named := newE2EEDeviceWithID(t, s, "alice", cs2.self.PublicBase64())
+	if res := named.upload(t, s, obj{"device_keys": named.deviceKeys(t)}); res.Errcode() != "M_INVALID_PARAM" {
+		t.Fatalf("device keys of a device named like a cross-signing key: %d %s", res.Status, res.Raw)
 	}
 
 	// Bob sees Alice's master and self-signing keys, never her

@@ -20,7 +20,29 @@ import (
 // an E2EE client has.
 type e2eeDevice struct {
 	user, device, token string
-	key                 signing.Key
+	key                 devKey
+}
+
+// devKey is a device's ed25519 identity key, its key id ed25519:<device>
+// (signing.Key would refuse device ids with base64's + and /).
+type devKey struct {
+	priv ed25519.PrivateKey
+	id   string
+}
+
+func newDevKey(t *testing.T, device string) devKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return devKey{priv: priv, id: "ed25519:" + device}
+}
+
+func (k devKey) ID() string             { return k.id }
+func (k devKey) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+func (k devKey) PublicBase64() string {
+	return signing.EncodeBase64(k.priv.Public().(ed25519.PublicKey))
 }
 
 // newE2EEDevice registers localpart (when not yet) and logs a new device in.
@@ -33,10 +55,18 @@ func newE2EEDevice(t *testing.T, s *apptest.Server, localpart string) *e2eeDevic
 	login := loginPassword(t, s, localpart, pw, obj{"initial_device_display_name": localpart + "'s phone"})
 	apptest.MustStatus(t, login, http.StatusOK)
 	d := &e2eeDevice{user: login.String("user_id"), device: login.String("device_id"), token: login.String("access_token")}
-	var err error
-	if d.key, err = signing.Generate("ed25519:" + d.device); err != nil {
-		t.Fatal(err)
-	}
+	d.key = newDevKey(t, d.device)
+	return d
+}
+
+// newE2EEDeviceWithID logs a device of an existing user in with the
+// device id it chooses.
+func newE2EEDeviceWithID(t *testing.T, s *apptest.Server, localpart, device string) *e2eeDevice {
+	t.Helper()
+	login := loginPassword(t, s, localpart, pw, obj{"device_id": device})
+	apptest.MustStatus(t, login, http.StatusOK)
+	d := &e2eeDevice{user: login.String("user_id"), device: login.String("device_id"), token: login.String("access_token")}
+	d.key = newDevKey(t, d.device)
 	return d
 }
 

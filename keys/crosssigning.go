@@ -60,6 +60,20 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user id.UserID, device
 	if len(upload) == 0 {
 		return mxerr.MissingParam.Msg("no cross-signing key in the upload")
 	}
+	// A cross-signing key must not share its key id with a device (spec
+	// "Cross-signing": the two share the ed25519:<id> namespace).
+	devices, err := s.store.AllDevices(ctx, user)
+	if err != nil {
+		return err
+	}
+	for usage, obj := range objs {
+		pub := crossSigningPublicKey(obj)
+		for _, d := range devices {
+			if string(d.Device) == pub {
+				return mxerr.InvalidParam.Msgf("the %s key is the id of one of the user's devices", usage)
+			}
+		}
+	}
 	master, ok := objs[UsageMaster]
 	if !ok {
 		raw, have := current[UsageMaster]

@@ -61,6 +61,9 @@ func (s *Service) PutDehydratedDevice(ctx context.Context, user id.UserID, req D
 	if _, _, err := checkDeviceKeys(req.DeviceKeys, user, req.DeviceID); err != nil {
 		return "", err
 	}
+	if err := s.checkNotCrossSigningID(ctx, user, req.DeviceID); err != nil {
+		return "", err
+	}
 	data, err := canonicaljson.ParseLenient(req.DeviceData)
 	if err != nil {
 		return "", mxerr.BadJSON.Msg("device_data must be an object")

@@ -38,6 +38,9 @@ func (s *Service) Upload(ctx context.Context, user id.UserID, device id.DeviceID
 		if err != nil {
 			return nil, err
 		}
+		if err := s.checkNotCrossSigningID(ctx, user, device); err != nil {
+			return nil, err
+		}
 		deviceKeys, ed25519Key = canonicaljson.Encode(obj), pub
 	}
 	if len(req.OneTimeKeys)+len(req.FallbackKeys) > maxKeysPerUpload {
@@ -209,6 +212,23 @@ func oneFallbackPerAlgorithm(keys []OneTimeKey) error {
 			return mxerr.InvalidParam.Msgf("fallback_keys: more than one %s key", k.Algorithm)
 		}
 		seen[k.Algorithm] = true
+	}
+	return nil
+}
+
+// checkNotCrossSigningID refuses a device id that is one of the user's
+// cross-signing public keys: device key ids (ed25519:DEVICE_ID) and
+// cross-signing key ids (ed25519:PUBLIC_KEY) share a namespace, and the
+// spec says servers MUST NOT let them collide ("Cross-signing").
+func (s *Service) checkNotCrossSigningID(ctx context.Context, user id.UserID, device id.DeviceID) error {
+	cross, err := s.store.CrossSigningKeys(ctx, []id.UserID{user})
+	if err != nil {
+		return err
+	}
+	for _, raw := range cross[user] {
+		if obj, err := canonicaljson.ParseLenient(raw); err == nil && crossSigningPublicKey(obj) == string(device) {
+			return mxerr.InvalidParam.Msg("the device id is one of the user's cross-signing keys")
+		}
 	}
 	return nil
 }
