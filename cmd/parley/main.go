@@ -28,6 +28,7 @@ Commands:
                                 administer accounts directly on the database
   keys list|rotate              list the signing keys, or retire the current one
                                 (announced in old_verify_keys) for a new one
+  federation check SERVER       discovery, TLS, version and keys of another server
   version                       print the version
 
 The configuration is read from FILE (default: $PARLEY_CONFIG, else
@@ -79,6 +80,8 @@ func run(args []string) int {
 		err = runUser(ctx, cfg, rest)
 	case "keys":
 		err = runKeys(cfg, rest)
+	case "federation":
+		err = runFederation(ctx, cfg, rest, os.Stdout)
 	default:
 		fmt.Fprintf(os.Stderr, "parley: unknown command %q\n\n%s", command, usage)
 		return 2
