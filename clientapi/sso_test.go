@@ -596,3 +596,60 @@ func TestSSORequiredClaimValues(t *testing.T) {
 		t.Fatalf("%d %s", res.Status, res.Raw)
 	}
 }
+
+// Two first logins of one identity at once end in one account: the loser
+// of the race gets the winner's account and leaves no other behind.
+func TestSSOConcurrentFirstLogin(t *testing.T) {
+	p := ssotest.Start(t)
+	s := ssoServer(t, nil, p)
+	p.SignIn("sub-lena", map[string]any{"preferred_username": "lena"})
+	// Each browser stops before Parley's callback, so that both callbacks
+	// can be sent at once.
+	type started struct {
+		b  *browser
+		cb string
+	}
+	var flows []started
+	for range 4 {
+		b := newBrowser(t)
+		b.http.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if req.URL.Path == "/_synapse/client/oidc/callback" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+		pg := b.get(t, s.URL+ssoRedirectPath("idp1", clientURL))
+		if pg.Status != http.StatusFound {
+			t.Fatalf("%d %s", pg.Status, pg.Body)
+		}
+		b.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		flows = append(flows, started{b, pg.Location})
+	}
+	locations := make(chan string, len(flows))
+	for _, f := range flows {
+		go func() {
+			res, err := f.b.http.Get(f.cb)
+			if err != nil {
+				locations <- "error: " + err.Error()
+				return
+			}
+			res.Body.Close()
+			locations <- res.Header.Get("Location")
+		}()
+	}
+	for range flows {
+		loc := <-locations
+		u, err := url.Parse(loc)
+		if err != nil || u.Query().Get("loginToken") == "" {
+			t.Fatalf("callback answered %q", loc)
+		}
+		if res := redeem(t, s, u.Query().Get("loginToken")); res.String("user_id") != "@lena:"+apptest.ServerName {
+			t.Fatalf("%d %s", res.Status, res.Raw)
+		}
+	}
+	for _, extra := range []string{"lena1", "lena2", "lena3"} {
+		if res := s.Do(t, http.MethodGet, v3+"/register/available?username="+extra, "", nil); res.Status != http.StatusOK {
+			t.Fatalf("@%s was left behind: %s", extra, res.Raw)
+		}
+	}
+}

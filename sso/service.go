@@ -278,14 +278,24 @@ func (s *Service) resolve(ctx context.Context, p *provider, subject, localpart, 
 			}
 			continue
 		}
-		err = s.accounts.CreateExternalAccount(ctx, u, display)
-		if errors.Is(err, users.ErrExists) {
-			continue // taken meanwhile
+		if display == "" {
+			display = u.Localpart()
 		}
-		if err != nil {
+		err = s.store.CreateLinkedAccount(ctx, users.Account{UserID: u, CreatedAt: s.now(), DisplayName: display}, p.cfg.ID, subject)
+		switch {
+		case errors.Is(err, users.ErrExists):
+			continue // the user id was taken meanwhile
+		case errors.Is(err, ErrExists):
+			// A concurrent first login of this identity won.
+			linked, err := s.store.ExternalUser(ctx, p.cfg.ID, subject)
+			if err != nil {
+				return "", err
+			}
+			return s.usable(ctx, linked)
+		case err != nil:
 			return "", err
 		}
-		return s.link(ctx, p, subject, u)
+		return u, nil
 	}
 	return "", mxerr.Forbidden.Msg("Every user name this identity maps to is taken")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/users"
 )
 
 // Errors the store returns.
@@ -44,14 +45,16 @@ type Store interface {
 	// LinkExternalID links subject at provider to user; ErrExists when
 	// that identity is linked already.
 	LinkExternalID(ctx context.Context, provider, subject string, user id.UserID, at time.Time) error
+	// CreateLinkedAccount creates a passwordless account and links subject
+	// at provider to it, in one transaction: users.ErrExists when the user
+	// id is taken, ErrExists when the identity got linked meanwhile (then
+	// no account is left behind).
+	CreateLinkedAccount(ctx context.Context, acc users.Account, provider, subject string) error
 }
 
 // Accounts is what SSO needs of the accounts domain (users.Service).
 type Accounts interface {
 	AccountState(ctx context.Context, user id.UserID) (exists, deactivated bool, err error)
-	// CreateExternalAccount creates a passwordless account; users.ErrExists
-	// when the id is taken.
-	CreateExternalAccount(ctx context.Context, user id.UserID, displayName string) error
 	IssueLoginToken(ctx context.Context, user id.UserID) (string, error)
 	UIASessionInfo(ctx context.Context, session string) (op string, user id.UserID, err error)
 	CompleteSSOStage(ctx context.Context, session string, user id.UserID) error

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/sso"
+	"github.com/parleyhq/parley/users"
 )
 
 // SSO implements sso.Store: pending OpenID Connect flows and the external
@@ -75,12 +75,38 @@ func (s *SSO) ExternalUser(ctx context.Context, provider, subject string) (id.Us
 	return user, nil
 }
 
+// CreateLinkedAccount implements sso.Store.
+func (s *SSO) CreateLinkedAccount(ctx context.Context, acc users.Account, provider, subject string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, insertAccount, acc.UserID, acc.PasswordHash, acc.IsGuest, acc.IsAdmin, acc.CreatedAt.UnixMilli())
+		if isUniqueViolation(err) {
+			return users.ErrExists
+		}
+		if err != nil {
+			return fmt.Errorf("insert account %s: %w", acc.UserID, err)
+		}
+		if acc.DisplayName != "" {
+			if _, err := tx.Exec(ctx, insertDefaultProfile, acc.UserID, acc.DisplayName); err != nil {
+				return fmt.Errorf("insert profile %s: %w", acc.UserID, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) VALUES ($1, $2, $3, $4)`,
+			provider, subject, acc.UserID, acc.CreatedAt.UnixMilli())
+		if isUniqueViolation(err) {
+			return sso.ErrExists
+		}
+		if err != nil {
+			return fmt.Errorf("insert external id: %w", err)
+		}
+		return nil
+	})
+}
+
 // LinkExternalID implements sso.Store.
 func (s *SSO) LinkExternalID(ctx context.Context, provider, subject string, user id.UserID, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) VALUES ($1, $2, $3, $4)`,
 		provider, subject, user, at.UnixMilli())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if isUniqueViolation(err) {
 		return sso.ErrExists
 	}
 	if err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/sso"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/storage/pgtest"
+	"github.com/parleyhq/parley/users"
 )
 
 func TestSSOStore(t *testing.T) {
@@ -40,6 +43,27 @@ func TestSSOStore(t *testing.T) {
 		}
 		if _, err := st.ConsumeFlow(ctx, f.StateHash, now.Add(2*time.Minute)); !errors.Is(err, sso.ErrNotFound) {
 			t.Fatalf("expired flow: %v", err)
+		}
+	})
+	t.Run("an account created with its link, or not at all", func(t *testing.T) {
+		fresh := id.UserID(fmt.Sprintf("@sso%d:test", time.Now().UnixNano()))
+		acc := users.Account{UserID: fresh, DisplayName: "Fresh", CreatedAt: now}
+		if err := st.CreateLinkedAccount(ctx, acc, "kc", "sub-fresh"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.ExternalUser(ctx, "kc", "sub-fresh"); err != nil || got != fresh {
+			t.Fatalf("link %s, %v", got, err)
+		}
+		if err := st.CreateLinkedAccount(ctx, acc, "kc", "sub-other"); !errors.Is(err, users.ErrExists) {
+			t.Fatalf("taken user id: %v", err)
+		}
+		// The identity is linked already: the second account is rolled back.
+		late := id.UserID(fmt.Sprintf("@late%d:test", time.Now().UnixNano()))
+		if err := st.CreateLinkedAccount(ctx, users.Account{UserID: late, CreatedAt: now}, "kc", "sub-fresh"); !errors.Is(err, sso.ErrExists) {
+			t.Fatalf("linked identity: %v", err)
+		}
+		if _, err := accounts.Account(ctx, late); !errors.Is(err, users.ErrNotFound) {
+			t.Fatalf("the losing account was left behind: %v", err)
 		}
 	})
 	t.Run("an identity links to one account", func(t *testing.T) {
