@@ -278,10 +278,11 @@ func (s *Service) resolve(ctx context.Context, p *provider, subject, localpart, 
 			}
 			continue
 		}
-		if display == "" {
-			display = u.Localpart()
+		name := display
+		if name == "" {
+			name = u.Localpart()
 		}
-		err = s.store.CreateLinkedAccount(ctx, users.Account{UserID: u, CreatedAt: s.now(), DisplayName: display}, p.cfg.ID, subject)
+		err = s.store.CreateLinkedAccount(ctx, users.Account{UserID: u, CreatedAt: s.now(), DisplayName: name}, p.cfg.ID, subject)
 		switch {
 		case errors.Is(err, users.ErrExists):
 			continue // the user id was taken meanwhile
