@@ -397,6 +397,11 @@ func (in *Inbound) resolve(ctx context.Context, h *Head, states []State) (State,
 		sets = append(sets, m)
 	}
 	res, err := stateres.Resolve(ctx, h.Version, sets, storeSource{in: in, room: h.RoomID, extra: byID})
+	if errors.Is(err, stateres.ErrMissingEvent) {
+		// A gap in an auth chain the sender did not fill: the event
+		// cannot be placed, and retrying the transaction would not help.
+		return nil, fmt.Errorf("%w: resolve state of %s: %v", ErrPDUDropped, h.RoomID, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve state of %s: %w", h.RoomID, err)
 	}
@@ -404,7 +409,7 @@ func (in *Inbound) resolve(ctx context.Context, h *Head, states []State) (State,
 	for k, eid := range res {
 		ev := byID[eid]
 		if ev == nil {
-			return nil, fmt.Errorf("resolve state of %s: %s is in no state set", h.RoomID, eid)
+			return nil, fmt.Errorf("%w: resolve state of %s: %s is in no state set", ErrPDUDropped, h.RoomID, eid)
 		}
 		out[k] = ev
 	}
@@ -467,7 +472,7 @@ func (in *Inbound) newHead(ctx context.Context, h *Head, ev *event.Event, before
 			return nil, nil, err
 		}
 		if st == nil {
-			return nil, nil, fmt.Errorf("no state for forward extremity %s", x.EventID())
+			return nil, nil, fmt.Errorf("%w: no state for forward extremity %s", ErrPDUDropped, x.EventID())
 		}
 		states = append(states, st)
 	}
