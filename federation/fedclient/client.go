@@ -322,6 +322,9 @@ func (c *Client) do(ctx context.Context, destination id.ServerName, method, path
 		*out = body
 		return nil
 	default:
+		if len(bytes.TrimSpace(body)) == 0 {
+			return nil // an empty 2xx body leaves respBody as it is
+		}
 		if err := json.Unmarshal(body, respBody); err != nil {
 			return fmt.Errorf("%s %s%s: decode response: %w", method, destination, path, err)
 		}

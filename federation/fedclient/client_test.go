@@ -80,6 +80,10 @@ func TestDoSignsAndDecodes(t *testing.T) {
 		case r.URL.Path == "/forbidden":
 			w.WriteHeader(http.StatusForbidden)
 			_, _ = w.Write([]byte(`{"errcode":"M_FORBIDDEN","error":"no"}`))
+		case r.URL.Path == "/empty":
+			w.WriteHeader(http.StatusOK)
+		case r.URL.Path == "/not-json":
+			_, _ = w.Write([]byte("<html>"))
 		case r.URL.Path == "/slow-down":
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":1500}`))
@@ -119,6 +123,13 @@ func TestDoSignsAndDecodes(t *testing.T) {
 	if !errors.As(err, &fe) || fe.RetryAfter != 1500*time.Millisecond {
 		t.Errorf("rate limited: %v", err)
 	}
+	var decoded struct{ X int }
+	if err := c.Do(ctx, "hs2.test", "GET", "/empty", nil, &decoded); err != nil {
+		t.Errorf("empty 200 body: %v", err)
+	}
+	if err := c.Do(ctx, "hs2.test", "GET", "/not-json", nil, &decoded); err == nil || StatusOf(err) != 0 {
+		t.Errorf("HTML 200 body: %v, want a decode error", err)
+	}
 	res, err := c.DoRaw(ctx, "hs2.test", "GET", "/stream", nil, http.Header{"Accept": {"multipart/mixed"}})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +141,7 @@ func TestDoSignsAndDecodes(t *testing.T) {
 	for _, m := range []struct {
 		method, status string
 		want           float64
-	}{{"PUT", "200", 1}, {"GET", "200", 3}, {"GET", "403", 1}, {"GET", "429", 1}} {
+	}{{"PUT", "200", 1}, {"GET", "200", 5}, {"GET", "403", 1}, {"GET", "429", 1}} {
 		if got := testutil.ToFloat64(c.metrics.requests.WithLabelValues(m.method, m.status)); got != m.want {
 			t.Errorf("outbound requests %s %s = %v, want %v", m.method, m.status, got, m.want)
 		}
