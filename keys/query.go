@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -62,18 +63,29 @@ func (s *Service) Query(ctx context.Context, requester id.UserID, want map[id.Us
 	return resp, nil
 }
 
-// eachServer runs the calls queued by queue at once (one per remote
-// server: a slow server must not add its delay to every other's) and
-// waits for them; they merge into the response under mergeMu.
+// remoteTimeout bounds one remote server's answer to a key query or
+// claim (the spec's default timeout of /keys/query and /keys/claim).
+const remoteTimeout = 10 * time.Second
+
+// maxRemoteInFlight bounds the remote servers asked at once for one
+// request.
+const maxRemoteInFlight = 16
+
+// eachServer runs the calls queued by queue concurrently (one per remote
+// server: a slow server must not add its delay to every other's), at most
+// maxRemoteInFlight at a time, and waits for them; they merge into the
+// response under mergeMu.
 func (s *Service) eachServer(n int, queue func(add func(func()))) {
 	if n == 0 {
 		return
 	}
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxRemoteInFlight)
 	queue(func(call func()) {
 		wg.Add(1)
+		slots <- struct{}{}
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			call()
 		}()
 	})
@@ -185,6 +197,8 @@ func (s *Service) queryRemote(ctx context.Context, server id.ServerName, users m
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"device_keys": users})
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
 	raw, err := s.remote.QueryKeys(ctx, server, body)
 	if err != nil {
 		s.logger.InfoContext(ctx, "remote key query failed", slog.String("server", string(server)), slog.String("error", err.Error()))
@@ -286,6 +300,8 @@ func (s *Service) claimRemote(ctx context.Context, server id.ServerName, users m
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"one_time_keys": users})
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
 	raw, err := s.remote.ClaimKeys(ctx, server, body)
 	if err != nil {
 		fail("the server did not answer")
