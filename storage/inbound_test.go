@@ -974,3 +974,37 @@ func TestInboundDropsAnEventIDTakenInAnotherRoom(t *testing.T) {
 		t.Fatal("the reused id shows in room B")
 	}
 }
+
+func TestInboundEventNamingASoftFailedOneMergesTheBranches(t *testing.T) {
+	h := newFedHarness(t)
+	room, alice, bob, _ := h.publicRoom("")
+	carol := id.NewUserID(fmt.Sprintf("carol_%p", t), inRemote)
+	hd := h.head(room)
+	cj := h.remoteEvent(hd, carol, auth.TypeMember, strp(string(carol)), `{"membership":"join"}`, hd.Extremities, hd.State)
+	h.mustReceive(cj)
+	fork := h.head(room)
+	if err := h.svc.Ban(h.ctx, alice, room, bob, ""); err != nil {
+		t.Fatal(err)
+	}
+	ban := h.head(room).Extremities[0]
+	late := h.remoteEvent(fork, bob, "m.room.message", nil, `{"body":"late"}`, []*event.Event{cj}, fork.State)
+	h.mustReceive(late)
+	if k := h.known(room, late.EventID()); k == nil || !k.SoftFailed {
+		t.Fatalf("the late message is stored as %+v, want soft-failed", k)
+	}
+	// carol's server saw both and names both (spec "Soft failure": the
+	// soft-failed event takes part as usual once referenced).
+	merged := h.head(room).State
+	d := h.remoteEvent(h.head(room), carol, "m.room.message", nil, `{"body":"D"}`, []*event.Event{ban, late}, merged)
+	h.mustReceive(d)
+	after := h.head(room)
+	if x := extremityIDsOf(after); len(x) != 1 || x[0] != d.EventID() {
+		t.Fatalf("extremities %v, want D alone", x)
+	}
+	if after.State.Membership(string(bob)) != "ban" {
+		t.Fatal("bob is not banned after the merge")
+	}
+	if !slices.Contains(h.timeline(room), d.EventID()) || slices.Contains(h.timeline(room), late.EventID()) {
+		t.Fatal("D must be shown and the soft-failed message not")
+	}
+}
