@@ -17,7 +17,8 @@ var _ queue.Transport = (*Client)(nil)
 // 413 answer is a queue.PermanentError: the destination refused this
 // transaction and will refuse it again, so the queue drops it instead of
 // retrying forever; anything else (no answer, 5xx, 401 while the
-// destination cannot fetch our key, 429) is retried with backoff.
+// destination cannot fetch our key, 429) is retried with backoff, no
+// sooner than a 429's Retry-After (a queue.RetryAfterError).
 func (c *Client) SendTransaction(ctx context.Context, destination id.ServerName, txnID string, body *queue.TxnBody) (*queue.TxnResponse, error) {
 	var resp queue.TxnResponse
 	err := c.Do(ctx, destination, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(txnID), body, &resp)
@@ -26,6 +27,10 @@ func (c *Client) SendTransaction(ctx context.Context, destination id.ServerName,
 		switch remote.Status {
 		case http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge:
 			return nil, &queue.PermanentError{Err: err}
+		case http.StatusTooManyRequests:
+			if remote.RetryAfter > 0 {
+				return nil, &queue.RetryAfterError{After: remote.RetryAfter, Err: err}
+			}
 		}
 	}
 	if err != nil {

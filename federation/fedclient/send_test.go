@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/fedtest"
@@ -26,6 +27,10 @@ func TestSendTransaction(t *testing.T) {
 		w.WriteHeader(status)
 		if status == http.StatusOK {
 			_, _ = w.Write([]byte(`{"pdus":{"$a":{},"$b":{"error":"rejected"}}}`))
+			return
+		}
+		if status == http.StatusTooManyRequests {
+			_, _ = w.Write([]byte(`{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":7000}`))
 			return
 		}
 		_, _ = w.Write([]byte(`{"errcode":"M_UNKNOWN","error":"no"}`))
@@ -66,6 +71,11 @@ func TestSendTransaction(t *testing.T) {
 			t.Fatalf("%d: no error", c2.status)
 		case errors.As(err, &perm) != c2.permanent:
 			t.Fatalf("%d: permanent %v, want %v (%v)", c2.status, !c2.permanent, c2.permanent, err)
+		}
+		var wait *queue.RetryAfterError
+		if got := errors.As(err, &wait); got != (c2.status == http.StatusTooManyRequests) ||
+			(got && wait.After != 7*time.Second) {
+			t.Fatalf("%d: retry after %v (%v)", c2.status, wait, err)
 		}
 	}
 }

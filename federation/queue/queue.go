@@ -190,6 +190,17 @@ type PermanentError struct{ Err error }
 func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
+// RetryAfterError is what a Transport returns when the destination asked
+// us to wait (429 with Retry-After): the next attempt waits at least that
+// long.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
 // Config tunes the queue.
 type Config struct {
 	ServerName       id.ServerName

@@ -142,6 +142,10 @@ func (s *sender) fail(err error) {
 		backoff *= 2
 	}
 	backoff = min(backoff, q.cfg.BackoffMax)
+	var wait *RetryAfterError
+	if errors.As(err, &wait) && wait.After > backoff {
+		backoff = wait.After
+	}
 	s.retryAt = q.cfg.Now().Add(backoff)
 	q.metrics.failed(s.dest, false)
 	q.logger.Info("federation queue: destination failed, backing off",
