@@ -3,7 +3,9 @@ package apptest
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/parleyhq/parley/config"
@@ -48,15 +50,29 @@ func StartFederation(t testing.TB, n int, mutate ...func(*config.Config)) []*Ser
 
 // FreeAddr returns a loopback address with a port that was free a moment
 // ago, for a listener whose address others must know before it starts.
+// The port is drawn below the kernel's ephemeral range (32768–60999 on
+// Linux), where listeners on port 0 — every other test's — never land,
+// so that nothing takes it between now and the server's start.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("apptest: reserve a port: %v", err)
+	for range 100 {
+		port := reservedPortLow + rand.IntN(reservedPortHigh-reservedPortLow)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken: another test's server
+		}
+		addr := ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			t.Fatalf("apptest: %v", err)
+		}
+		return addr
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatalf("apptest: %v", err)
-	}
-	return addr
+	t.Fatal("apptest: no free port found")
+	return ""
 }
+
+// The range FreeAddr draws from.
+const (
+	reservedPortLow  = 20000
+	reservedPortHigh = 32000
+)
