@@ -175,6 +175,11 @@ func TestMembershipEndpointsRefuse(t *testing.T) {
 		if m := membershipOf(t, alice, public, bob.id); m != "join" {
 			t.Errorf("after send_join hs1 shows bob's membership %q", m)
 		}
+		// A retried send_join (the answer was lost) gets the same answer.
+		again, err := c.SendJoin(ctx, hs1.Name, id.RoomID(public), good.EventID(), good.Raw())
+		if err != nil || len(again.State) != len(resp.State) {
+			t.Errorf("retried send_join: %v", err)
+		}
 	})
 
 	t.Run("invite", func(t *testing.T) {
