@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -224,12 +225,22 @@ func (in *Inbound) receive(ctx context.Context, origin id.ServerName, ev *event.
 	var softFailed bool
 	p, err := in.store.AppendRemote(ctx, room, ev, func(h *Head) (*RemoteDecision, error) {
 		d := &RemoteDecision{StateBefore: before}
+		if r := in.earlierRedaction(ctx, h, ev); r != nil {
+			d.RedactedBy = r.EventID()
+		}
 		if err := auth.Check(v, ev, h.State); err != nil {
 			d.SoftFailed, softFailed = true, true
 			return d, nil
 		}
 		if d.CurrentState, d.Extremities, err = in.newHead(ctx, h, ev, before); err != nil {
 			return nil, err
+		}
+		if k := ev.StateKey(); k != nil && d.RedactedBy != "" {
+			key := auth.StateKey{Type: ev.Type(), StateKey: *k}
+			if cur := d.CurrentState[key]; cur != nil && cur.EventID() == ev.EventID() {
+				d.CurrentState = maps.Clone(d.CurrentState)
+				d.CurrentState[key] = ev.Redacted()
+			}
 		}
 		d.ApplyRedaction = in.redactionApplies(ctx, h, ev, before)
 		return d, nil
@@ -502,6 +513,23 @@ func (in *Inbound) redactionApplies(ctx context.Context, h *Head, ev *event.Even
 	}
 	pl, err := auth.LoadPowerLevels(h.Version, before)
 	return err == nil && pl.UserLevel(ev.Sender()) >= pl.Redact
+}
+
+// earlierRedaction is a redaction of ev that arrived before ev and takes
+// effect on it (its sender's server sent ev, or its sender has the
+// "redact" power level in current state), nil when there is none.
+func (in *Inbound) earlierRedaction(ctx context.Context, h *Head, ev *event.Event) *event.Event {
+	rs, err := in.store.RedactionsOf(ctx, h.RoomID, ev.EventID())
+	if err != nil || len(rs) == 0 {
+		return nil
+	}
+	pl, plErr := auth.LoadPowerLevels(h.Version, h.State)
+	for _, r := range rs {
+		if r.Sender().Server() == ev.Sender().Server() || (plErr == nil && pl.UserLevel(r.Sender()) >= pl.Redact) {
+			return r
+		}
+	}
+	return nil
 }
 
 func extremityIDs(evs []*event.Event) []id.EventID {

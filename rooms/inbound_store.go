@@ -63,6 +63,9 @@ type RemoteDecision struct {
 	Extremities  []*event.Event
 	// ApplyRedaction: the event is a redaction that takes effect.
 	ApplyRedaction bool
+	// RedactedBy, when set, is a redaction stored before the event that
+	// takes effect on it: the event is stored redacted.
+	RedactedBy id.EventID
 }
 
 // RemoteStore persists events received over federation. Like Append, its
@@ -81,6 +84,9 @@ type RemoteStore interface {
 	// the store holds already are skipped. newRoom creates the room row
 	// when the room is unknown (a room joined over federation).
 	StoreOutliers(ctx context.Context, room id.RoomID, newRoom *roomversion.Version, evs []OutlierEvent) error
+	// RedactionsOf returns the room's shown redactions of target (those
+	// that arrived before it).
+	RedactionsOf(ctx context.Context, room id.RoomID, target id.EventID) ([]*event.Event, error)
 	// AppendRemote stores ev as decide says, decide being called with the
 	// room's head under the room's write lock. An error of decide aborts
 	// the transaction. An event stored as an outlier moves into the graph

@@ -1008,3 +1008,22 @@ func TestInboundEventNamingASoftFailedOneMergesTheBranches(t *testing.T) {
 		t.Fatal("D must be shown and the soft-failed message not")
 	}
 }
+
+func TestInboundRedactionBeforeItsTarget(t *testing.T) {
+	h := newFedHarness(t)
+	room, _, bob, join := h.publicRoom("11")
+	hd := h.head(room)
+	msg := h.remoteEvent(hd, bob, "m.room.message", nil, `{"body":"oops","msgtype":"m.text"}`, []*event.Event{join}, hd.State)
+	// The redaction names the message but arrives first (its prev event
+	// is the join: bob's server sent them out of order).
+	red := h.remoteEvent(hd, bob, auth.TypeRedaction, nil, fmt.Sprintf(`{"redacts":%q}`, msg.EventID()), []*event.Event{join}, hd.State)
+	h.mustReceive(red)
+	h.mustReceive(msg)
+	se, err := h.st.Event(h.ctx, room, msg.EventID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(se.Event.Content()) != "{}" || se.Redaction == nil || se.Redaction.EventID() != red.EventID() {
+		t.Fatalf("the message is stored with content %s, redaction %v; want it redacted by %s", se.Event.Content(), se.Redaction, red.EventID())
+	}
+}

@@ -101,6 +101,31 @@ func (r *Rooms) KnownEvents(ctx context.Context, room id.RoomID, ids []id.EventI
 	return out, rows.Err()
 }
 
+const selectRedactions = `
+SELECT e.event_json FROM events e
+WHERE e.room_nid = $1 AND e.event_type = 'm.room.redaction' AND ` + clientVisible
+
+// RedactionsOf implements rooms.RemoteStore. Redactions are few per room;
+// their target is read from the parsed event (top level or, from room
+// version 11, content).
+func (r *Rooms) RedactionsOf(ctx context.Context, room id.RoomID, target id.EventID) ([]*event.Event, error) {
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := scanEvents(ctx, r.pool, e.version, `SELECT event_json, FALSE FROM (`+selectRedactions+`) x`, e.nid)
+	if err != nil {
+		return nil, fmt.Errorf("redactions in %s: %w", room, err)
+	}
+	var out []*event.Event
+	for _, ev := range evs {
+		if ev.Redacts() == target {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
 // StoredStateBefore implements rooms.RemoteStore.
 func (r *Rooms) StoredStateBefore(ctx context.Context, room id.RoomID, eventID id.EventID) (rooms.State, bool, error) {
 	e, err := r.room(ctx, room)
@@ -389,6 +414,17 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 			pos = map[int64]int64{seq: p}
 		} else if pos, err = insertRemoteRows(ctx, tx, nid, []remoteRow{row}); err != nil {
 			return err
+		}
+		if dec.RedactedBy != "" {
+			rs, err := r.seqsOf(ctx, tx, nid, []id.EventID{dec.RedactedBy}, nil)
+			if err != nil {
+				return err
+			}
+			if rseq, ok := rs[dec.RedactedBy]; ok {
+				if _, err := tx.Exec(ctx, markRedacted, nid, eid, rseq); err != nil {
+					return fmt.Errorf("mark %s redacted: %w", eid, err)
+				}
+			}
 		}
 		if len(memberSeqs) > 0 {
 			if _, err := tx.Exec(ctx, upsertMemberships, nid, memberSeqs); err != nil {
