@@ -63,7 +63,18 @@ INSERT INTO federation_destinations (destination, pdu_cursor) VALUES ($1, $2) ON
 	selectWakeDestinations = `
 SELECT DISTINCT destination FROM federation_destination_rooms
 WHERE room_nid = ANY($1) AND (until_pos IS NULL OR until_pos > $2)`
-	selectDestinations = `SELECT destination, failures, retry_at_ts FROM federation_destinations ORDER BY destination`
+	// selectDestinations lists the destinations with something waiting:
+	// a transaction in flight, EDUs, or events after the cursor in one of
+	// their rooms' windows.
+	selectDestinations = `
+SELECT d.destination, d.failures, d.retry_at_ts FROM federation_destinations d
+WHERE d.txn_id IS NOT NULL
+   OR EXISTS (SELECT 1 FROM federation_outbound_edus e WHERE e.destination = d.destination)
+   OR EXISTS (SELECT 1 FROM federation_destination_rooms w
+              WHERE w.destination = d.destination AND (w.until_pos IS NULL OR w.until_pos > d.pdu_cursor)
+                AND EXISTS (SELECT 1 FROM events e WHERE e.room_nid = w.room_nid
+                            AND e.stream_pos > GREATEST(d.pdu_cursor, w.since_pos - 1)))
+ORDER BY d.destination`
 	lockDestination    = `
 SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor FROM federation_destinations
 WHERE destination = $1 FOR UPDATE`

@@ -118,7 +118,8 @@ type Store interface {
 	FanOut(ctx context.Context, origin id.ServerName, limit int) (FanOutResult, error)
 	// LocalMembers are our server's users joined to room.
 	LocalMembers(ctx context.Context, room id.RoomID, origin id.ServerName) ([]id.UserID, error)
-	// Destinations lists every destination with its retry state.
+	// Destinations lists the destinations with something waiting, with
+	// their retry state.
 	Destinations(ctx context.Context) ([]Destination, error)
 	// NextTxn returns the transaction in flight for dest, or else builds
 	// one of what waits, persists it as in flight and returns it; nil when
@@ -260,8 +261,9 @@ func New(cfg Config, store Store, transport Transport, metrics *Metrics, logger 
 		ctx: ctx, cancel: cancel, fanout: make(chan struct{}, 1), dests: map[id.ServerName]*sender{}}
 }
 
-// Start resumes every known destination (whatever was queued before a
-// restart is sent) and runs the fan-out over the stream.
+// Start resumes every destination with something waiting (whatever was
+// queued before a restart is sent) and runs the fan-out over the stream;
+// the others get a sender when something is queued for them.
 func (q *Queue) Start(ctx context.Context) error {
 	dests, err := q.store.Destinations(ctx)
 	if err != nil {
