@@ -42,6 +42,7 @@ func (a *App) openFederation(registry prometheus.Registerer) error {
 		ValidityPeriod: cfg.Federation.KeyValidityPeriod,
 		Notaries:       notaries,
 		OldKeys:        oldKeys,
+		Registry:       registry,
 	}, storage.NewServerKeys(a.db.Pool), client, a.logger)
 	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/canonicaljson"
 	"github.com/parleyhq/parley/rooms/signing"
@@ -89,6 +91,8 @@ type Config struct {
 	Notaries map[id.ServerName]map[string]ed25519.PublicKey
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Registry receives the key fetch metrics; nil: none.
+	Registry prometheus.Registerer
 }
 
 // OldKey is one of our former verify keys.
@@ -100,10 +104,11 @@ type OldKey struct {
 
 // Keyring is the key store of one server.
 type Keyring struct {
-	cfg    Config
-	store  Store
-	fetch  Fetcher
-	logger *slog.Logger
+	cfg     Config
+	store   Store
+	fetch   Fetcher
+	logger  *slog.Logger
+	metrics *metrics
 
 	mu       sync.Mutex
 	inflight map[id.ServerName]*fetchCall
@@ -168,7 +173,7 @@ func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 	if cfg.ValidityPeriod <= 0 {
 		cfg.ValidityPeriod = 24 * time.Hour
 	}
-	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger,
+	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger, metrics: newMetrics(cfg.Registry),
 		inflight: map[id.ServerName]*fetchCall{}, lastFetch: map[id.ServerName]time.Time{}, mem: map[id.ServerName]memEntry{}}
 }
 
@@ -293,6 +298,7 @@ func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID str
 func (k *Keyring) fetchKeys(ctx context.Context, server id.ServerName, keyID string, minValid int64, viaNotaries bool) error {
 	var errs []error
 	keys, err := k.fetchDirect(ctx, server)
+	k.metrics.observe("direct", err)
 	if err == nil {
 		if err := k.storeKeys(ctx, keys); err != nil {
 			return fmt.Errorf("store keys of %s: %w", server, err)
@@ -312,6 +318,7 @@ func (k *Keyring) fetchKeys(ctx context.Context, server id.ServerName, keyID str
 			continue
 		}
 		keys, err := k.fetchFromNotary(ctx, notary, server, keyID, minValid)
+		k.metrics.observe("notary", err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("notary %s: %w", notary, err))
 			continue
@@ -418,4 +425,28 @@ func parseKeyEntry(m canonicaljson.Member) (ed25519.PublicKey, bool) {
 		return nil, false
 	}
 	return pub, true
+}
+
+// metrics count key fetches by source (direct, notary) and result.
+type metrics struct {
+	fetches *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_federation_key_fetches_total",
+		Help: "Fetches of other servers' keys, by source (direct, notary) and result (ok, error).",
+	}, []string{"source", "result"})}
+	if reg != nil {
+		reg.MustRegister(m.fetches)
+	}
+	return m
+}
+
+func (m *metrics) observe(source string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.fetches.WithLabelValues(source, result).Inc()
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/canonicaljson"
 	"github.com/parleyhq/parley/rooms/signing"
@@ -288,6 +290,21 @@ func TestNotary(t *testing.T) {
 			"notary": {notary.SigningKey().ID(): wrong.Public()}})
 		if _, err := hs4.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); !errors.Is(err, ErrKeyNotFound) {
 			t.Fatalf("notary with a wrong key: %v", err)
+		}
+	})
+	t.Run("fetches counted", func(t *testing.T) {
+		hs5 := n.add(t, "hs5", c, map[id.ServerName]map[string]ed25519.PublicKey{"notary": {}})
+		if _, err := hs5.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []struct {
+			source, result string
+			want           float64
+		}{{"direct", "error", 1}, {"direct", "ok", 1}, {"notary", "ok", 1}} {
+			// direct ok: the notary's own key, fetched from it.
+			if got := testutil.ToFloat64(hs5.metrics.fetches.WithLabelValues(m.source, m.result)); got != m.want {
+				t.Errorf("fetches %s %s = %v, want %v", m.source, m.result, got, m.want)
+			}
 		}
 	})
 	t.Run("query answers", func(t *testing.T) {
