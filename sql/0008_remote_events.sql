@@ -26,6 +26,10 @@ ALTER TABLE events
     ADD COLUMN soft_failed BOOLEAN NOT NULL DEFAULT FALSE,
     ADD COLUMN rejected    TEXT;
 
+-- The redactions of a room: an event received after a redaction of it
+-- is stored redacted, so every inbound event looks its redactions up.
+CREATE INDEX events_room_redactions ON events (room_nid) WHERE event_type = 'm.room.redaction';
+
 -- Inbound federation transactions (PUT /_matrix/federation/v1/send/{txnId}):
 -- a retried transaction gets the response the first attempt produced and
 -- is not processed again (spec: transactions are identified by the origin
