@@ -20,6 +20,7 @@ run: build
 # throwaway MinIO server shared by every test package (or
 # PARLEY_TEST_DATABASE_URL / PARLEY_TEST_S3_ENDPOINT when they are set). The
 # first run on a machine builds MinIO into ~/.cache/parley (minutes).
+# tests/interop needs Node.js >= 20 and npm (npm ci of matrix-js-sdk).
 test:
 	./scripts/ensure-postgres.sh
 	$(GO) vet ./...
