@@ -72,7 +72,7 @@ func TestTypingReachesRemoteServersOnlyForLocalUsers(t *testing.T) {
 	ty := NewTyping(&recordNotifier{}, roomMembers{alice: {room}, bob: {room}})
 	ty.SetRemoteSender(log)
 
-	// A local user: start (and a renewal) and the expiry go out.
+	// A local user: the start and the expiry go out.
 	if err := ty.SetTyping(ctx, alice, room, true, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
