@@ -149,7 +149,7 @@ func mustRefusedAtCallback(t *testing.T, s *apptest.Server, idp string) {
 
 func TestSSOLogin(t *testing.T) {
 	p1, p2 := ssotest.Start(t), ssotest.Start(t)
-	s := ssoServer(t, nil, p1, p2)
+	s := ssoServer(t, func(c *config.Config) { c.Auth.OIDC.Providers[1].Brand = "gitlab" }, p1, p2)
 	bobID, _ := s.Register(t, "bob", pw)
 
 	t.Run("GET /login lists both providers", func(t *testing.T) {
@@ -168,7 +168,8 @@ func TestSSOLogin(t *testing.T) {
 			t.Fatalf("flows %s", res.Raw)
 		}
 		idps, _ := sso["identity_providers"].([]any)
-		if len(idps) != 2 || idps[0].(map[string]any)["id"] != "idp1" || idps[1].(map[string]any)["name"] != "Provider 2" {
+		if len(idps) != 2 || idps[0].(map[string]any)["id"] != "idp1" || idps[1].(map[string]any)["name"] != "Provider 2" ||
+			idps[1].(map[string]any)["brand"] != "gitlab" || idps[0].(map[string]any)["brand"] != nil {
 			t.Fatalf("identity_providers %v", idps)
 		}
 	})

@@ -85,6 +85,10 @@ type OIDCProvider struct {
 	// Name is the button label clients show; Icon an optional mxc:// URI.
 	Name string `yaml:"name"`
 	Icon string `yaml:"icon"`
+	// Brand lets clients show a provider's own button (spec: the
+	// identity_providers brand, for example google, github, apple,
+	// gitlab); empty for an organisation's own provider.
+	Brand string `yaml:"brand"`
 	// Issuer is the provider's issuer URL; its discovery document is
 	// <issuer>/.well-known/openid-configuration.
 	Issuer       string `yaml:"issuer"`

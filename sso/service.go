@@ -47,9 +47,10 @@ type Config struct {
 
 // IdentityProvider is one entry of m.login.sso's identity_providers.
 type IdentityProvider struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Icon string `json:"icon,omitempty"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Icon  string `json:"icon,omitempty"`
+	Brand string `json:"brand,omitempty"`
 }
 
 // Service runs single sign-on through the configured providers.
@@ -79,7 +80,7 @@ func New(cfg Config, fetch Fetcher, store Store, accounts Accounts, log *slog.Lo
 			return nil, fmt.Errorf("provider %s: required_claim_values: %w", pc.ID, err)
 		}
 		s.providers[pc.ID], s.mappings[pc.ID] = p, m
-		s.order = append(s.order, IdentityProvider{ID: pc.ID, Name: pc.Name, Icon: pc.Icon})
+		s.order = append(s.order, IdentityProvider{ID: pc.ID, Name: pc.Name, Icon: pc.Icon, Brand: pc.Brand})
 	}
 	for _, raw := range cfg.AllowedRedirectURLs {
 		u, err := url.Parse(raw)
