@@ -84,10 +84,10 @@ type Service struct {
 	now    func() time.Time
 	cache  *tokenCache
 	seen   *lastSeen
-	limits *limiters // nil when rate limiting is off
+	limits *limiters   // nil when rate limiting is off
 	jwt    JWTVerifier // nil when JWT login is off
 	jwtReg bool        // JWT login creates unknown accounts
-	dummy  string    // hash verified for unknown users, so both paths cost the same
+	dummy  string      // hash verified for unknown users, so both paths cost the same
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
