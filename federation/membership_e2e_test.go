@@ -408,3 +408,38 @@ func TestRemoteKnockAndRestrictedJoin(t *testing.T) {
 		}
 	})
 }
+
+// TestRestrictedJoinFallsBackToAServerThatCanGrant: the first server the
+// joiner asks is in the room but none of its members may invite, so it
+// answers M_UNABLE_TO_GRANT_JOIN; the joiner tries the next server, whose
+// admin authorises the join.
+func TestRestrictedJoinFallsBackToAServerThatCanGrant(t *testing.T) {
+	srvs := apptest.StartFederation(t, 3)
+	carol, bob, dave := register(t, srvs[0], "carol"), register(t, srvs[1], "bob"), register(t, srvs[2], "dave")
+	hs3 := string(dave.srv.Name)
+	space := dave.createRoom(t, map[string]any{"room_version": "12", "preset": "public_chat"})
+	room := dave.createRoom(t, map[string]any{"room_version": "12", "preset": "private_chat",
+		"power_level_content_override": map[string]any{"invite": 50},
+		"initial_state": []map[string]any{{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{
+			"join_rule": "restricted", "allow": []map[string]any{{"type": "m.room_membership", "room_id": space}}}}}})
+	carol.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(space)+"?via="+hs3, map[string]any{})
+	carol.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+hs3, map[string]any{})
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(space)+"?via="+hs3, map[string]any{})
+	eventually(t, "hs1 sees bob in the space", func() (bool, string) {
+		m := membershipOf(t, carol, space, bob.id)
+		return m == "join", m
+	})
+
+	// hs1 alone cannot grant the join (a room version 12 id names no
+	// server to fall back on).
+	res := bob.do(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(carol.srv.Name), map[string]any{})
+	if res.Status != http.StatusBadRequest || res.Errcode() != "M_UNABLE_TO_GRANT_JOIN" {
+		t.Fatalf("join through hs1 only: %d %s", res.Status, res.Raw)
+	}
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(carol.srv.Name)+"&via="+hs3, map[string]any{})
+	res = dave.must(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.member/"+esc(bob.id), nil)
+	if res.String("join_authorised_via_users_server") != dave.id {
+		t.Errorf("the join is not authorised by dave: %s", res.Raw)
+	}
+	sameState(t, room, dave, bob, carol)
+}
