@@ -20,7 +20,7 @@ import (
 
 // fedTestService is a service of server "us.test" with no store: enough
 // for the handshake helpers that read none.
-func fedTestService(t *testing.T) (*Service, signing.Key) {
+func fedTestService(t testing.TB) (*Service, signing.Key) {
 	t.Helper()
 	k, err := signing.Generate("ed25519:t")
 	if err != nil {
@@ -221,4 +221,28 @@ func TestVersionOffered(t *testing.T) {
 	if !ok || e.Code != "M_INCOMPATIBLE_ROOM_VERSION" || e.Extra["room_version"] != "10" {
 		t.Errorf("no ver (means [1]) for a v10 room: %v %v", err, e)
 	}
+}
+
+// FuzzFillTemplate: whatever a resident server answers to make_join, the
+// joining side never panics, and any event it signs is the membership it
+// asked for, of its user, in its room.
+func FuzzFillTemplate(f *testing.F) {
+	v := roomversion.MustLookup("10")
+	f.Add("10", []byte(template(v, "!r:them.test", "@alice:us.test", "m.room.member", "join")))
+	f.Add("1", []byte(template(roomversion.MustLookup("1"), "!r:them.test", "@alice:us.test", "m.room.member", "join")))
+	f.Add("10", []byte(`{"room_id":"!r:them.test","type":"m.room.member","sender":"@alice:us.test","state_key":"@alice:us.test","content":{"membership":"join"}}`))
+	f.Add("12", []byte(`{}`))
+	f.Add("10", []byte(`[`))
+	s, _ := fedTestService(f)
+	f.Fuzz(func(t *testing.T, version string, tpl []byte) {
+		ev, err := s.fillTemplate(context.Background(), &Template{Version: roomversion.ID(version), Event: tpl},
+			"!r:them.test", "@alice:us.test", "join", "")
+		if err != nil {
+			return
+		}
+		if ev.RoomID() != "!r:them.test" || ev.Sender() != "@alice:us.test" || ev.StateKey() == nil ||
+			*ev.StateKey() != "@alice:us.test" || ev.Type() != "m.room.member" || ev.Membership() != "join" {
+			t.Fatalf("signed a different event: %s", ev.Raw())
+		}
+	})
 }
