@@ -19,8 +19,8 @@ import (
 )
 
 // RemoteReads implements the domain seams that read other servers over
-// the federation client: remote profiles, room directories, media and
-// E2EE keys. App hands one to each domain service.
+// the federation client: remote profiles, room directories, history
+// (backfill), media and E2EE keys. App hands one to each domain service.
 type RemoteReads struct {
 	Client *fedclient.Client
 }
@@ -30,6 +30,7 @@ var (
 	_ rooms.RemoteDirectory   = RemoteReads{}
 	_ media.RemoteFetcher     = RemoteReads{}
 	_ keys.RemoteKeys         = RemoteReads{}
+	_ rooms.Backfiller        = RemoteReads{}
 )
 
 // remoteMediaWait is how long a remote server may wait for content still
@@ -88,6 +89,15 @@ func (r RemoteReads) QueryDirectory(ctx context.Context, alias id.RoomAlias) (id
 		return "", nil, remoteReadError(fmt.Errorf("%s answered an invalid room id for %s", alias.Server(), alias))
 	}
 	return res.RoomID, res.Servers, nil
+}
+
+// Backfill implements rooms.Backfiller.
+func (r RemoteReads) Backfill(ctx context.Context, dest id.ServerName, room id.RoomID, from []id.EventID, limit int) ([]json.RawMessage, error) {
+	txn, err := r.Client.Backfill(ctx, dest, room, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	return txn.PDUs, nil
 }
 
 // FetchMedia implements media.RemoteFetcher.

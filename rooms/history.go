@@ -82,7 +82,7 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		}
 	}
 	page := &Page{Start: PositionToken(pos)}
-	scanned, more := 0, true
+	scanned, more, backfilled := 0, true, false
 	for len(page.Chunk) < limit && scanned < maxScan && more {
 		want := min(max(limit*2, 20), maxScan-scanned)
 		batch, err := s.store.Timeline(ctx, room, pos, dir, want)
@@ -108,8 +108,12 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, room id.RoomID, 
 				}
 			}
 		}
-		if dir == Backward && pos <= 0 {
-			more = false
+		// At the start of what this server holds of a room joined over
+		// federation, the history before it is asked of other servers,
+		// once per page (backfill.go).
+		if !more && dir == Backward && stop < 0 && !backfilled && len(page.Chunk) < limit {
+			backfilled = true
+			more = s.backfillBefore(ctx, h)
 		}
 	}
 	if more || len(page.Chunk) == limit {

@@ -71,6 +71,9 @@ type Service struct {
 	// remoteDir reads other servers' room directories (serve_query.go);
 	// nil until SetRemoteDirectory.
 	remoteDir RemoteDirectory
+	// backfill fetches history of rooms joined over federation
+	// (backfill.go); nil until SetBackfill.
+	backfill *backfillState
 }
 
 // New returns the service. notifier and outbound may be nil.

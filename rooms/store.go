@@ -152,6 +152,7 @@ type Store interface {
 	AliasStore
 	DirectoryStore
 	ServeStore
+	BackfillStore
 }
 
 // MembershipWriter changes per-user membership flags outside events.

@@ -17,22 +17,31 @@ import (
 // base 36; clients treat them as opaque.
 
 // PositionToken encodes a timeline position; the sync engine's prev_batch
-// for a timeline starting at event seq is PositionToken(seq-1).
+// for a timeline starting at event seq is PositionToken(seq-1). History
+// backfilled from other servers sits before the room's first event, at
+// negative positions: "h" and the position's magnitude (backfill.go).
 func PositionToken(pos int64) string {
+	if pos < 0 {
+		return "h" + strconv.FormatInt(-pos, 36)
+	}
 	return "t" + strconv.FormatInt(pos, 36)
 }
 
 // ParsePositionToken decodes PositionToken's tokens.
 func ParsePositionToken(tok string) (int64, error) {
+	sign := int64(1)
 	rest, ok := strings.CutPrefix(tok, "t")
 	if !ok {
-		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+		if rest, ok = strings.CutPrefix(tok, "h"); !ok {
+			return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+		}
+		sign = -1
 	}
 	pos, err := strconv.ParseInt(rest, 36, 64)
-	if err != nil || pos < 0 {
+	if err != nil || pos < 0 || (sign < 0 && pos == 0) {
 		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
 	}
-	return pos, nil
+	return sign * pos, nil
 }
 
 // position reads a timeline token of room: this service's own position
@@ -40,7 +49,7 @@ func ParsePositionToken(tok string) (int64, error) {
 // of the room at or before it — the spec lets clients paginate from
 // /sync's next_batch).
 func (s *Service) position(ctx context.Context, room id.RoomID, tok string) (int64, error) {
-	if strings.HasPrefix(tok, "t") {
+	if strings.HasPrefix(tok, "t") || strings.HasPrefix(tok, "h") {
 		return ParsePositionToken(tok)
 	}
 	if s.streamToken != nil {

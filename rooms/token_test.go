@@ -8,7 +8,8 @@ import (
 )
 
 func TestPositionTokens(t *testing.T) {
-	for _, pos := range []int64{0, 1, 35, 36, 1 << 40} {
+	// Negative positions are backfilled history (backfill.go).
+	for _, pos := range []int64{0, 1, 35, 36, 1 << 40, -1, -37} {
 		t.Run(PositionToken(pos), func(t *testing.T) {
 			got, err := ParsePositionToken(PositionToken(pos))
 			if err != nil || got != pos {
@@ -16,7 +17,7 @@ func TestPositionTokens(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "t", "x12", "t-1", "t!!", "s12_3"} {
+	for _, bad := range []string{"", "t", "x12", "t-1", "t!!", "s12_3", "h0", "h-1", "h"} {
 		t.Run("refuses "+bad, func(t *testing.T) {
 			if _, err := ParsePositionToken(bad); !errors.Is(err, mxerr.InvalidParam) {
 				t.Fatalf("ParsePositionToken(%q) = %v, want M_INVALID_PARAM", bad, err)

@@ -1,0 +1,179 @@
+package rooms
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/rooms/event"
+)
+
+// Backfilling history for /messages (server-server API, "Backfilling and
+// retrieving missing events"): a server that joined a room over
+// federation holds its history from the join on. When a client pages back
+// past the first event this server holds, the room's earlier history is
+// asked of the other servers in the room (GET /backfill), each event is
+// verified (signatures, content hash, auth against its auth events) and
+// stored before the room's first event, and the page goes on.
+
+// Backfiller asks another server for the events preceding from (package
+// federation implements it over GET /_matrix/federation/v1/backfill).
+type Backfiller interface {
+	Backfill(ctx context.Context, dest id.ServerName, room id.RoomID, from []id.EventID, limit int) ([]json.RawMessage, error)
+}
+
+// BackfillStore keeps backfilled history.
+type BackfillStore interface {
+	// InsertBackfilled stores evs, newest first, before every event of the
+	// room (lower sequence numbers), in the timeline but with no state and
+	// no stream position: history, never news. Events the store holds
+	// already are skipped; it returns how many it stored.
+	InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error)
+}
+
+// backfillBatch is how many events one /backfill asks for.
+const backfillBatch = 50
+
+// backfillState remembers where backfilling found nothing more, so that
+// paging at the start of a room's history does not ask again and again.
+type backfillState struct {
+	fetcher Backfiller
+	mu      sync.Mutex
+	done    map[id.EventID]bool // earliest events nothing was found before
+}
+
+// SetBackfill lets /messages fetch the history of rooms joined over
+// federation; app calls it once, before serving. Signatures are checked
+// with the keys of SetFederation.
+func (s *Service) SetBackfill(b Backfiller) {
+	s.backfill = &backfillState{fetcher: b, done: map[id.EventID]bool{}}
+}
+
+// backfillBefore fetches history preceding the room's earliest timeline
+// event when that is not the room's creation; it reports whether anything
+// was stored.
+func (s *Service) backfillBefore(ctx context.Context, h *Head) bool {
+	if s.backfill == nil || s.fed.Keys == nil {
+		return false
+	}
+	first, err := s.store.Timeline(ctx, h.RoomID, -1<<62, Forward, 1)
+	if err != nil || len(first) == 0 || first[0].Event.Type() == auth.TypeCreate {
+		return false
+	}
+	earliest := first[0].Event
+	b := s.backfill
+	b.mu.Lock()
+	done := b.done[earliest.EventID()]
+	b.mu.Unlock()
+	if done {
+		return false
+	}
+	stored := false
+	for _, server := range backfillServers(h.State, earliest, s.cfg.ServerName) {
+		raws, err := b.fetcher.Backfill(ctx, server, h.RoomID, []id.EventID{earliest.EventID()}, backfillBatch)
+		if err != nil {
+			s.logger.InfoContext(ctx, "backfill failed", slog.String("room_id", string(h.RoomID)),
+				slog.String("server", string(server)), slog.String("error", err.Error()))
+			continue
+		}
+		evs := s.checkBackfilled(ctx, h, raws)
+		n, err := s.backfillStore().InsertBackfilled(ctx, h.RoomID, evs)
+		if err != nil {
+			s.logger.WarnContext(ctx, "store backfilled events", slog.String("room_id", string(h.RoomID)), slog.String("error", err.Error()))
+			return false
+		}
+		if n > 0 {
+			stored = true
+			break
+		}
+	}
+	if !stored {
+		b.mu.Lock()
+		b.done[earliest.EventID()] = true
+		b.mu.Unlock()
+	}
+	return stored
+}
+
+func (s *Service) backfillStore() BackfillStore { return s.store }
+
+// backfillServers are the servers to ask: the earliest event's sender's
+// first (it was there then), then every other server with members now.
+func backfillServers(st State, earliest *event.Event, self id.ServerName) []id.ServerName {
+	var out []id.ServerName
+	if srv := earliest.Sender().Server(); srv != self {
+		out = append(out, srv)
+	}
+	for _, srv := range serversInRoom(st) {
+		if srv != self && !slices.Contains(out, srv) {
+			out = append(out, srv)
+		}
+	}
+	return out
+}
+
+// checkBackfilled parses and checks fetched events (server-server API,
+// "Checks performed on receipt of a PDU", as far as history allows: the
+// format of the room's version, the room, signatures, the content hash —
+// a mismatch keeps the redacted event — and the auth rules against the
+// event's own auth events, which must be known or in the batch). Events
+// failing a check are left out. The result is newest first.
+func (s *Service) checkBackfilled(ctx context.Context, h *Head, raws []json.RawMessage) []*event.Event {
+	var evs []*event.Event
+	for _, raw := range raws {
+		ev, err := event.Parse(h.Version, raw)
+		if err != nil || ev.RoomID() != h.RoomID {
+			continue
+		}
+		if ev, _, err = event.VerifyOrRedact(ctx, ev, s.fed.Keys); err != nil {
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	// Oldest first, so that an event's auth events in the batch are
+	// accepted before it.
+	slices.SortFunc(evs, func(a, b *event.Event) int { return cmp.Compare(a.Depth(), b.Depth()) })
+	accepted := map[id.EventID]*event.Event{}
+	var want []id.EventID
+	for _, ev := range evs {
+		want = append(want, ev.AuthEventIDs()...)
+	}
+	known, err := s.store.EventsByID(ctx, h.RoomID, want)
+	if err != nil {
+		return nil
+	}
+	for _, se := range known {
+		accepted[se.Event.EventID()] = se.Event
+	}
+	create := h.State.Get(auth.TypeCreate, "")
+	var out []*event.Event
+	for _, ev := range evs {
+		var authEvents []auth.Event
+		complete := true
+		for _, a := range ev.AuthEventIDs() {
+			if ae, ok := accepted[a]; ok {
+				authEvents = append(authEvents, ae)
+			} else {
+				complete = false
+			}
+		}
+		if !complete {
+			continue
+		}
+		if h.Version.CreateEventDefinesRoomID && create != nil && ev.Type() != auth.TypeCreate {
+			authEvents = append(authEvents, create)
+		}
+		if err := auth.CheckAuthEvents(h.Version, ev, authEvents); err != nil {
+			continue
+		}
+		accepted[ev.EventID()] = ev
+		out = append(out, ev)
+	}
+	slices.Reverse(out)
+	return out
+}

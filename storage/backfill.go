@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/rooms/event"
+)
+
+var _ rooms.BackfillStore = (*Rooms)(nil)
+
+const (
+	lockRoomForBackfill = `SELECT room_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
+	selectMinSeq        = `SELECT COALESCE(min(seq), 1) FROM events WHERE room_nid = $1`
+	// insertBackfilled stores history fetched from other servers before
+	// the room's first event: timeline events (clients see them in
+	// /messages) with no known state (snapshot -1) and stream position 0,
+	// so that no /sync ever reports them as new and no outbound queue
+	// sends them. An event the store holds already is left as it is.
+	insertBackfilled = `
+INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
+                    origin_ts, snapshot_nid, event_json)
+SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, -1, u.event_json
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[])
+     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json)
+ON CONFLICT (event_id) DO NOTHING`
+)
+
+// InsertBackfilled implements rooms.BackfillStore: evs, newest first, get
+// the sequence numbers below the room's lowest, so that /messages pages
+// into them after the room's first event. The room's current state,
+// memberships and forward extremities do not change.
+func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	var inserted int
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var nid, low int64
+		err := tx.QueryRow(ctx, lockRoomForBackfill, room).Scan(&nid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return rooms.ErrRoomNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock room %s: %w", room, err)
+		}
+		if err := tx.QueryRow(ctx, selectMinSeq, nid).Scan(&low); err != nil {
+			return fmt.Errorf("lowest sequence of %s: %w", room, err)
+		}
+		n := len(evs)
+		seqs, ts := make([]int64, n), make([]int64, n)
+		ids, types, senders := make([]string, n), make([]string, n), make([]string, n)
+		keys, members := make([]*string, n), make([]*string, n)
+		raws := make([][]byte, n)
+		for i, ev := range evs {
+			seqs[i] = low - 1 - int64(i)
+			ids[i], types[i], senders[i] = string(ev.EventID()), ev.Type(), string(ev.Sender())
+			keys[i] = ev.StateKey()
+			if ev.Type() == auth.TypeMember && ev.IsState() {
+				m := ev.Membership()
+				members[i] = &m
+			}
+			ts[i], raws[i] = ev.OriginServerTS(), ev.Raw()
+		}
+		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws)
+		if err != nil {
+			return fmt.Errorf("insert backfilled events of %s: %w", room, err)
+		}
+		inserted = int(tag.RowsAffected())
+		return nil
+	})
+	return inserted, err
+}
