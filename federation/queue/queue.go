@@ -350,8 +350,12 @@ func (q *Queue) wakeFanOut() {
 	}
 }
 
-// fanOutBatch is how many events one fan-out step reads.
-const fanOutBatch = 1000
+// fanOutBatch is how many events one fan-out step reads;
+// fanOutCoalesce how long a wake-up waits for more commits.
+const (
+	fanOutBatch    = 1000
+	fanOutCoalesce = 5 * time.Millisecond
+)
 
 // runFanOut applies the stream's membership changes to the destinations'
 // rooms and wakes the senders of rooms with new events.
@@ -363,6 +367,14 @@ func (q *Queue) runFanOut() {
 		case <-q.ctx.Done():
 			return
 		case <-q.fanout:
+		}
+		// A burst of commits is read in one pass: one fan-out
+		// transaction per few milliseconds at most, whatever the send
+		// rate.
+		select {
+		case <-q.ctx.Done():
+			return
+		case <-time.After(fanOutCoalesce):
 		}
 		for {
 			res, err := q.store.FanOut(q.ctx, q.cfg.ServerName, fanOutBatch)
