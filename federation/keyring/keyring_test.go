@@ -474,3 +474,30 @@ func TestSharedFetchOutlivesItsStarter(t *testing.T) {
 	}
 	<-starterDone
 }
+
+func TestConcurrentLookupsShareOneFetch(t *testing.T) {
+	c := &clock{time.Now()}
+	n := newNet()
+	hs2 := n.add(t, "hs2", c, nil)
+	g := gatedFetcher{network: n, started: make(chan struct{}, 100), gate: make(chan struct{})}
+	k, _ := signing.Generate("ed25519:hs1")
+	hs1 := New(Config{ServerName: "hs1", Key: k, Now: c.Now}, &memStore{}, g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	const callers = 20
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := hs1.VerifyKey(context.Background(), "hs2", hs2.SigningKey().ID(), c.now.UnixMilli())
+			errs <- err
+		}()
+	}
+	<-g.started // one fetch is under way; the others wait on it or come after
+	close(g.gate)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Errorf("caller: %v", err)
+		}
+	}
+	if n.calls["hs2"] != 1 {
+		t.Errorf("hs2 asked %d times, want 1", n.calls["hs2"])
+	}
+}
