@@ -56,7 +56,7 @@ type receiver struct {
 	changed     chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	r := &receiver{seen: map[string]bool{}, changed: make(chan struct{}, 1)}
 	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serve))
@@ -127,7 +127,7 @@ type pdu struct {
 }
 
 // pdus lists every processed PDU in order of arrival.
-func (r *receiver) pdus(t *testing.T) []pdu {
+func (r *receiver) pdus(t testing.TB) []pdu {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,7 +145,7 @@ func (r *receiver) pdus(t *testing.T) []pdu {
 }
 
 // bodies lists the bodies of the processed messages in order.
-func (r *receiver) bodies(t *testing.T) []string {
+func (r *receiver) bodies(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for _, p := range r.pdus(t) {
@@ -167,7 +167,7 @@ func (r *receiver) edus() []queue.EDU {
 }
 
 // waitFor polls cond each time the receiver answers, up to a deadline.
-func (r *receiver) waitFor(t *testing.T, what string, cond func() bool) {
+func (r *receiver) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for !cond() {
@@ -218,7 +218,7 @@ func (tr *transport) SendTransaction(ctx context.Context, dest id.ServerName, tx
 // world is hs1 (the sending server: rooms service and queue on one test
 // database) and the receivers of the remote servers.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	pool  *pgxpool.Pool
 	rooms *rooms.Service
 	store *storage.FedQueue
@@ -229,7 +229,7 @@ type world struct {
 	keys  map[id.ServerName]signing.Key
 }
 
-func newWorld(t *testing.T, cfg queue.Config, remotes ...id.ServerName) *world {
+func newWorld(t testing.TB, cfg queue.Config, remotes ...id.ServerName) *world {
 	t.Helper()
 	pool := pgtest.OpenPool(t, pgtest.NewDatabase(t))
 	key, err := signing.Generate("ed25519:test")
