@@ -48,7 +48,7 @@ CREATE TABLE federation_destination_rooms (
     until_pos      BIGINT,
     PRIMARY KEY (destination, room_nid, since_pos)
 );
-CREATE INDEX federation_destination_rooms_room ON federation_destination_rooms (room_nid) WHERE until_pos IS NULL;
+CREATE INDEX federation_destination_rooms_room ON federation_destination_rooms (room_nid);
 
 -- EDUs waiting for a destination, oldest first. coalesce_key lets a newer
 -- EDU replace an unsent older one (a user's presence, a typing state);
