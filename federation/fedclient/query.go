@@ -3,6 +3,7 @@ package fedclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,12 +23,25 @@ func (c *Client) QueryProfile(ctx context.Context, user id.UserID, field string)
 	if field != "" {
 		q.Set("field", field)
 	}
-	var out map[string]json.RawMessage
-	if err := c.Do(ctx, user.Server(), http.MethodGet, fedV1+"/query/profile?"+q.Encode(), nil, &out); err != nil {
+	var raw json.RawMessage
+	if err := c.Do(ctx, user.Server(), http.MethodGet, fedV1+"/query/profile?"+q.Encode(), nil, &raw); err != nil {
 		return nil, err
+	}
+	// A profile is at most 64 KiB (client-server API v1.16); a larger
+	// answer is not one to pass on to our clients.
+	if len(raw) > maxProfileBytes {
+		return nil, fmt.Errorf("profile of %s: answer of %d bytes is larger than a profile may be", user, len(raw))
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("profile of %s: %w", user, err)
 	}
 	return out, nil
 }
+
+// maxProfileBytes bounds a profile answer: 64 KiB of profile, with room
+// for whitespace.
+const maxProfileBytes = 128 << 10
 
 // DirectoryResponse is GET /query/directory's answer.
 type DirectoryResponse struct {
