@@ -654,3 +654,19 @@ func TestSSOConcurrentFirstLogin(t *testing.T) {
 		}
 	}
 }
+
+// userinfo: claims only the userinfo endpoint gives are mapped; a userinfo
+// answer about another subject is refused.
+func TestSSOUserinfo(t *testing.T) {
+	p := ssotest.Start(t)
+	s := ssoServer(t, func(c *config.Config) { c.Auth.OIDC.Providers[0].Userinfo = true }, p)
+	p.ClaimsOnlyInUserinfo(true, "")
+	p.SignIn("sub-nora", map[string]any{"preferred_username": "nora", "name": "Nora N."})
+	res := redeem(t, s, ssoLogin(t, s, newBrowser(t), "idp1"))
+	prof := s.Do(t, http.MethodGet, v3+"/profile/@nora:"+apptest.ServerName+"/displayname", res.String("access_token"), nil)
+	if res.String("user_id") != "@nora:"+apptest.ServerName || prof.String("displayname") != "Nora N." {
+		t.Fatalf("%s %s", res.Raw, prof.Raw)
+	}
+	p.ClaimsOnlyInUserinfo(true, "sub-somebody-else")
+	mustRefusedAtCallback(t, s, "idp1")
+}

@@ -108,6 +108,10 @@ type OIDCProvider struct {
 	// AllowExistingUsers links a first login to an existing account with
 	// the mapped localpart instead of picking another localpart.
 	AllowExistingUsers bool `yaml:"allow_existing_users"`
+	// Userinfo merges the claims of the provider's userinfo endpoint into
+	// the ID token's before mapping, for providers whose ID tokens carry
+	// little more than sub (the ID token's claims win on conflict).
+	Userinfo bool `yaml:"userinfo"`
 	// RequiredClaimValues, comma separated claim=value pairs, restricts who
 	// may sign in: every claim must equal its value or, when it is a list,
 	// contain it (for example "groups=matrix-users,email_verified=true").

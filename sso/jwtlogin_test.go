@@ -42,6 +42,10 @@ func (f *memFetcher) Get(_ context.Context, u string) ([]byte, error) {
 	return b, nil
 }
 
+func (f *memFetcher) GetBearer(ctx context.Context, u, _ string) ([]byte, error) {
+	return f.Get(ctx, u)
+}
+
 func (f *memFetcher) PostForm(context.Context, string, url.Values, string, string) ([]byte, error) {
 	return nil, errors.New("not supported")
 }

@@ -16,6 +16,8 @@ import (
 type Fetcher interface {
 	// Get returns the body of a GET of url (a 2xx answer, bounded size).
 	Get(ctx context.Context, url string) ([]byte, error)
+	// GetBearer is Get with an OAuth access token (the userinfo endpoint).
+	GetBearer(ctx context.Context, url, token string) ([]byte, error)
 	// PostForm posts form (with HTTP basic auth when user is not "") and
 	// returns the body of a 2xx answer.
 	PostForm(ctx context.Context, url string, form url.Values, user, password string) ([]byte, error)

@@ -25,6 +25,7 @@ type discovery struct {
 	AuthorizationEndpoint string   `json:"authorization_endpoint"`
 	TokenEndpoint         string   `json:"token_endpoint"`
 	JWKSURI               string   `json:"jwks_uri"`
+	UserinfoEndpoint      string   `json:"userinfo_endpoint"`
 	SigningAlgs           []string `json:"id_token_signing_alg_values_supported"`
 	TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 }
@@ -144,12 +145,43 @@ func (p *provider) exchange(ctx context.Context, callback, code, verifier, nonce
 		return nil, fmt.Errorf("%w: token endpoint of %s: %w", errIDToken, p.cfg.ID, err)
 	}
 	var tok struct {
-		IDToken string `json:"id_token"`
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
 	}
 	if err := json.Unmarshal(body, &tok); err != nil || tok.IDToken == "" {
 		return nil, fmt.Errorf("%w: token endpoint of %s returned no id_token", errIDToken, p.cfg.ID)
 	}
-	return p.verifyIDToken(ctx, d, keys, tok.IDToken, nonce)
+	claims, err := p.verifyIDToken(ctx, d, keys, tok.IDToken, nonce)
+	if err != nil || !p.cfg.Userinfo {
+		return claims, err
+	}
+	return p.userinfo(ctx, d, tok.AccessToken, claims)
+}
+
+// userinfo merges the userinfo endpoint's claims into the ID token's. Its
+// sub must be the ID token's (OpenID Connect Core 1.0 section 5.3.2: the
+// answer could otherwise be another user's); the ID token's claims win.
+func (p *provider) userinfo(ctx context.Context, d *discovery, accessToken string, claims jwt.MapClaims) (jwt.MapClaims, error) {
+	if !absoluteHTTP(d.UserinfoEndpoint) || accessToken == "" {
+		return nil, fmt.Errorf("%w: discovery of %s: no userinfo endpoint or access token", ErrProviderUnavailable, p.cfg.ID)
+	}
+	body, err := p.fetch.GetBearer(ctx, d.UserinfoEndpoint, accessToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w: userinfo of %s: %w", ErrProviderUnavailable, p.cfg.ID, err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("%w: userinfo of %s: %w", ErrProviderUnavailable, p.cfg.ID, err)
+	}
+	if sub, _ := info["sub"].(string); sub == "" || sub != claims["sub"] {
+		return nil, fmt.Errorf("%w: %s: userinfo is about another subject", errIDToken, p.cfg.ID)
+	}
+	for k, v := range info {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return claims, nil
 }
 
 // verifyIDToken checks the ID token (OpenID Connect Core 1.0 section

@@ -85,6 +85,17 @@ func (c *Client) Get(ctx context.Context, u string) ([]byte, error) {
 	return c.do(req)
 }
 
+// GetBearer implements sso.Fetcher.
+func (c *Client) GetBearer(ctx context.Context, u, token string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	return c.do(req)
+}
+
 // PostForm implements sso.Fetcher.
 func (c *Client) PostForm(ctx context.Context, u string, form url.Values, user, password string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,44 @@ type Provider struct {
 	// postOnly advertises client_secret_post as the only client
 	// authentication and refuses HTTP basic.
 	postOnly bool
+	// accessTokens maps issued access tokens to the claims userinfo
+	// returns; idTokenClaims, when set, limits the ID token to these
+	// claims (the rest only through userinfo).
+	accessTokens  map[string]jwt.MapClaims
+	idTokenClaims []string
+	userinfoSub   string // when not "", userinfo names this subject instead
+}
+
+// ClaimsOnlyInUserinfo keeps every user claim but sub out of the ID token:
+// they are served by the userinfo endpoint only (nil: all in the token).
+// sub, when not "", is the subject userinfo claims instead of the real one.
+func (p *Provider) ClaimsOnlyInUserinfo(on bool, sub string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idTokenClaims = nil
+	if on {
+		p.idTokenClaims = []string{"sub"}
+	}
+	p.userinfoSub = sub
+}
+
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	claims, ok := p.accessTokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	sub := p.userinfoSub
+	p.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token"})
+		return
+	}
+	out := map[string]any{}
+	for k, v := range claims {
+		out[k] = v
+	}
+	if sub != "" {
+		out["sub"] = sub
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type grant struct {
@@ -75,12 +114,13 @@ func Start(t testing.TB) *Provider {
 		t.Fatal(err)
 	}
 	p := &Provider{ClientID: "parley", ClientSecret: RandomString(), Key: key, KeyID: "k-" + RandomString()[:8],
-		codes: map[string]grant{}}
+		codes: map[string]grant{}, accessTokens: map[string]jwt.MapClaims{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /jwks", p.jwks)
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
+	mux.HandleFunc("GET /userinfo", p.userinfo)
 	p.srv = httptest.NewServer(mux)
 	p.URL = p.srv.URL
 	t.Cleanup(p.srv.Close)
@@ -162,6 +202,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"authorization_endpoint":                p.URL + "/authorize",
 		"token_endpoint":                        p.URL + "/token",
 		"jwks_uri":                              p.URL + "/jwks",
+		"userinfo_endpoint":                     p.URL + "/userinfo",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": algs,
@@ -251,8 +292,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
+	p.mu.Lock()
+	only := p.idTokenClaims
+	p.mu.Unlock()
 	for k, v := range g.claims {
-		claims[k] = v
+		if only == nil || slices.Contains(only, k) {
+			claims[k] = v
+		}
 	}
 	if mutate != nil {
 		mutate(claims)
@@ -266,10 +312,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		idToken = Sign(jwt.SigningMethodRS256, p.Key, p.KeyID, claims)
 	}
+	access := RandomString()
 	p.mu.Lock()
 	p.tokenRequests++
+	p.accessTokens[access] = g.claims
 	p.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"access_token": RandomString(), "token_type": "Bearer",
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": access, "token_type": "Bearer",
 		"expires_in": 300, "id_token": idToken})
 }
 
