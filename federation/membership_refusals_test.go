@@ -240,6 +240,27 @@ func TestMembershipEndpointsRefuse(t *testing.T) {
 		})
 	})
 
+	t.Run("client joins", func(t *testing.T) {
+		cases := []struct {
+			name, path string
+			status     int
+			errcode    string
+		}{
+			{"an invalid via", "/_matrix/client/v3/join/" + esc(public) + "?via=not%20a%20server", 400, "M_INVALID_PARAM"},
+			{"an unknown alias of another server", "/_matrix/client/v3/join/" + esc("#nothing:"+string(hs1.Name)), 404, "M_NOT_FOUND"},
+			{"a room no known server is in", "/_matrix/client/v3/join/" + esc("!unknown:"+string(hs2.Name)), 404, "M_NOT_FOUND"},
+			{"an invite-only room", "/_matrix/client/v3/join/" + esc(private) + "?via=" + string(hs1.Name), 403, "M_FORBIDDEN"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				res := bob.do(t, http.MethodPost, tc.path, map[string]any{})
+				if res.Status != tc.status || res.Errcode() != tc.errcode {
+					t.Fatalf("%d %s, want %d %s", res.Status, res.Raw, tc.status, tc.errcode)
+				}
+			})
+		}
+	})
+
 	t.Run("server ACL", func(t *testing.T) {
 		alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(public)+"/state/m.room.server_acl/",
 			map[string]any{"allow": []string{"*"}, "deny": []string{string(hs2.Name)}})
