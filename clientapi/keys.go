@@ -1,8 +1,10 @@
 package clientapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -65,7 +67,9 @@ func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.MissingParam.Msg("Missing device_keys"))
 		return
 	}
-	resp, err := a.Keys.Query(r.Context(), requesterFrom(r.Context()).UserID, body.DeviceKeys)
+	ctx, cancel := remoteTimeout(r.Context(), body.Timeout)
+	defer cancel()
+	resp, err := a.Keys.Query(ctx, requesterFrom(r.Context()).UserID, body.DeviceKeys)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -87,12 +91,23 @@ func (a *API) claimKeys(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.MissingParam.Msg("Missing one_time_keys"))
 		return
 	}
-	resp, err := a.Keys.Claim(r.Context(), body.OneTimeKeys)
+	ctx, cancel := remoteTimeout(r.Context(), body.Timeout)
+	defer cancel()
+	resp, err := a.Keys.Claim(ctx, body.OneTimeKeys)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// remoteTimeout applies a request's "timeout" (milliseconds: how long to
+// wait for remote servers; the keys service caps it at 10 s) to ctx.
+func remoteTimeout(ctx context.Context, ms *int64) (context.Context, context.CancelFunc) {
+	if ms == nil || *ms <= 0 || *ms > 60_000 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(*ms)*time.Millisecond)
 }
 
 // keyChanges handles GET /_matrix/client/v3/keys/changes?from=&to=.
