@@ -34,6 +34,7 @@ func (a *App) Keys() *keys.Service { return a.keys }
 // that every deletion of devices — logout, device deletion, a password
 // change, deactivation — is followed by keys.DevicesDeleted: the keys
 // went with the devices, and the users tracking them must hear of it now.
+// A renamed device is a device list change too (keys.DeviceRenamed).
 // keys is set once the keys service exists, before anything is served.
 type deviceDeletions struct {
 	keys *keys.Service
@@ -80,6 +81,16 @@ func (s deletingDevices) DeleteDevicesExcept(ctx context.Context, user id.UserID
 		s.d.deleted(ctx, user, deleted)
 	}
 	return deleted, nil
+}
+
+func (s deletingDevices) SetDeviceName(ctx context.Context, user id.UserID, device id.DeviceID, name string) error {
+	if err := s.DeviceStore.SetDeviceName(ctx, user, device, name); err != nil {
+		return err
+	}
+	if s.d.keys != nil {
+		s.d.keys.DeviceRenamed(ctx, user, device)
+	}
+	return nil
 }
 
 func (s deletingAccounts) DeactivateAccount(ctx context.Context, user id.UserID) error {

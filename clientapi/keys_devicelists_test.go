@@ -40,6 +40,14 @@ func TestDeviceListChanges(t *testing.T) {
 		t.Fatalf("a repeated upload is a change: %+v", s.DeviceLists)
 	}
 
+	// Renaming a device with keys is a change: /keys/query shows the name.
+	apptest.MustStatus(t, s.Do(t, http.MethodPut, v3+"/devices/"+alice.device, alice.token, obj{"display_name": "laptop"}), http.StatusOK)
+	r1 := e2eeSyncOf(t, s, bob.token, s1.NextBatch)
+	if !slices.Equal(r1.DeviceLists.Changed, []string{alice.user}) {
+		t.Fatalf("after the rename: %+v", r1.DeviceLists)
+	}
+	s1 = r1
+
 	// Carol joins: Bob now shares a room with her, she with Bob and Alice.
 	c0 := e2eeSyncOf(t, s, carol.token, "").NextBatch
 	apptest.MustStatus(t, s.Do(t, http.MethodPost, v3+"/rooms/"+url.PathEscape(room)+"/join", carol.token, obj{}), http.StatusOK)

@@ -212,3 +212,23 @@ func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, devices []
 		}
 	}
 }
+
+// DeviceRenamed follows a change of a device's display name, which
+// /keys/query shows (unsigned.device_display_name): when the device has
+// keys, its trackers hear of it like of any device change.
+func (s *Service) DeviceRenamed(ctx context.Context, user id.UserID, device id.DeviceID) {
+	devices, err := s.store.DeviceKeys(ctx, []id.UserID{user})
+	if err != nil {
+		s.logger.WarnContext(ctx, "device renamed: device keys", slog.String("error", err.Error()))
+		return
+	}
+	if !slices.ContainsFunc(devices, func(d DeviceKeys) bool { return d.Device == device }) {
+		return
+	}
+	pos, err := s.store.MarkDeviceListChanged(ctx, user)
+	if err != nil {
+		s.logger.WarnContext(ctx, "device renamed: device list change", slog.String("error", err.Error()))
+		return
+	}
+	s.deviceListChanged(ctx, user, pos)
+}
