@@ -33,7 +33,10 @@ func remoteError(server id.ServerName, err error) error {
 		return mxerr.Unknown.WithStatus(http.StatusBadGateway).Msgf("could not reach %s", server)
 	}
 	switch {
-	case fe.Errcode == "" || fe.Errcode == mxerr.InvalidParam.Code || fe.Errcode == mxerr.MissingParam.Code || fe.Status >= 500:
+	// A 401 is about our server's request signature, never the client's
+	// token: passed through, clients would take it for a logout.
+	case fe.Errcode == "" || fe.Errcode == mxerr.InvalidParam.Code || fe.Errcode == mxerr.MissingParam.Code ||
+		fe.Status == http.StatusUnauthorized || fe.Status >= 500:
 		return mxerr.Unknown.WithStatus(http.StatusBadGateway).Msgf("%s refused the request: %s %s", server, fe.Errcode, fe.Message)
 	}
 	e := &mxerr.Error{Code: fe.Errcode, Status: fe.Status, Message: fe.Message}

@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/federation"
 	"github.com/parleyhq/parley/federation/fedclient"
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms/canonicaljson"
 	"github.com/parleyhq/parley/rooms/event"
 	"github.com/parleyhq/parley/rooms/roomversion"
@@ -313,4 +315,32 @@ func TestExchangeThirdPartyInvite(t *testing.T) {
 	}
 	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?via="+string(hs1.Name), map[string]any{})
 	sameState(t, room, alice, bob)
+}
+
+func TestRemoteErrorsSeenByClients(t *testing.T) {
+	cases := []struct {
+		name    string
+		err     error
+		status  int
+		errcode string
+	}{
+		{"a refusal passes through", &fedclient.Error{Status: 403, Errcode: "M_FORBIDDEN", Message: "not invited"}, 403, "M_FORBIDDEN"},
+		{"an incompatible version keeps room_version", &fedclient.Error{Status: 400, Errcode: "M_INCOMPATIBLE_ROOM_VERSION",
+			Body: []byte(`{"errcode":"M_INCOMPATIBLE_ROOM_VERSION","room_version":"12"}`)}, 400, "M_INCOMPATIBLE_ROOM_VERSION"},
+		{"our own malformed request is a gateway error", &fedclient.Error{Status: 400, Errcode: "M_INVALID_PARAM"}, 502, "M_UNKNOWN"},
+		{"the remote's authentication of us is not the client's", &fedclient.Error{Status: 401, Errcode: "M_UNAUTHORIZED"}, 502, "M_UNKNOWN"},
+		{"a remote failure", &fedclient.Error{Status: 500, Errcode: "M_UNKNOWN"}, 502, "M_UNKNOWN"},
+		{"no answer", errors.New("dial tcp: refused"), 502, "M_UNKNOWN"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, ok := mxerr.As(federation.RemoteError("hs9.test", tc.err))
+			if !ok || e.Status != tc.status || e.Code != tc.errcode {
+				t.Fatalf("%v, want %d %s", e, tc.status, tc.errcode)
+			}
+			if tc.errcode == "M_INCOMPATIBLE_ROOM_VERSION" && e.Extra["room_version"] != "12" {
+				t.Errorf("room_version lost: %v", e.Extra)
+			}
+		})
+	}
 }

@@ -1,0 +1,4 @@
+package federation
+
+// RemoteError exposes remoteError to the package's external tests.
+var RemoteError = remoteError
