@@ -60,8 +60,8 @@ func param(r *http.Request, name string) string {
 	return raw
 }
 
-// roomEventParams are the {roomId} and {eventId} (or {userId}) of a
-// membership endpoint, validated.
+// roomAndEvent are the {roomId} and {eventId} of a send_* or invite
+// endpoint, validated.
 func roomAndEvent(r *http.Request) (id.RoomID, id.EventID, error) {
 	room, err := id.ParseRoomID(param(r, "roomId"))
 	if err != nil {
@@ -74,6 +74,8 @@ func roomAndEvent(r *http.Request) (id.RoomID, id.EventID, error) {
 	return room, ev, nil
 }
 
+// roomAndUser are the {roomId} and {userId} of a make_* endpoint,
+// validated.
 func roomAndUser(r *http.Request) (id.RoomID, id.UserID, error) {
 	room, err := id.ParseRoomID(param(r, "roomId"))
 	if err != nil {
