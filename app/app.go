@@ -127,7 +127,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	// (app/federation_queue.go).
 	a.fedQueue = newFederationQueue(cfg, a.db.Pool, a.fedClient, registry, logger)
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
-		roomStore, a.notifier, a.fedQueue, logger)
+		roomStore, fanOutNotifier{Notifier: a.notifier, q: a.fedQueue}, a.fedQueue, logger)
 	// /messages and /members also take /sync's next_batch tokens.
 	roomService.SetStreamTokenParser(func(tok string) (int64, bool) {
 		t, err := syncer.ParseToken(tok)

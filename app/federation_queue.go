@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/storage"
 )
 
@@ -45,4 +46,21 @@ func wireFederationEDUs(q *queue.Queue, typing *ephemeral.Typing, receipts *ephe
 		d.Keys = ks
 	}
 	return federation.NewEDUs(d)
+}
+
+// fanOutNotifier is the rooms service's notifier: the sync engine's, and
+// for membership changes the federation queue's fan-out too. Events
+// received from other servers are committed without the outbound sender
+// (nothing of theirs is sent on), but a remote join or leave changes which
+// servers ours go to, and a server that joined gets our users' presence.
+type fanOutNotifier struct {
+	rooms.Notifier
+	q *queue.Queue
+}
+
+func (n fanOutNotifier) OnNewEvent(ctx context.Context, ev rooms.NewEvent) {
+	n.Notifier.OnNewEvent(ctx, ev)
+	if ev.Type == "m.room.member" {
+		n.q.SendEvent(ctx, ev.RoomID, nil)
+	}
 }

@@ -364,7 +364,7 @@ func TestThreeServersHearEachOther(t *testing.T) {
 	servers := apptest.StartFederation(t, 3)
 	hs1, hs2, hs3 := servers[0], servers[1], servers[2]
 	_, aliceTok := hs1.Register(t, "alice", "correct horse battery")
-	_, bobTok := hs2.Register(t, "bob", "correct horse battery")
+	bob, bobTok := hs2.Register(t, "bob", "correct horse battery")
 	carol, carolTok := hs3.Register(t, "carol", "correct horse battery")
 	res := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceTok, map[string]any{"preset": "public_chat"})
 	apptest.MustStatus(t, res, http.StatusOK)
@@ -373,11 +373,31 @@ func TestThreeServersHearEachOther(t *testing.T) {
 		srv   *apptest.Server
 		token string
 	}{{hs2, bobTok}, {hs3, carolTok}} {
+		if j.srv == hs3 {
+			// Before carol joins, bob sets his presence.
+			res := hs2.Do(t, http.MethodPut, "/_matrix/client/v3/presence/"+url.PathEscape(bob)+"/status", bobTok,
+				map[string]any{"presence": "unavailable", "status_msg": "on a train"})
+			apptest.MustStatus(t, res, http.StatusOK)
+		}
 		res := j.srv.Do(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+string(hs1.Config.ServerName),
 			j.token, map[string]any{})
 		apptest.MustStatus(t, res, http.StatusOK)
 	}
-	// hs2 learns of carol's join from hs1.
+	// hs2 learns of carol's join from hs1, and sends hs3 bob's presence
+	// at once.
+	carolSync := &syncFollower{t: t, srv: hs3, token: carolTok}
+	carolSync.until("bob's presence on hs3", func(b map[string]any) bool {
+		pres, _ := b["presence"].(map[string]any)
+		events, _ := pres["events"].([]any)
+		for _, e := range events {
+			m, _ := e.(map[string]any)
+			content, _ := m["content"].(map[string]any)
+			if m["sender"] == bob && content["status_msg"] == "on a train" {
+				return true
+			}
+		}
+		return false
+	})
 	bobSync := &syncFollower{t: t, srv: hs2, token: bobTok}
 	bobSync.until("carol's join on hs2", func(b map[string]any) bool {
 		for _, e := range timeline(b, room) {
@@ -391,7 +411,6 @@ func TestThreeServersHearEachOther(t *testing.T) {
 		map[string]any{"msgtype": "m.text", "body": "hi carol"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	fromBob := res.String("event_id")
-	carolSync := &syncFollower{t: t, srv: hs3, token: carolTok}
 	carolSync.until("bob's message on hs3", func(b map[string]any) bool {
 		for _, e := range timeline(b, room) {
 			if e["event_id"] == fromBob {
