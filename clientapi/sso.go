@@ -128,12 +128,17 @@ func (a *API) ssoFallback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		action = "make a sensitive change to your account"
 	}
+	providers, err := a.SSO.ProvidersFor(r.Context(), user)
+	if err != nil {
+		a.writeSSOError(w, r, err)
+		return
+	}
 	csrf := randomCookieValue()
 	http.SetCookie(w, &http.Cookie{Name: ssoConfirmCookie, Value: csrf, Path: r.URL.Path, MaxAge: 600,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(a.clientBaseURL(), "https:")})
 	writeHTML(w, http.StatusOK, ssoConfirmPage, map[string]any{
 		"Action": action, "User": string(user), "Session": session, "CSRF": csrf,
-		"Providers": a.SSO.IdentityProviders(),
+		"Providers": providers,
 	})
 }
 

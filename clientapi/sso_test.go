@@ -150,7 +150,7 @@ func mustRefusedAtCallback(t *testing.T, s *apptest.Server, idp string) {
 func TestSSOLogin(t *testing.T) {
 	p1, p2 := ssotest.Start(t), ssotest.Start(t)
 	s := ssoServer(t, func(c *config.Config) { c.Auth.OIDC.Providers[1].Brand = "gitlab" }, p1, p2)
-	bobID, _ := s.Register(t, "bob", pw)
+	bobID, bobToken := s.Register(t, "bob", pw)
 
 	t.Run("GET /login lists both providers", func(t *testing.T) {
 		res := s.Do(t, http.MethodGet, v3+"/login", "", nil)
@@ -216,6 +216,12 @@ func TestSSOLogin(t *testing.T) {
 		}
 		// Bob's password still works: linking adds a way in.
 		mustLogin(t, s, "bob", pw, nil)
+		// Re-authentication offers the provider Bob is linked to only.
+		first := s.Do(t, http.MethodPost, v3+"/delete_devices", bobToken, obj{"devices": []string{"X"}})
+		pg := newBrowser(t).get(t, s.URL+v3+"/auth/m.login.sso/fallback/web?session="+url.QueryEscape(first.String("session")))
+		if !strings.Contains(pg.Body, `value="idp2"`) || strings.Contains(pg.Body, `value="idp1"`) {
+			t.Fatalf("confirmation page %s", pg.Body)
+		}
 	})
 
 	t.Run("a deactivated account cannot sign in", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,26 @@ func New(cfg Config, fetch Fetcher, store Store, accounts Accounts, log *slog.Lo
 
 // IdentityProviders lists the providers in configuration order.
 func (s *Service) IdentityProviders() []IdentityProvider { return s.order }
+
+// ProvidersFor lists the providers user can re-authenticate with (those
+// with a linked identity), in configuration order; every provider when
+// user has none linked, so that the page still offers a way.
+func (s *Service) ProvidersFor(ctx context.Context, user id.UserID) ([]IdentityProvider, error) {
+	linked, err := s.store.LinkedProviders(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var out []IdentityProvider
+	for _, p := range s.order {
+		if slices.Contains(linked, p.ID) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return s.order, nil
+	}
+	return out, nil
+}
 
 // Start is the beginning of a flow: where to send the browser, and the
 // state the edge also puts in a cookie (spec: "guard against unsolicited

@@ -39,6 +39,9 @@ type Store interface {
 	// ConsumeFlow deletes the flow and returns it if it had not expired at
 	// now; ErrNotFound otherwise. A state is thus usable once.
 	ConsumeFlow(ctx context.Context, stateHash [32]byte, now time.Time) (Flow, error)
+	// LinkedProviders returns the providers at which user has a linked
+	// identity.
+	LinkedProviders(ctx context.Context, user id.UserID) ([]string, error)
 	// ExternalUser returns the account linked to subject at provider;
 	// ErrNotFound when none is.
 	ExternalUser(ctx context.Context, provider, subject string) (id.UserID, error)

@@ -61,6 +61,19 @@ RETURNING provider, nonce, code_verifier, redirect_url, uia_session, expires_ts`
 	return f, nil
 }
 
+// LinkedProviders implements sso.Store.
+func (s *SSO) LinkedProviders(ctx context.Context, user id.UserID) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT auth_provider FROM user_external_ids WHERE user_id = $1 ORDER BY auth_provider`, user)
+	if err != nil {
+		return nil, fmt.Errorf("select linked providers: %w", err)
+	}
+	providers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("select linked providers: %w", err)
+	}
+	return providers, nil
+}
+
 // ExternalUser implements sso.Store.
 func (s *SSO) ExternalUser(ctx context.Context, provider, subject string) (id.UserID, error) {
 	var user id.UserID

@@ -80,6 +80,9 @@ func TestSSOStore(t *testing.T) {
 		if err := st.LinkExternalID(ctx, "google", "sub-1", bob, now); err != nil {
 			t.Fatal(err)
 		}
+		if got, err := st.LinkedProviders(ctx, bob); err != nil || len(got) != 1 || got[0] != "google" {
+			t.Fatalf("bob's providers %v, %v", got, err)
+		}
 		for prov, want := range map[string]any{"kc": alice, "google": bob} {
 			if got, err := st.ExternalUser(ctx, prov, "sub-1"); err != nil || got != want {
 				t.Fatalf("%s: %s, %v", prov, got, err)
