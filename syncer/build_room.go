@@ -116,6 +116,17 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 	if err != nil {
 		return nil, nil, false, err
 	}
+	if _, ok := before[auth.StateKey{Type: auth.TypeCreate}]; !ok && len(evs) > 0 {
+		// No m.room.create before the first event: it is an invite that
+		// came over federation before this server held the room's state
+		// (the join then brought it). Fill the holes from the state after
+		// the fetched events, or the client would never learn of the
+		// room's create, power levels or m.room.encryption — and would
+		// send in the clear in an encrypted room.
+		if before, err = b.fillStateHoles(ctx, p.room, before, evs); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	visible := visibleFlags(b.req.User, before, evs, joined)
 	var shown []int
 	for i, se := range evs {
@@ -149,6 +160,29 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 		return cmp.Or(cmp.Compare(a.Event.Type(), c.Event.Type()), cmp.Compare(*a.Event.StateKey(), *c.Event.StateKey()))
 	})
 	return tl, b.filterState(all), trimmed, nil
+}
+
+// fillStateHoles adds to before the state after evs for every key that
+// before lacks and no event of evs sets: keys are never removed from a
+// room's state, so those are keys before should have held.
+func (b *builder) fillStateHoles(ctx context.Context, room id.RoomID, before rooms.State, evs []*rooms.StoredEvent) (rooms.State, error) {
+	after, err := b.s.store.StateBefore(ctx, room, evs[len(evs)-1].Seq+1)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[auth.StateKey]bool, len(evs))
+	for _, se := range evs {
+		if ev := se.Event; ev.IsState() {
+			set[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = true
+		}
+	}
+	filled := maps.Clone(before)
+	for k, ev := range after {
+		if _, ok := filled[k]; !ok && !set[k] {
+			filled[k] = ev
+		}
+	}
+	return filled, nil
 }
 
 func hasMember(evs []*rooms.StoredEvent) bool {
