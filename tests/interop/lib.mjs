@@ -8,9 +8,11 @@ import { logger } from "matrix-js-sdk/lib/logger.js";
 // them, otherwise only errors are kept so a failing scenario's output says why.
 // The Rust crypto traces at debug level through console.debug, and the sdk
 // warns about each push rule the server did not supply (see fetchFn).
+// Only errors are kept on the console; the scenarios' own lines go to
+// stdout through log().
 if (!process.env.PARLEY_INTEROP_DEBUG) {
     logger.setLevel("error");
-    console.debug = () => {};
+    console.debug = console.info = console.log = console.warn = () => {};
 }
 
 export const PASSWORD = "correct horse battery staple";
@@ -20,7 +22,7 @@ export const PASSWORD = "correct horse battery staple";
 export const DEFAULT_TIMEOUT_MS = Number(process.env.PARLEY_INTEROP_TIMEOUT_MS || 30000);
 
 export function log(...args) {
-    console.log(new Date().toISOString().slice(11, 23), ...args);
+    process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${args.join(" ")}\n`);
 }
 
 export function fail(message) {

@@ -7,7 +7,7 @@ import { log, missingEndpoints } from "./lib.mjs";
 const names = process.argv.slice(2);
 if (names.length === 0) names.push(...Object.keys(scenarios));
 if (names[0] === "--list") {
-    console.log(Object.keys(scenarios).join("\n"));
+    process.stdout.write(Object.keys(scenarios).join("\n") + "\n");
     process.exit(0);
 }
 

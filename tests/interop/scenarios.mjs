@@ -242,13 +242,86 @@ async function federatedEncryptedAttachment() {
     await encryptedAttachment(serverURL(1), serverURL(2));
 }
 
+// newDevice: after the exchange, Bob logs in on a second device. Alice's
+// client must learn of it through the device list changes the server
+// reports in her /sync (across servers: an m.device_list_update EDU), so
+// that her next message is encrypted for the new device too.
+async function newDevice(hsA, hsB) {
+    const { alice, bob, bobName, roomId } = await encryptedExchange(hsA, hsB);
+    let bob2;
+    try {
+        bob2 = await login(hsB, bobName);
+        const bobId = bob.getUserId();
+        await waitFor(alice, `alice's client knowing ${bobId}'s new device ${bob2.getDeviceId()}`, async () => {
+            const devices = await alice.getCrypto().getUserDeviceInfo([bobId]);
+            return devices.get(bobId)?.has(bob2.getDeviceId());
+        });
+        await waitFor(bob2, `${roomId} in the new device's sync`, () => bob2.getRoom(roomId)?.getMyMembership() === "join");
+        // The new device's initial sync must carry the room's
+        // m.room.encryption state, or its client would send in the clear.
+        await waitFor(bob2, `encryption enabled in ${roomId}`, () => bob2.getCrypto().isEncryptionEnabledInRoom(roomId), {
+            describe: () => `state of the room in its sync: ${JSON.stringify(
+                bob2.getRoom(roomId)?.currentState.events ? [...bob2.getRoom(roomId).currentState.events.keys()] : null)}`,
+        });
+        const body = `for both your devices ${localpart("m")}`;
+        const { event_id: eventId } = await alice.sendTextMessage(roomId, body);
+        log(`alice sent ${eventId}`);
+        await waitForDecrypted(bob2, roomId, eventId, body);
+        await waitForDecrypted(bob, roomId, eventId, body);
+        log(`both of bob's devices decrypted ${eventId}`);
+        // And the new device's own message reaches Alice.
+        const reply = `from my new device ${localpart("m")}`;
+        const { event_id: replyId } = await bob2.sendTextMessage(roomId, reply);
+        log(`bob's new device sent ${replyId}`);
+        await waitForDecrypted(alice, roomId, replyId, reply);
+    } finally {
+        stopAll(alice, bob, bob2);
+    }
+}
+
+// undecryptableControl checks that the harness does see a decryption
+// failure: a message Alice sent before Bob was in the room was never
+// shared with him and must stay undecryptable on his client, while the
+// next one decrypts.
+async function undecryptableControl() {
+    const hs = serverURL(1);
+    const { alice, bob } = await pair(hs, hs);
+    try {
+        const roomId = await createEncryptedRoom(alice, []);
+        const early = `before bob ${localpart("m")}`;
+        const { event_id: earlyId } = await alice.sendTextMessage(roomId, early);
+        await alice.invite(roomId, bob.getUserId());
+        await joinWhenInvited(bob, roomId);
+        // The sync that brings Bob's join holds only what happened since
+        // his previous sync, so he reads the earlier event by id, as a
+        // client does for a reply's quoted event (GET /rooms/{roomId}/event).
+        const ev = bob.getEventMapper()(await bob.fetchRoomEvent(roomId, earlyId));
+        assert(ev.getWireType() === "m.room.encrypted", `${earlyId} is ${ev.getWireType()} on the server`);
+        await waitFor(bob, `${earlyId} failing to decrypt`, () => !ev.isBeingDecrypted() && ev.isDecryptionFailure(), {
+            describe: () => `${ev.getType()} ${JSON.stringify(ev.getContent())}`,
+        });
+        log(`bob cannot decrypt ${earlyId}: ${ev.decryptionFailureReason}`);
+        assert(!JSON.stringify(ev.getContent()).includes(early), "bob's client shows the plaintext it had no key for");
+        await waitForMembership(alice, roomId, bob.getUserId(), "join");
+        const later = `after bob joined ${localpart("m")}`;
+        const { event_id: laterId } = await alice.sendTextMessage(roomId, later);
+        await waitForDecrypted(bob, roomId, laterId, later);
+        assert(ev.isDecryptionFailure(), `${earlyId} became decryptable`);
+    } finally {
+        stopAll(alice, bob);
+    }
+}
+
 export const scenarios = {
     "register-login": registerAndLogin,
     "plain-room": () => plainRoom(),
     "encrypted-room": encryptedRoom,
     "key-backup": keyBackup,
     "encrypted-attachment": () => encryptedAttachment(),
+    "undecryptable-control": undecryptableControl,
+    "new-device": () => newDevice(serverURL(1), serverURL(1)),
     "federated-plain-room": federatedPlainRoom,
     "federated-encrypted-room": federatedEncryptedRoom,
     "federated-encrypted-attachment": federatedEncryptedAttachment,
+    "federated-new-device": () => newDevice(serverURL(1), serverURL(2)),
 };
