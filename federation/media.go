@@ -17,7 +17,9 @@ import (
 
 // MediaReader is what the federation media endpoints read (*media.Service).
 type MediaReader interface {
-	Download(ctx context.Context, mxc media.MXC, wait time.Duration) (media.Content, error)
+	// DownloadForServer is the content itself, never a redirect to the
+	// blob store (whose URL would lose the content type).
+	DownloadForServer(ctx context.Context, mxc media.MXC, wait time.Duration) (media.Content, error)
 	Thumbnail(ctx context.Context, mxc media.MXC, req media.ThumbnailRequest, wait time.Duration) (media.Content, error)
 }
 
@@ -85,7 +87,7 @@ func (a *API) mediaDownload(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	c, err := a.d.Serve.Media.Download(r.Context(), mxc, wait)
+	c, err := a.d.Serve.Media.DownloadForServer(r.Context(), mxc, wait)
 	if err != nil {
 		a.writeError(w, r, mediaError(err))
 		return

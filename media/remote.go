@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/parleyhq/parley/mxerr"
 )
@@ -135,4 +136,24 @@ func (s *Service) fetchRemote(ctx context.Context, mxc MXC) (Media, error) {
 		return Media{}, err
 	}
 	return m, nil
+}
+
+// DownloadForServer returns local content for another server (server-server
+// API GET /_matrix/federation/v1/media/download): always the bytes, never a
+// presigned redirect — a blob store's URL serves the content without its
+// type (blobs are stored by content address), and the other server would
+// keep the content as application/octet-stream.
+func (s *Service) DownloadForServer(ctx context.Context, mxc MXC, wait time.Duration) (Content, error) {
+	if !s.local(mxc) {
+		return Content{}, ErrNotFound
+	}
+	m, err := s.uploaded(ctx, mxc, wait)
+	if err != nil {
+		return Content{}, err
+	}
+	b, err := s.openBlob(ctx, m.Blob)
+	if err != nil {
+		return Content{}, err
+	}
+	return Content{Media: m, Body: b}, nil
 }
