@@ -62,9 +62,12 @@ type Inbound struct {
 	locks map[id.RoomID]*roomLock
 }
 
+// roomLock is a FIFO lock: waiters get the room in the order they asked
+// for it, so a room's PDUs are processed in the order they arrived, also
+// across concurrent transactions.
 type roomLock struct {
-	ch   chan struct{} // holds one token while the room is free
-	refs int
+	held    bool
+	waiters []chan struct{}
 }
 
 // NewInbound returns the inbound pipeline of s, persisting through store.
@@ -76,31 +79,56 @@ func NewInbound(s *Service, store RemoteStore, deps InboundDeps) *Inbound {
 	return &Inbound{s: s, store: store, deps: deps, log: logger, locks: map[id.RoomID]*roomLock{}}
 }
 
-// lockRoom waits until no other inbound event of room is being processed.
+// lockRoom waits until no other inbound event of room is being
+// processed; waiters are served first come, first served.
 func (in *Inbound) lockRoom(ctx context.Context, room id.RoomID) (unlock func(), err error) {
 	in.mu.Lock()
 	l := in.locks[room]
 	if l == nil {
-		l = &roomLock{ch: make(chan struct{}, 1)}
-		l.ch <- struct{}{}
+		l = &roomLock{}
 		in.locks[room] = l
 	}
-	l.refs++
-	in.mu.Unlock()
-	release := func() {
-		in.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(in.locks, room)
-		}
+	if !l.held {
+		l.held = true
 		in.mu.Unlock()
+		return func() { in.unlockRoom(room, l) }, nil
 	}
+	ch := make(chan struct{})
+	l.waiters = append(l.waiters, ch)
+	in.mu.Unlock()
 	select {
-	case <-l.ch:
-		return func() { l.ch <- struct{}{}; release() }, nil
+	case <-ch:
+		return func() { in.unlockRoom(room, l) }, nil
 	case <-ctx.Done():
-		release()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if i := slices.Index(l.waiters, ch); i >= 0 {
+			l.waiters = slices.Delete(l.waiters, i, i+1)
+			return nil, ctx.Err()
+		}
+		// Handed the lock just as the context ended: pass it on.
+		in.handOn(room, l)
 		return nil, ctx.Err()
 	}
+}
+
+func (in *Inbound) unlockRoom(room id.RoomID, l *roomLock) {
+	in.mu.Lock()
+	in.handOn(room, l)
+	in.mu.Unlock()
+}
+
+// handOn gives the held lock to the first waiter, or frees it; in.mu is
+// held.
+func (in *Inbound) handOn(room id.RoomID, l *roomLock) {
+	if len(l.waiters) == 0 {
+		l.held = false
+		delete(in.locks, room)
+		return
+	}
+	next := l.waiters[0]
+	l.waiters = l.waiters[1:]
+	close(next)
 }
 
 // Errors of the pipeline, wrapped with the detail; the /send response
