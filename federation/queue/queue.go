@@ -13,6 +13,15 @@
 // written to a table before they are acknowledged to the local caller. A
 // restart resumes every sender where its cursor stands.
 //
+// What is sent: our users' events, and membership events (a resident
+// server relays the joins, leaves and knocks it accepted through send_join
+// and the like); never outliers, soft-failed or rejected events, never an
+// event to its sender's server, never anything to ourselves.
+//
+// Several nodes on one database: a destination is leased to the node that
+// tries it (released when it has nothing left and on Close), so one
+// transaction is in flight per destination across the nodes.
+//
 // Catch-up: a destination that was away and has more than
 // CatchUpThreshold PDUs waiting gets only the newest event of each room;
 // its server pulls what lies between with get_missing_events, as the spec
