@@ -144,14 +144,25 @@ func TestMediaDeduplication(t *testing.T) {
 
 func TestMediaErrors(t *testing.T) {
 	backends(t, func(t *testing.T, backend func(*config.Config)) {
-		s := apptest.Start(t, backend, func(c *config.Config) { c.Media.MaxUploadSize = 10_000 })
+		// other.example resolves to a loopback port nobody listens on, so
+		// that its media is asked for over federation without leaving the
+		// machine.
+		unreachable := apptest.FreeAddr(t)
+		s := apptest.Start(t, backend, func(c *config.Config) {
+			c.Media.MaxUploadSize = 10_000
+			c.Federation.Resolve = map[string]string{"other.example": unreachable}
+			c.Federation.AllowPrivateAddresses = true
+		})
 		_, token := s.Register(t, "alice", pw)
 		uri := upload(t, s, token, "text/plain", "", []byte("hello"))
 
+		t.Run("another server's media id is not looked up here", func(t *testing.T) {
+			r := mediaRequest(t, s, http.MethodGet, mediaV1+"/download/other.example/"+mxcPath(uri)[len(apptest.ServerName)+1:], token, nil, nil)
+			wantError(t, r, http.StatusBadGateway, "M_UNKNOWN")
+		})
 		t.Run("unknown media is M_NOT_FOUND", func(t *testing.T) {
 			for _, p := range []string{
 				apptest.ServerName + "/doesnotexist",
-				"other.example/" + mxcPath(uri)[len(apptest.ServerName)+1:],
 				apptest.ServerName + "/has.dot",
 				apptest.ServerName + "/..%2F..%2Fetc%2Fpasswd",
 			} {
