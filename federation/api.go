@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +72,12 @@ type API struct {
 	deps    *Deps
 	router  chi.Router
 	metrics *httpMetrics
+	// bodyTimeout bounds reading an authenticated request's body.
+	bodyTimeout time.Duration
 }
+
+// BodyTimeout bounds reading the body of an authenticated request.
+const BodyTimeout = 60 * time.Second
 
 // New builds the router: the key endpoints and /version without
 // authentication, every other /_matrix/federation endpoint behind X-Matrix;
@@ -79,7 +86,7 @@ func New(d Deps) *API {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	a := &API{d: d, metrics: newHTTPMetrics(d.Registry)}
+	a := &API{d: d, metrics: newHTTPMetrics(d.Registry), bodyTimeout: BodyTimeout}
 	a.deps = &a.d
 	r := chi.NewRouter()
 	r.Use(a.observe)
@@ -142,16 +149,27 @@ func body(r *http.Request) []byte {
 // body it reads stays readable from r.Body and body(r).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The listener is open to the internet: a body trickled in byte
+		// by byte must not hold the request forever.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(a.bodyTimeout))
 		content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
+			switch {
+			case errors.As(err, &tooLarge):
 				a.writeError(w, r, mxerr.TooLarge.Msgf("request body is larger than %d bytes", MaxRequestBytes))
-				return
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The rest of the body will not come: close rather than
+				// wait for it to keep the connection.
+				w.Header().Set("Connection", "close")
+				a.writeError(w, r, mxerr.Unknown.WithStatus(http.StatusRequestTimeout).Msg("request body not received in time"))
+			default:
+				a.writeError(w, r, mxerr.NotJSON.Msg("could not read the request body"))
 			}
-			a.writeError(w, r, mxerr.NotJSON.Msg("could not read the request body"))
 			return
 		}
+		_ = rc.SetReadDeadline(time.Time{})
 		origin, err := xmatrix.Verify(r.Context(), r.Header.Values("Authorization"), a.serverName(),
 			r.Method, r.RequestURI, content, a.d.Keyring.VerifyKey)
 		if err != nil {
