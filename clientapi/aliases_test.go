@@ -66,7 +66,7 @@ func TestAliases(t *testing.T) {
 }
 
 func TestDirectoryAndPublicRooms(t *testing.T) {
-	s := apptest.Start(t)
+	s := apptest.Start(t, withUnreachableServer(t))
 	_, aliceTok := s.Register(t, "alice", pw)
 	_, bobTok := s.Register(t, "bob", pw)
 	published := mustCreateRoom(t, s, aliceTok, obj{"visibility": "public", "name": "Gardening club", "topic": "roses"})
@@ -139,7 +139,7 @@ func TestDirectoryAndPublicRooms(t *testing.T) {
 	})
 	// Another server's directory is asked over federation (tests in
 	// federation/reads_test.go); one that cannot be reached is a 502.
-	if res := s.Do(t, http.MethodGet, v3+"/publicRooms?server=elsewhere.test", "", nil); res.Status != http.StatusBadGateway {
+	if res := s.Do(t, http.MethodGet, v3+"/publicRooms?server="+unreachableServer, "", nil); res.Status != http.StatusBadGateway {
 		t.Fatalf("directory of an unreachable server: %d", res.Status)
 	}
 }
