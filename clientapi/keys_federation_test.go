@@ -3,6 +3,7 @@ package clientapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,6 +19,9 @@ import (
 type eduRecorder struct {
 	mu   sync.Mutex
 	edus []recordedEDU
+	// failFor makes the next EDU for that server fail (a queue that
+	// cannot store it).
+	failFor id.ServerName
 }
 
 type recordedEDU struct {
@@ -33,6 +37,10 @@ func (r *eduRecorder) SendEDU(_ context.Context, dest id.ServerName, typ string,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if dest == r.failFor {
+		r.failFor = ""
+		return errors.New("queue unavailable")
+	}
 	r.edus = append(r.edus, recordedEDU{dest, typ, c})
 	return nil
 }
@@ -123,6 +131,41 @@ func TestKeysOverFederation(t *testing.T) {
 		if edus[0].dest != "other.test" || edus[0].typ != "m.direct_to_device" || len(msgs) != 2 ||
 			edus[0].content["sender"] != alice.user || edus[0].content["message_id"] == "" {
 			t.Fatalf("EDU to other.test: %+v", edus[0])
+		}
+	})
+
+	t.Run("a send the queue refuses fails; its retry carries the same message_id", func(t *testing.T) {
+		since := e2eeSyncOf(t, s, bob.token, "").NextBatch
+		body := obj{"messages": obj{"@ron:other.test": obj{"*": obj{"x": 1}}, "@zed:third.test": obj{"*": obj{"x": 1}},
+			bob.user: obj{bob.device: obj{"x": 1}}}}
+		rec.mu.Lock()
+		rec.failFor = "third.test"
+		rec.mu.Unlock()
+		res := s.Do(t, http.MethodPut, v3+"/sendToDevice/m.test/retry1", alice.token, body)
+		if res.Status != http.StatusInternalServerError {
+			t.Fatalf("send with a failing queue: %d %s", res.Status, res.Raw)
+		}
+		if got := e2eeSyncOf(t, s, bob.token, since); len(got.ToDevice.Events) != 0 {
+			t.Fatalf("the failed send reached bob: %+v", got.ToDevice.Events)
+		}
+		apptest.MustStatus(t, s.Do(t, http.MethodPut, v3+"/sendToDevice/m.test/retry1", alice.token, body), http.StatusOK)
+		// other.test may have got the first attempt's EDU too: every copy
+		// has the same message_id, so its server keeps one.
+		first := rec.take()
+		if len(first) < 2 || len(first) > 3 {
+			t.Fatalf("EDUs of the retried send: %+v", first)
+		}
+		for _, e := range first {
+			if e.content["message_id"] != first[0].content["message_id"] {
+				t.Fatalf("message_ids differ: %+v", first)
+			}
+		}
+		apptest.MustStatus(t, s.Do(t, http.MethodPut, v3+"/sendToDevice/m.test/retry2", alice.token, body), http.StatusOK)
+		if next := rec.take(); len(next) != 2 || next[0].content["message_id"] == first[0].content["message_id"] {
+			t.Fatalf("EDUs of the next send: %+v", next)
+		}
+		if got := e2eeSyncOf(t, s, bob.token, since); len(got.ToDevice.Events) != 2 {
+			t.Fatalf("bob got %+v, want the retried send and the next", got.ToDevice.Events)
 		}
 	})
 

@@ -160,6 +160,8 @@ type DeviceListStore interface {
 // ToDeviceStore is the to-device mailbox.
 type ToDeviceStore interface {
 	ToDevicePos(ctx context.Context) (int64, error)
+	// ToDeviceTxnSeen reports whether txn was recorded by a SendToDevice.
+	ToDeviceTxnSeen(ctx context.Context, txn TxnKey) (bool, error)
 	// SendToDevice stores msgs for local devices ("*" expands to every
 	// device of the user; unknown devices are skipped) under one new
 	// position, unless txn was seen before (dup). It returns the position

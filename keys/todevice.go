@@ -2,8 +2,10 @@ package keys
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 
 	"github.com/parleyhq/parley/id"
@@ -54,36 +56,60 @@ func (s *Service) SendToDevice(ctx context.Context, sender id.UserID, device id.
 	if n > maxToDeviceRecipients {
 		return mxerr.TooLarge.WithStatus(400).Msgf("at most %d recipients per send", maxToDeviceRecipients)
 	}
-	pos, recipients, dup, err := s.store.SendToDevice(ctx, TxnKey{Sender: string(sender), Device: device, TxnID: txnID}, local)
-	if err != nil {
-		return err
+	txn := TxnKey{Sender: string(sender), Device: device, TxnID: txnID}
+	if len(remote) > 0 {
+		// Remote messages are queued (durably) before the transaction id
+		// is recorded, under a message_id derived from it: a crash in
+		// between makes the client retry and queue them again, and the
+		// receiver drops the copy by its message_id.
+		seen, err := s.store.ToDeviceTxnSeen(ctx, txn)
+		if err != nil {
+			return err
+		}
+		if seen {
+			return nil
+		}
+		if err := s.sendRemoteToDevice(ctx, sender, eventType, messageID(txn), remote); err != nil {
+			return err
+		}
 	}
-	if dup {
-		return nil
+	pos, recipients, dup, err := s.store.SendToDevice(ctx, txn, local)
+	if err != nil || dup {
+		return err
 	}
 	if len(recipients) > 0 {
 		s.notifier.Notify(syncer.Change{Stream: syncer.StreamToDevice, Pos: pos, Users: recipients})
 	}
-	s.sendRemoteToDevice(ctx, sender, eventType, remote)
 	return nil
 }
 
-// sendRemoteToDevice queues one m.direct_to_device per server.
-func (s *Service) sendRemoteToDevice(ctx context.Context, sender id.UserID, eventType string,
-	remote map[id.ServerName]map[id.UserID]map[id.DeviceID]json.RawMessage) {
+// messageID is the m.direct_to_device message_id of a local send: the
+// same for every retry of it, at most 32 characters (spec).
+func messageID(txn TxnKey) string {
+	sum := sha256.Sum256([]byte(txn.Sender + "\x00" + string(txn.Device) + "\x00" + txn.TxnID))
+	return base64.RawURLEncoding.EncodeToString(sum[:24])
+}
+
+// sendRemoteToDevice queues one m.direct_to_device per server; an error
+// of the queue fails the send, which the client retries.
+func (s *Service) sendRemoteToDevice(ctx context.Context, sender id.UserID, eventType, messageID string,
+	remote map[id.ServerName]map[id.UserID]map[id.DeviceID]json.RawMessage) error {
 	for server, msgs := range remote {
 		if s.edus == nil {
 			s.logger.InfoContext(ctx, "to-device message for a remote server dropped: no federation sender",
 				slog.String("destination", string(server)))
 			continue
 		}
-		content, _ := json.Marshal(map[string]any{"sender": sender, "type": eventType,
-			"message_id": rand.Text(), "messages": msgs})
+		content, err := json.Marshal(map[string]any{"sender": sender, "type": eventType,
+			"message_id": messageID, "messages": msgs})
+		if err != nil {
+			return mxerr.BadJSON.Msg("messages: not JSON")
+		}
 		if err := s.edus.SendEDU(ctx, server, "m.direct_to_device", content); err != nil {
-			s.logger.WarnContext(ctx, "queue m.direct_to_device", slog.String("destination", string(server)),
-				slog.String("error", err.Error()))
+			return fmt.Errorf("queue m.direct_to_device for %s: %w", server, err)
 		}
 	}
+	return nil
 }
 
 // HandleDirectToDevice stores an inbound m.direct_to_device EDU of origin

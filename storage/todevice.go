@@ -16,6 +16,7 @@ const (
 	// day: a client retries a send within minutes, and the table would
 	// otherwise grow with every send.
 	pruneToDeviceTxns = `DELETE FROM to_device_txns WHERE sender = $1 AND device_id = $2 AND ts < $3`
+	selectToDeviceTxn = `SELECT EXISTS (SELECT 1 FROM to_device_txns WHERE sender = $1 AND device_id = $2 AND txn_id = $3)`
 	insertToDeviceTxn = `
 INSERT INTO to_device_txns (sender, device_id, txn_id, ts) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
 	// Messages go only to devices that exist; "*" is every device.
@@ -46,6 +47,15 @@ const toDeviceTxnLifetime = 24 * time.Hour
 // ToDevicePos implements keys.ToDeviceStore.
 func (s *Keys) ToDevicePos(ctx context.Context) (int64, error) {
 	return streamPos(ctx, s.pool, "to_device")
+}
+
+// ToDeviceTxnSeen implements keys.ToDeviceStore.
+func (s *Keys) ToDeviceTxnSeen(ctx context.Context, txn keys.TxnKey) (bool, error) {
+	var seen bool
+	if err := s.pool.QueryRow(ctx, selectToDeviceTxn, txn.Sender, txn.Device, txn.TxnID).Scan(&seen); err != nil {
+		return false, fmt.Errorf("to-device transaction: %w", err)
+	}
+	return seen, nil
 }
 
 // SendToDevice implements keys.ToDeviceStore: the transaction id, the
