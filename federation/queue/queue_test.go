@@ -219,6 +219,13 @@ func TestEDUsAreBatchedCoalescedAndFormatted(t *testing.T) {
 	if err := q.SendEDU(ctx, hs1, queue.EDUDirectToDevice, json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Device list updates go to the servers sharing a room with the user.
+	if got, err := q.ServersSharingRoomWith(ctx, alice); err != nil || !slices.Equal(got, []id.ServerName{hs2}) {
+		t.Fatalf("servers sharing a room with alice: %v, %v", got, err)
+	}
+	if got, err := q.ServersSharingRoomWith(ctx, id.NewUserID("nobody", hs1)); err != nil || len(got) != 0 {
+		t.Fatalf("servers sharing a room with nobody: %v, %v", got, err)
+	}
 	r.set(func(r *receiver) { r.down = false })
 	q.OnInboundRequest(hs2)
 	r.waitFor(t, "the EDUs", func() bool { return len(r.edus()) >= 153 })
