@@ -222,14 +222,23 @@ func (a *API) CheckServerACL(ctx context.Context, room id.RoomID, origin id.Serv
 func (a *API) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	raw := body(r)
 	if raw == nil {
+		// An unauthenticated route (the notary's query): same bounds as
+		// authenticate's.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(a.bodyTimeout))
 		var err error
 		if raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes)); err != nil {
 			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
+			switch {
+			case errors.As(err, &tooLarge):
 				return mxerr.TooLarge.Msgf("request body is larger than %d bytes", MaxRequestBytes)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				w.Header().Set("Connection", "close")
+				return mxerr.Unknown.WithStatus(http.StatusRequestTimeout).Msg("request body not received in time")
 			}
 			return mxerr.NotJSON.Msg("could not read the request body")
 		}
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || !json.Valid(trimmed) {

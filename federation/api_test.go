@@ -324,25 +324,28 @@ parley_http_requests_total{api="federation",method="PUT",route="/_matrix/federat
 }
 
 // TestSlowBodyCutOff: a body that trickles in is cut off after the body
-// timeout with 408, over a real connection.
+// timeout with 408, over a real connection, on authenticated and
+// unauthenticated routes.
 func TestSlowBodyCutOff(t *testing.T) {
 	ta := newTestAPI(t, nil)
 	ta.bodyTimeout = 200 * time.Millisecond
 	srv := httptest.NewServer(ta)
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = io.WriteString(conn, "PUT /_matrix/federation/v1/test/x HTTP/1.1\r\nHost: hs2.test\r\nContent-Length: 100\r\n\r\n{\"a\":")
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a trickled body: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusRequestTimeout {
-		t.Errorf("status %d, want 408", res.StatusCode)
+	for _, target := range []string{"PUT /_matrix/federation/v1/test/x", "POST /_matrix/key/v2/query"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(conn, target+" HTTP/1.1\r\nHost: hs2.test\r\nContent-Length: 100\r\n\r\n{\"a\":")
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a trickled body: %v", target, err)
+		}
+		res.Body.Close()
+		conn.Close()
+		if res.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("%s: status %d, want 408", target, res.StatusCode)
+		}
 	}
 }
