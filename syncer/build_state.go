@@ -69,7 +69,14 @@ func (b *builder) addSenderMembers(ctx context.Context, room id.RoomID, state, t
 	if len(missing) == 0 {
 		return state, nil
 	}
-	before, err := b.s.store.StateBefore(ctx, room, tl[0].Seq)
+	// Only the senders' keys: reading the whole state before the
+	// timeline made every member's sync cost O(room state), and a message
+	// to G members O(G²) (issue #9, docs/performance.md).
+	keys := make([]auth.StateKey, len(missing))
+	for i, u := range missing {
+		keys[i] = auth.StateKey{Type: auth.TypeMember, StateKey: u}
+	}
+	before, err := b.s.store.StateEntriesBefore(ctx, room, tl[0].Seq, keys)
 	if err != nil {
 		return nil, err
 	}

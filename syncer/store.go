@@ -5,6 +5,7 @@ import (
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
 )
 
 // MembershipChange is one change of the syncing user's membership.
@@ -48,6 +49,10 @@ type Store interface {
 	// StateBefore returns the room state before the event at seq (the
 	// current state when seq is past the latest event).
 	StateBefore(ctx context.Context, room id.RoomID, seq int64) (rooms.State, error)
+	// StateEntriesBefore returns the entries of keys (those that are set)
+	// in the state StateBefore(room, seq) returns, reading nothing else: a
+	// lazy-loading sync needs a few member events of a large state.
+	StateEntriesBefore(ctx context.Context, room id.RoomID, seq int64, keys []auth.StateKey) (rooms.State, error)
 	// StateChanges returns, per (type, state key), the latest state event
 	// of room in (after, upTo], in sequence order.
 	StateChanges(ctx context.Context, room id.RoomID, after, upTo int64) ([]*rooms.StoredEvent, error)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
 )
 
 // emptyStore is a room store with no rooms at timeline position 5.
@@ -30,6 +31,9 @@ func (emptyStore) RoomEventsBetween(context.Context, id.RoomID, int64, int64, in
 	return nil, false, nil
 }
 func (emptyStore) StateBefore(context.Context, id.RoomID, int64) (rooms.State, error) {
+	return nil, nil
+}
+func (emptyStore) StateEntriesBefore(context.Context, id.RoomID, int64, []auth.StateKey) (rooms.State, error) {
 	return nil, nil
 }
 func (emptyStore) StateChanges(context.Context, id.RoomID, int64, int64) ([]*rooms.StoredEvent, error) {

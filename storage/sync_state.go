@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
+)
+
+// selectStateEntriesBefore resolves a few (type, state key) pairs of the
+// state before the first client-visible event at or after seq (the
+// room's current snapshot past the latest event), in one round trip: the
+// nearest snapshot of the chain that sets a key wins, and only the events
+// of those keys are read and parsed. A lazy-loading sync needs the member
+// events of a timeline's senders, a handful of keys out of a state that
+// may hold thousands (issue #9: reading the whole state for them made
+// fan-out quadratic in the room's size).
+const selectStateEntriesBefore = `
+WITH RECURSIVE snap AS (
+    SELECT COALESCE(
+        (SELECT e.snapshot_nid FROM events e WHERE e.room_nid = $1 AND e.seq >= $2 AND ` + clientVisible + `
+         ORDER BY e.seq LIMIT 1),
+        (SELECT snapshot_nid FROM rooms WHERE room_nid = $1)) AS nid
+), wanted AS (
+    SELECT k.key_nid FROM state_keys k
+    JOIN unnest($3::text[], $4::text[]) AS w(t, s) ON k.event_type = w.t AND k.state_key = w.s
+), chain AS (
+    SELECT parent_nid, key_nids, seqs, 0 AS depth FROM state_snapshots
+    WHERE snapshot_nid = (SELECT nid FROM snap)
+    UNION ALL
+    SELECT s.parent_nid, s.key_nids, s.seqs, c.depth + 1
+    FROM state_snapshots s JOIN chain c ON s.snapshot_nid = c.parent_nid
+), entries AS (
+    SELECT DISTINCT ON (u.k) u.s
+    FROM chain c, unnest(c.key_nids, c.seqs) AS u(k, s)
+    WHERE u.k IN (SELECT key_nid FROM wanted)
+    ORDER BY u.k, c.depth
+)
+SELECT e.event_json, e.redacted_by IS NOT NULL FROM entries x JOIN events e ON e.room_nid = $1 AND e.seq = x.s`
+
+// StateEntriesBefore implements syncer.Store: the entries of keys in the
+// state StateBefore(room, seq) would return, without reading the rest.
+func (s *Sync) StateEntriesBefore(ctx context.Context, room id.RoomID, seq int64, keys []auth.StateKey) (rooms.State, error) {
+	st := rooms.State{}
+	if len(keys) == 0 {
+		return st, nil
+	}
+	e, err := s.room(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	types, stateKeys := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], stateKeys[i] = k.Type, k.StateKey
+	}
+	evs, err := scanEvents(ctx, s.pool, e.version, selectStateEntriesBefore, e.nid, seq, types, stateKeys)
+	if err != nil {
+		return nil, fmt.Errorf("state entries before %d in %s: %w", seq, room, err)
+	}
+	for _, ev := range evs {
+		st[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = ev
+	}
+	return st, nil
+}
