@@ -3,8 +3,8 @@
 // with its Rust crypto (@matrix-org/matrix-sdk-crypto-wasm), driven by the
 // Node scripts beside this file, talks plain HTTP to the client API of two
 // Parleys that federate over real TLS. Each scenario of scenarios.mjs runs
-// in a Node process of its own; a scenario that fails — a message not seen,
-// an event the client cannot decrypt — fails its subtest.
+// in a Node process of its own, three at a time; a scenario that fails — a
+// message not seen, an event the client cannot decrypt — fails its subtest.
 //
 // The test needs Node.js (20 or later) and npm on PATH, and the npm registry
 // the first time (npm ci installs tests/interop/node_modules, kept between
@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ const (
 	// (its package.json "engines").
 	minNodeMajor = 20
 	// scenarioTimeout bounds one scenario's process; its own waits fail
-	// sooner (PARLEY_INTEROP_TIMEOUT_MS, 30 s each) with what they waited for.
+	// sooner (PARLEY_INTEROP_TIMEOUT_MS, 60 s each) with what they waited for.
 	scenarioTimeout = 3 * time.Minute
 	installTimeout  = 5 * time.Minute
 	// stampFile, inside node_modules, records which package-lock.json and
@@ -66,14 +67,43 @@ func TestClients(t *testing.T) {
 		"PARLEY_HS1_URL="+servers[0].URL,
 		"PARLEY_HS2_URL="+servers[1].URL,
 	)
-	for _, name := range names {
+	// The scenarios mostly wait on the servers and on each other's
+	// clients: run them side by side, more of them than go test -parallel
+	// (the cores) would allow, then report each as a subtest.
+	results := make([]scenarioResult, len(names))
+	sem := make(chan struct{}, scenarioParallelism())
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = runScenario(dir, node, env, name)
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
 		t.Run(name, func(t *testing.T) {
-			// The scenarios mostly wait on the servers; running them side by
-			// side (bounded by go test -parallel) keeps the package fast.
-			t.Parallel()
-			runScenario(t, dir, node, env, name)
+			r := results[i]
+			if r.failure != "" {
+				t.Fatalf("%s\n%s", r.failure, r.output)
+			}
+			t.Logf("%s passed in %s", name, r.elapsed)
+			if testing.Verbose() {
+				t.Log(r.output)
+			}
 		})
 	}
+}
+
+// scenarioParallelism is how many scenario processes run at once:
+// PARLEY_INTEROP_PARALLEL, else 3.
+func scenarioParallelism() int {
+	if n, err := strconv.Atoi(os.Getenv("PARLEY_INTEROP_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 3
 }
 
 // requireNode finds node and npm on PATH and checks node's version.
@@ -147,9 +177,15 @@ func listScenarios(t *testing.T, dir, node string) []string {
 	return strings.Fields(string(out))
 }
 
-// runScenario runs one scenario in a Node process and fails with its
-// output when it exits non-zero or outlives scenarioTimeout.
-func runScenario(t *testing.T, dir, node string, env []string, name string) {
+type scenarioResult struct {
+	output  string
+	elapsed time.Duration
+	failure string // "" when the scenario passed
+}
+
+// runScenario runs one scenario in a Node process; it fails when the
+// process exits non-zero, outlives scenarioTimeout or does not report PASS.
+func runScenario(dir, node string, env []string, name string) scenarioResult {
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "run.mjs", name)
@@ -160,22 +196,18 @@ func runScenario(t *testing.T, dir, node string, env []string, name string) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
-	elapsed := time.Since(start).Round(time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatalf("scenario %s did not finish within %s:\n%s", name, scenarioTimeout, out.String())
-	}
+	r := scenarioResult{elapsed: time.Since(start).Round(time.Millisecond)}
+	r.output = out.String()
 	var exit *exec.ExitError
 	switch {
+	case ctx.Err() != nil:
+		r.failure = fmt.Sprintf("scenario %s did not finish within %s", name, scenarioTimeout)
 	case errors.As(err, &exit):
-		t.Fatalf("scenario %s failed (exit %d after %s):\n%s", name, exit.ExitCode(), elapsed, out.String())
+		r.failure = fmt.Sprintf("scenario %s failed (exit %d after %s)", name, exit.ExitCode(), r.elapsed)
 	case err != nil:
-		t.Fatalf("scenario %s: %v", name, err)
+		r.failure = fmt.Sprintf("scenario %s: %v", name, err)
+	case !strings.Contains(r.output, fmt.Sprintf("PASS %s ", name)):
+		r.failure = fmt.Sprintf("scenario %s exited 0 without reporting PASS", name)
 	}
-	if !strings.Contains(out.String(), fmt.Sprintf("PASS %s ", name)) {
-		t.Fatalf("scenario %s exited 0 without reporting PASS:\n%s", name, out.String())
-	}
-	t.Logf("%s passed in %s", name, elapsed)
-	if testing.Verbose() {
-		t.Log(out.String())
-	}
+	return r
 }

@@ -19,7 +19,7 @@ export const PASSWORD = "correct horse battery staple";
 
 // A deadline long enough for a slow, shared CI machine; every wait that
 // reaches it fails the scenario with what it waited for.
-export const DEFAULT_TIMEOUT_MS = Number(process.env.PARLEY_INTEROP_TIMEOUT_MS || 30000);
+export const DEFAULT_TIMEOUT_MS = Number(process.env.PARLEY_INTEROP_TIMEOUT_MS || 60000);
 
 export function log(...args) {
     process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${args.join(" ")}\n`);

@@ -177,7 +177,6 @@ async function keyBackup() {
                 const info = await bob.http.authedRequest("GET", "/room_keys/version");
                 return info.version === version && info.count >= 1;
             },
-            { timeoutMs: 40000 },
         );
 
         // Bob's new device: the user types the recovery key.
