@@ -92,15 +92,23 @@ func (q *Queue) sendPresenceTo(joined []RoomServer) {
 				slog.String("error", err.Error()))
 			continue
 		}
-		var push []any
-		for _, e := range q.presence.CurrentPresence(users) {
-			push = append(push, presenceUpdate(e))
-		}
-		if len(push) > 0 {
+		// A big room's members go in several EDUs, each of a size any
+		// server accepts.
+		entries := q.presence.CurrentPresence(users)
+		for len(entries) > 0 {
+			n := min(len(entries), presencePerEDU)
+			push := make([]any, n)
+			for i, e := range entries[:n] {
+				push[i] = presenceUpdate(e)
+			}
+			entries = entries[n:]
 			q.enqueue(q.ctx, []id.ServerName{j.Server}, EDUPresence, map[string]any{"push": push}, "", time.Time{})
 		}
 	}
 }
+
+// presencePerEDU bounds the users of one m.presence EDU.
+const presencePerEDU = 100
 
 func presenceUpdate(e syncer.PresenceEntry) map[string]any {
 	update := map[string]any{"user_id": e.User, "presence": e.Presence, "currently_active": e.CurrentlyActive,
