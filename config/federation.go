@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -89,6 +90,11 @@ func (f *Federation) validate(add func(format string, args ...any)) {
 		}
 		if _, err := NotaryKeys(f.TrustedKeyServers[name]); err != nil {
 			add("federation.trusted_key_servers: %s: %v", name, err)
+		}
+	}
+	if f.CAFile != "" {
+		if _, err := os.Stat(f.CAFile); err != nil {
+			add("federation.ca_file: %v", err)
 		}
 	}
 	if f.RequestTimeout <= 0 {

@@ -41,6 +41,7 @@ func TestFederationValidation(t *testing.T) {
 		"PARLEY_FEDERATION_TRUSTED_KEY_SERVERS=notary.example=ed25519:x=notbase64!",
 		"PARLEY_FEDERATION_REQUEST_TIMEOUT=0s",
 		"PARLEY_FEDERATION_KEY_VALIDITY_PERIOD=720h",
+		"PARLEY_FEDERATION_CA_FILE=/nonexistent/ca.pem",
 	}
 	_, err := Load("", false, env)
 	var verr *ValidationError
@@ -53,6 +54,7 @@ func TestFederationValidation(t *testing.T) {
 		"federation.trusted_key_servers: notary.example",
 		"federation.request_timeout",
 		"federation.key_validity_period",
+		"federation.ca_file",
 	}
 	for _, w := range want {
 		found := false
