@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/parleyhq/parley/netguard"
 )
 
 // PreviewConfig configures URL previews.
@@ -36,7 +38,7 @@ type previewer struct {
 }
 
 func newPreviewer(cfg PreviewConfig) *previewer {
-	allow := publicAddress
+	allow := netguard.Public
 	if cfg.AllowPrivateAddresses {
 		allow = func(netip.Addr) bool { return true }
 	}

@@ -18,43 +18,6 @@ func (e *blockedAddrError) Error() string {
 	return fmt.Sprintf("address %s is not public", e.addr)
 }
 
-// nonPublic lists ranges that are not reachable on the public internet
-// beyond what netip's predicates cover: shared address space (CGNAT),
-// IETF protocol assignments, benchmarking, reserved, documentation, and
-// NAT64 (which maps to IPv4 addresses, private ones included).
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("100::/64"),
-}
-
-// publicAddress reports whether a is a public unicast address: not
-// loopback, private, link-local, multicast or unspecified, nor in one of
-// the nonPublic ranges.
-func publicAddress(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() ||
-		a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
-
 // guardedClient is the HTTP client of URL previews. The address check runs
 // in the dialer, on the address actually connected to after name
 // resolution — so a name that resolves to 127.0.0.1, a DNS answer that

@@ -11,41 +11,6 @@ import (
 	"time"
 )
 
-func TestPublicAddress(t *testing.T) {
-	for _, tc := range []struct {
-		addr   string
-		public bool
-	}{
-		{"93.184.216.34", true},
-		{"2606:2800:220:1:248:1893:25c8:1946", true},
-		{"127.0.0.1", false},
-		{"127.8.9.10", false},
-		{"::1", false},
-		{"10.1.2.3", false},
-		{"172.16.0.1", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false}, // cloud metadata
-		{"fe80::1", false},
-		{"fc00::1", false},
-		{"0.0.0.0", false},
-		{"::", false},
-		{"224.0.0.1", false},
-		{"ff02::1", false},
-		{"100.64.0.1", false},
-		{"255.255.255.255", false},
-		{"::ffff:127.0.0.1", false}, // IPv4-mapped loopback
-		{"::ffff:10.0.0.1", false},
-		{"64:ff9b::7f00:1", false}, // NAT64 of 127.0.0.1
-		{"198.18.0.1", false},
-	} {
-		t.Run(tc.addr, func(t *testing.T) {
-			if got := publicAddress(netip.MustParseAddr(tc.addr)); got != tc.public {
-				t.Errorf("publicAddress(%s) = %v, want %v", tc.addr, got, tc.public)
-			}
-		})
-	}
-}
-
 // listenOn serves h on a given loopback address (127.0.0.2 is as
 // loopback as 127.0.0.1 on Linux).
 func listenOn(t *testing.T, addr string, h http.Handler) string {

@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/federation/xmatrix"
 	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/netguard"
 	"github.com/parleyhq/parley/rooms/signing"
 )
 
@@ -139,41 +140,11 @@ func addressGuard(allowPrivate bool) func(network, address string, _ syscall.Raw
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", address, errPrivateAddress)
 		}
-		if !PublicAddress(ap.Addr()) {
+		if !netguard.Public(ap.Addr()) {
 			return fmt.Errorf("dial %s: %w", address, errPrivateAddress)
 		}
 		return nil
 	}
-}
-
-// nonPublic are ranges IsPrivate and friends do not cover.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("100::/64"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-// PublicAddress says whether addr is a public unicast address.
-func PublicAddress(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	if !addr.IsValid() || addr.IsLoopback() || addr.IsPrivate() || addr.IsLinkLocalUnicast() ||
-		addr.IsLinkLocalMulticast() || addr.IsInterfaceLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	return true
 }
 
 // dial connects through the guarded dialer.

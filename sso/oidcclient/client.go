@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleyhq/parley/netguard"
 	"github.com/parleyhq/parley/sso"
 )
 
@@ -49,7 +50,7 @@ func New(allowPrivate bool, timeout time.Duration) *Client {
 				return err
 			}
 			a, err := netip.ParseAddr(host)
-			if err != nil || !public(a.Unmap()) {
+			if err != nil || !netguard.Public(a) {
 				return fmt.Errorf("%w: %s", ErrBlocked, host)
 			}
 			return nil
@@ -127,35 +128,4 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: status %d: %.200s", req.Method, req.URL.Redacted(), res.StatusCode, body)
 	}
 	return body, nil
-}
-
-// nonPublic lists ranges outside netip's predicates that are not public:
-// shared address space, IETF assignments, benchmarking, documentation,
-// reserved, NAT64.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("100::/64"),
-}
-
-func public(a netip.Addr) bool {
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
 }
