@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,6 +147,18 @@ func installModules(t *testing.T, dir, node string) {
 	stamp := filepath.Join(dir, "node_modules", stampFile)
 	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
 		return
+	}
+	// Two go test runs in one checkout must not run npm ci at once.
+	lockFile, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockFile.Close()
+	if err := syscall.Flock(int(lockFile.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock %s: %v", lockFile.Name(), err)
+	}
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
+		return // the other run installed them
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()

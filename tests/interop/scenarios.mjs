@@ -167,6 +167,7 @@ async function keyBackup() {
         const secret = `backed up ${localpart("secret")}`;
         const { event_id: eventId } = await alice.sendTextMessage(roomId, secret);
         await waitForDecrypted(bob, roomId, eventId, secret);
+        log(`bob decrypted ${eventId}; waiting for his client to back up its key`);
 
         // The session reaches the server's backup (its count, spec
         // "GET /room_keys/version").
@@ -178,6 +179,8 @@ async function keyBackup() {
                 return info.version === version && info.count >= 1;
             },
         );
+
+        log("the key is in the server-side backup");
 
         // Bob's new device: the user types the recovery key.
         const keyId = await bob.secretStorage.getDefaultKeyId();
