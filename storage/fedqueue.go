@@ -132,6 +132,14 @@ SELECT membership FROM events
 WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = $2 AND stream_pos <= $3
   AND NOT outlier AND NOT soft_failed AND rejected IS NULL
 ORDER BY seq DESC LIMIT 1`
+	// selectMembershipAtAny is selectFedMembershipAt with outliers: the
+	// state of a room joined over federation is stored as outliers before
+	// our join, so as of our join those are the remote members' memberships.
+	selectMembershipAtAny = `
+SELECT membership FROM events
+WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = $2 AND stream_pos <= $3
+  AND NOT soft_failed AND rejected IS NULL
+ORDER BY stream_pos DESC LIMIT 1`
 	// selectJoinedServers: the servers with joined members in a room now.
 	selectJoinedServers = `
 SELECT DISTINCT ` + sqlServerOf("user_id") + ` FROM room_memberships WHERE room_nid = $1 AND membership = 'join'`
@@ -186,8 +194,11 @@ ORDER BY stream_pos LIMIT $5`
 //     at that event (included: the leave, kick or ban itself is
 //     delivered) unless another of its users is still joined;
 //   - a local user's join opens a window for every server with joined
-//     members now (a room joined over federation: its members arrived
-//     with its state, as outliers).
+//     members at that event (a room joined over federation: its members
+//     arrived with its state, as outliers). Not every server joined now:
+//     the pass may run behind the stream, and a server that joined after
+//     our user must get the room from its own join on, not the history
+//     before it (its join opens its window when the pass reaches it).
 //
 // One transaction, under the fan-out row's lock.
 func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) (queue.FanOutResult, error) {
@@ -295,6 +306,13 @@ func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.Us
 			if d == origin {
 				continue
 			}
+			joined, err := otherJoinedAt(ctx, tx, room, pos, d, "", selectMembershipAtAny)
+			if err != nil {
+				return nil, err
+			}
+			if !joined {
+				continue
+			}
 			ok, err := openWindow(ctx, tx, d, room, pos)
 			if err != nil {
 				return nil, err
@@ -312,7 +330,7 @@ func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.Us
 		}
 		return []id.ServerName{server}, nil
 	}
-	joined, err := otherJoinedAt(ctx, tx, room, pos, server, user)
+	joined, err := otherJoinedAt(ctx, tx, room, pos, server, user, selectFedMembershipAt)
 	if err != nil || joined {
 		return nil, err
 	}
@@ -323,8 +341,9 @@ func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.Us
 // otherJoinedAt reports whether a user of server other than except was
 // joined to room as of pos: their current membership, unless it changed
 // after pos (the fan-out runs behind the stream), then their membership
-// event as of pos.
-func otherJoinedAt(ctx context.Context, tx pgx.Tx, room, pos int64, server id.ServerName, except id.UserID) (bool, error) {
+// event as of pos, read by asOf (selectFedMembershipAt or
+// selectMembershipAtAny).
+func otherJoinedAt(ctx context.Context, tx pgx.Tx, room, pos int64, server id.ServerName, except id.UserID, asOf string) (bool, error) {
 	rows, err := tx.Query(ctx, selectServerMembers, room, server, except)
 	if err != nil {
 		return false, err
@@ -350,7 +369,7 @@ func otherJoinedAt(ctx context.Context, tx pgx.Tx, room, pos int64, server id.Se
 			continue
 		}
 		var at string
-		err := tx.QueryRow(ctx, selectFedMembershipAt, room, m.user, pos).Scan(&at)
+		err := tx.QueryRow(ctx, asOf, room, m.user, pos).Scan(&at)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return false, err
 		}

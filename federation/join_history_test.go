@@ -1,0 +1,156 @@
+package federation_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/apptest"
+)
+
+// TestJoinerGetsNoPreJoinEvents: a server that joins a room with history
+// is sent the room's events from its user's join on, never the events
+// before it (server-server API "Joining Rooms": the joining server gets the
+// state at the join through send_join; anything older it may backfill, and
+// backfilled events are never placed after the join). An earlier event
+// sent to it in a transaction would be appended to its timeline after the
+// join: /messages would show a message sent before the user joined as if
+// it came after.
+//
+// The resident's outbound queue decides which events a server gets by the
+// windows its fan-out pass opens while reading the stream
+// (storage/fedqueue.go). "fan-out behind the join" holds the resident's
+// fan-out row locked while the room is created, used and joined, so the
+// pass reads the creator's join only after the remote join committed: the
+// remote server was not in the room at the creator's join, so its window
+// must still open at its own join.
+func TestJoinerGetsNoPreJoinEvents(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	for _, tc := range []struct {
+		name     string
+		version  string
+		stallHS1 bool
+	}{
+		{"fan-out in step, v10", "10", false},
+		{"fan-out behind the join, v10", "10", true},
+		{"fan-out behind the join, v12", "12", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var release func()
+			if tc.stallHS1 {
+				release = stallFanOut(t, alice.srv)
+			}
+			room := alice.createRoom(t, map[string]any{"room_version": tc.version, "preset": "public_chat"})
+			before := []string{alice.send(t, room, "before bob 1"), alice.send(t, room, "before bob 2")}
+
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+			join := joinEventID(t, bob, room, bob.id)
+			if release != nil {
+				release()
+			}
+			fromAlice := alice.send(t, room, "hello bob")
+			sees(t, bob, room, fromAlice)
+			fromBob := bob.send(t, room, "hello alice")
+			sees(t, alice, room, fromBob)
+			sameHistory(t, room, join, alice, bob)
+
+			// Nothing from before the join after it on the joiner.
+			theirs := bob.timeline(t, room)
+			at := slices.Index(theirs, join)
+			if at < 0 {
+				t.Fatalf("hs2's /messages lacks bob's join: %s", bob.describe(t, room, theirs))
+			}
+			full := alice.timeline(t, room)
+			preJoin := full[:slices.Index(full, join)]
+			for _, e := range theirs[at+1:] {
+				if slices.Contains(preJoin, e) {
+					t.Errorf("hs2 shows the pre-join event %s after bob's join: %s", bob.describe(t, room, []string{e}),
+						bob.describe(t, room, theirs))
+				}
+			}
+			for _, e := range before {
+				if slices.Index(theirs, e) > at {
+					t.Errorf("message %s sent before bob's join is after it on hs2", e)
+				}
+			}
+
+			// The resident's queue: hs2's window of the room opens at
+			// bob's join, not earlier.
+			since, joinPos := windowOf(t, alice.srv, room, string(bob.srv.Name), join)
+			if len(since) == 0 {
+				t.Fatalf("hs1 has no window of the room for hs2")
+			}
+			for _, s := range since {
+				if s < joinPos {
+					t.Errorf("hs1's window of the room for hs2 opens at stream position %d, before bob's join at %d", s, joinPos)
+				}
+			}
+		})
+	}
+}
+
+// stallFanOut holds srv's federation fan-out row locked until the returned
+// function (or the test's end) releases it: the queue's fan-out pass waits
+// for the lock, so it reads the events committed meanwhile only afterwards.
+func stallFanOut(t *testing.T, srv *apptest.Server) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.Config.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos int64
+	if err := tx.QueryRow(ctx, `SELECT pos FROM federation_fanout FOR UPDATE`).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		if err := tx.Commit(ctx); err != nil {
+			t.Errorf("release the fan-out row: %v", err)
+		}
+		_ = conn.Close(ctx)
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// windowOf reads srv's database: the start positions of dest's windows of
+// room in the outbound queue, and the stream position of event eventID.
+func windowOf(t *testing.T, srv *apptest.Server, room, dest, eventID string) (since []int64, eventPos int64) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.Config.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `
+SELECT e.stream_pos FROM events e JOIN rooms r ON r.room_nid = e.room_nid
+WHERE r.room_id = $1 AND e.event_id = $2`, room, eventID).Scan(&eventPos); err != nil {
+		t.Fatalf("stream position of %s on %s: %v", eventID, srv.Name, err)
+	}
+	rows, err := conn.Query(ctx, `
+SELECT w.since_pos FROM federation_destination_rooms w JOIN rooms r ON r.room_nid = w.room_nid
+WHERE r.room_id = $1 AND w.destination = $2 ORDER BY w.since_pos`, room, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(fmt.Errorf("windows of %s on %s: %w", dest, srv.Name, err))
+	}
+	return since, eventPos
+}
