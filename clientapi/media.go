@@ -3,8 +3,6 @@ package clientapi
 import (
 	"mime"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -69,7 +67,7 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	wait, err := timeoutParam(r)
+	wait, err := media.ParseWait(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -92,12 +90,12 @@ func (a *API) thumbnail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := thumbnailParams(r)
+	req, err := media.ParseThumbnailQuery(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	wait, err := timeoutParam(r)
+	wait, err := media.ParseWait(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -183,53 +181,4 @@ func (a *API) mxcParam(w http.ResponseWriter, r *http.Request) (media.MXC, bool)
 		return media.MXC{}, false
 	}
 	return mxc, true
-}
-
-// Bounds of timeout_ms (spec default 20 s).
-const (
-	defaultMediaWait = 20 * time.Second
-	maxMediaWait     = 60 * time.Second
-)
-
-func timeoutParam(r *http.Request) (time.Duration, error) {
-	raw := r.URL.Query().Get("timeout_ms")
-	if raw == "" {
-		return defaultMediaWait, nil
-	}
-	ms, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || ms < 0 {
-		return 0, mxerr.InvalidParam.Msg("timeout_ms must be a non-negative integer")
-	}
-	return min(time.Duration(ms)*time.Millisecond, maxMediaWait), nil
-}
-
-func thumbnailParams(r *http.Request) (media.ThumbnailRequest, error) {
-	q := r.URL.Query()
-	var req media.ThumbnailRequest
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"width", &req.Width}, {"height", &req.Height}} {
-		raw := q.Get(p.name)
-		if raw == "" {
-			return req, mxerr.MissingParam.Msgf("%s is required", p.name)
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			return req, mxerr.InvalidParam.Msgf("%s must be a positive integer", p.name)
-		}
-		*p.dst = n
-	}
-	req.Method = q.Get("method")
-	if req.Method != "" && req.Method != media.MethodCrop && req.Method != media.MethodScale {
-		return req, mxerr.InvalidParam.Msg("method must be crop or scale")
-	}
-	if raw := q.Get("animated"); raw != "" {
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return req, mxerr.InvalidParam.Msg("animated must be true or false")
-		}
-		req.Animated = b
-	}
-	return req, nil
 }

@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"time"
 
 	"github.com/parleyhq/parley/media"
@@ -24,12 +23,6 @@ type MediaReader interface {
 }
 
 var _ MediaReader = (*media.Service)(nil)
-
-// Bounds of timeout_ms (the spec's default is 20 s).
-const (
-	defaultMediaWait = 20 * time.Second
-	maxMediaWait     = 60 * time.Second
-)
 
 // mediaErrors maps the content repository's errors to Matrix errors.
 var mediaErrors = []struct {
@@ -63,18 +56,6 @@ func (a *API) localMXC(r *http.Request) (media.MXC, error) {
 	return media.MXC{Server: a.serverName(), MediaID: mid}, nil
 }
 
-func mediaWait(r *http.Request) (time.Duration, error) {
-	raw := r.URL.Query().Get("timeout_ms")
-	if raw == "" {
-		return defaultMediaWait, nil
-	}
-	ms, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || ms < 0 {
-		return 0, mxerr.InvalidParam.Msg("timeout_ms must be a non-negative integer")
-	}
-	return min(time.Duration(ms)*time.Millisecond, maxMediaWait), nil
-}
-
 // mediaDownload handles GET /_matrix/federation/v1/media/download/{mediaId}.
 func (a *API) mediaDownload(w http.ResponseWriter, r *http.Request) {
 	mxc, err := a.localMXC(r)
@@ -82,7 +63,7 @@ func (a *API) mediaDownload(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	wait, err := mediaWait(r)
+	wait, err := media.ParseWait(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -102,12 +83,12 @@ func (a *API) mediaThumbnail(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	wait, err := mediaWait(r)
+	wait, err := media.ParseWait(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	req, err := thumbnailRequest(r)
+	req, err := media.ParseThumbnailQuery(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -118,37 +99,6 @@ func (a *API) mediaThumbnail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeMultipartMedia(w, r, c)
-}
-
-func thumbnailRequest(r *http.Request) (media.ThumbnailRequest, error) {
-	q := r.URL.Query()
-	var req media.ThumbnailRequest
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"width", &req.Width}, {"height", &req.Height}} {
-		raw := q.Get(p.name)
-		if raw == "" {
-			return req, mxerr.MissingParam.Msgf("%s is required", p.name)
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			return req, mxerr.InvalidParam.Msgf("%s must be a positive integer", p.name)
-		}
-		*p.dst = n
-	}
-	req.Method = q.Get("method")
-	if req.Method != "" && req.Method != media.MethodCrop && req.Method != media.MethodScale {
-		return req, mxerr.InvalidParam.Msg("method must be crop or scale")
-	}
-	if raw := q.Get("animated"); raw != "" {
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return req, mxerr.InvalidParam.Msg("animated must be true or false")
-		}
-		req.Animated = b
-	}
-	return req, nil
 }
 
 // writeMultipartMedia answers with the spec's multipart/mixed body: a JSON
