@@ -23,14 +23,14 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 		if err != nil {
 			return err
 		}
-		resp.Rooms.Invite[p.room] = &InvitedRoom{InviteState: st}
+		b.put(func() { resp.Rooms.Invite[p.room] = &InvitedRoom{InviteState: st} })
 		return nil
 	case "knock":
 		st, err := b.strippedState(ctx, p)
 		if err != nil {
 			return err
 		}
-		resp.Rooms.Knock[p.room] = &KnockedRoom{KnockState: st}
+		b.put(func() { resp.Rooms.Knock[p.room] = &KnockedRoom{KnockState: st} })
 		return nil
 	}
 
@@ -69,7 +69,9 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	}
 	stateList := EventList{Events: b.render(state)}
 	if !joined {
-		resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, Timeline: timeline, AccountData: emptyList()}
+		b.put(func() {
+			resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, Timeline: timeline, AccountData: emptyList()}
+		})
 		return nil
 	}
 	jr := &JoinedRoom{State: stateList, Timeline: timeline, Ephemeral: emptyList(), AccountData: emptyList()}
@@ -80,7 +82,7 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 		}
 		jr.Summary = RoomSummary{Heroes: sum.Heroes, Joined: &sum.Joined, Invited: &sum.Invited}
 	}
-	resp.Rooms.Join[p.room] = jr
+	b.put(func() { resp.Rooms.Join[p.room] = jr })
 	return nil
 }
 
