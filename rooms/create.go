@@ -108,6 +108,13 @@ func (s *Service) createFromPlan(ctx context.Context, plan *roomPlan) (id.RoomID
 			return "", err
 		}
 	}
+	for _, d := range plan.remoteInvites {
+		// The room exists: a remote server that refuses or cannot be
+		// reached leaves it without that invite, which /invite can retry.
+		if err := s.inviteThroughInvitee(ctx, roomID, id.UserID(*d.StateKey), d); err != nil {
+			s.logger.WarnContext(ctx, "createRoom: invite a remote user", "room", roomID, "user", *d.StateKey, "error", err.Error())
+		}
+	}
 	return roomID, nil
 }
 
@@ -125,9 +132,12 @@ type roomPlan struct {
 	creator    id.UserID
 	createBody map[string]any
 	drafts     []draft
-	aliasAt    int // where the canonical alias goes among drafts
-	alias      id.RoomAlias
-	publish    bool
+	// remoteInvites are the invites of other servers' users, sent after
+	// the room is created.
+	remoteInvites []draft
+	aliasAt       int // where the canonical alias goes among drafts
+	alias         id.RoomAlias
+	publish       bool
 }
 
 func (s *Service) planRoom(creator id.UserID, req CreateRequest) (*roomPlan, error) {
@@ -278,11 +288,17 @@ func (s *Service) planRoom(creator id.UserID, req CreateRequest) (*roomPlan, err
 			"m.topic": map[string]any{"m.text": []map[string]any{{"body": *req.Topic, "mimetype": "text/plain"}}},
 		}))
 	}
-	// 8. Invites.
+	// 8. Invites. A user of another server must sign their invite
+	// (server-server API, "Inviting to a room"): those are sent once the
+	// room exists, by createFromPlan.
 	for _, u := range invitees {
 		content := map[string]any{"membership": "invite"}
 		if req.IsDirect {
 			content["is_direct"] = true
+		}
+		if s.fed.set && u.Server() != s.cfg.ServerName {
+			p.remoteInvites = append(p.remoteInvites, state(auth.TypeMember, string(u), content))
+			continue
 		}
 		p.drafts = append(p.drafts, state(auth.TypeMember, string(u), content))
 	}

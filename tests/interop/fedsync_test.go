@@ -10,18 +10,27 @@ import (
 	"github.com/parleyhq/parley/apptest"
 )
 
-// TestFederatedJoinInitialSyncState is the server-side check behind the
-// federated-new-device scenario: a room joined over federation after an
-// invite (which arrives before the server holds the room's state) must
-// show its whole state, m.room.encryption included, in a new device's
-// initial /sync; a client that does not see m.room.encryption sends in the
-// clear.
-func TestFederatedJoinInitialSyncState(t *testing.T) {
+// TestFederatedRoomsForClients holds the server-side checks behind the
+// federated scenarios, each a bug a real client ran into: a remote user in
+// createRoom's invite list, and a new device's initial sync of a room
+// joined over federation.
+func TestFederatedRoomsForClients(t *testing.T) {
 	servers := apptest.StartFederation(t, 2)
 	hs1, hs2 := servers[0], servers[1]
 	_, aliceToken := hs1.Register(t, "alice", "pw")
 	bob, bobToken := hs2.Register(t, "bob", "pw")
+	t.Run("createRoom invites a remote user", func(t *testing.T) {
+		testCreateRoomRemoteInvite(t, hs1, hs2, aliceToken, bob, bobToken)
+	})
+	// The invite arrives before hs2 holds the room's state: the new
+	// device's initial sync must still show it all, m.room.encryption
+	// included, or its client sends in the clear.
+	t.Run("a new device's initial sync of a room joined over federation", func(t *testing.T) {
+		testInitialSyncState(t, hs1, hs2, aliceToken, bob, bobToken)
+	})
+}
 
+func testInitialSyncState(t *testing.T, hs1, hs2 *apptest.Server, aliceToken, bob, bobToken string) {
 	created := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceToken, map[string]any{
 		"preset": "private_chat",
 		"initial_state": []any{map[string]any{
@@ -83,5 +92,52 @@ func TestFederatedJoinInitialSyncState(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("%s missing from the state and timeline of the new device's initial sync (has %v)", want, seen)
 		}
+	}
+}
+
+// testCreateRoomRemoteInvite: the "invite" list of createRoom (how clients
+// open a direct chat) reaches a user of another server, who sees the
+// invite in /sync, flagged is_direct.
+func testCreateRoomRemoteInvite(t *testing.T, hs1, hs2 *apptest.Server, aliceToken, bob, bobToken string) {
+	created := hs1.Do(t, http.MethodPost, "/_matrix/client/v3/createRoom", aliceToken, map[string]any{
+		"preset": "trusted_private_chat", "is_direct": true, "invite": []string{bob},
+	})
+	apptest.MustStatus(t, created, http.StatusOK)
+	room := created.String("room_id")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sync := hs2.Do(t, http.MethodGet, "/_matrix/client/v3/sync", bobToken, nil)
+		apptest.MustStatus(t, sync, http.StatusOK)
+		var body struct {
+			Rooms struct {
+				Invite map[string]struct {
+					InviteState struct {
+						Events []struct {
+							Type     string         `json:"type"`
+							StateKey string         `json:"state_key"`
+							Content  map[string]any `json:"content"`
+						} `json:"events"`
+					} `json:"invite_state"`
+				} `json:"invite"`
+			} `json:"rooms"`
+		}
+		if err := json.Unmarshal(sync.Raw, &body); err != nil {
+			t.Fatal(err)
+		}
+		if inv, ok := body.Rooms.Invite[room]; ok {
+			for _, ev := range inv.InviteState.Events {
+				if ev.Type == "m.room.member" && ev.StateKey == bob {
+					if ev.Content["membership"] != "invite" || ev.Content["is_direct"] != true {
+						t.Errorf("bob's member event in the invite: %v", ev.Content)
+					}
+					return
+				}
+			}
+			t.Fatalf("the invite's stripped state lacks bob's member event: %s", sync.Raw)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no invite to %s in bob's sync on hs2: %s", room, sync.Raw)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline
 	}
 }

@@ -262,17 +262,16 @@ export async function assertCiphertextOnly(client, roomId, eventId, plaintext) {
 }
 
 // createEncryptedRoom creates a private room with m.room.encryption in its
-// initial state and invites the given users with /invite. (Parley's
-// createRoom does not yet send its "invite" list's remote users an invite
-// over federation, so the invites are separate requests.)
+// initial state, inviting the given users in the same request as clients
+// do for a direct chat.
 export async function createEncryptedRoom(client, invite) {
     const { room_id: roomId } = await client.createRoom({
         preset: "private_chat",
+        invite,
         initial_state: [
             { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
         ],
     });
-    for (const user of invite) await client.invite(roomId, user);
     await waitFor(client, `encryption enabled in ${roomId}`, () => client.getCrypto().isEncryptionEnabledInRoom(roomId));
     return roomId;
 }
