@@ -94,6 +94,36 @@ func TestJoinerGetsNoPreJoinEvents(t *testing.T) {
 	}
 }
 
+// TestJoinerSendsFromItsJoin: the joining server's queue sends the
+// resident its events from its user's join on, also when its fan-out pass
+// reaches the join only after a resident member's membership changed
+// again (a display name): the resident members arrived with the room's
+// state as outliers, and as of the join they were joined.
+func TestJoinerSendsFromItsJoin(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat"})
+	alice.send(t, room, "before bob")
+
+	release := stallFanOut(t, bob.srv)
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	join := joinEventID(t, bob, room, bob.id)
+	alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.member/"+esc(alice.id),
+		map[string]any{"membership": "join", "displayname": "Alice"})
+	eventually(t, "hs2 sees alice's new display name", func() (bool, string) {
+		res := bob.do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.member/"+esc(alice.id), nil)
+		return res.String("displayname") == "Alice", string(res.Raw)
+	})
+	release()
+
+	fromBob := bob.send(t, room, "hello alice")
+	sees(t, alice, room, fromBob)
+	since, joinPos := windowOf(t, bob.srv, room, string(alice.srv.Name), join)
+	if !slices.Equal(since, []int64{joinPos}) {
+		t.Errorf("hs2's windows of the room for hs1 open at %v; want one at bob's join, %d", since, joinPos)
+	}
+}
+
 // stallFanOut holds srv's federation fan-out row locked until the returned
 // function (or the test's end) releases it: the queue's fan-out pass waits
 // for the lock, so it reads the events committed meanwhile only afterwards.
