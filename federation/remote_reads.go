@@ -128,3 +128,8 @@ func (r RemoteReads) QueryKeys(ctx context.Context, server id.ServerName, body j
 func (r RemoteReads) ClaimKeys(ctx context.Context, server id.ServerName, body json.RawMessage) (json.RawMessage, error) {
 	return r.Client.ClaimKeys(ctx, server, body)
 }
+
+// UserDevices implements keys.RemoteDevices (the remote device list cache).
+func (r RemoteReads) UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error) {
+	return r.Client.UserDevices(ctx, user)
+}

@@ -9,36 +9,58 @@ import (
 )
 
 // HandleDeviceListUpdate takes an inbound m.device_list_update of origin
-// (spec server-server-api "Device Management"). No copy of remote devices
-// is kept — /keys/query asks the user's server — so the update only
-// records a change of the user's device list: local users who share a
-// room see them in device_lists.changed and query again. prev_id gaps
-// therefore need no resync.
+// (spec server-server-api "Device Management"): the cached list of the
+// user, if any, follows it (applied when its prev_id chain continues the
+// list, resynced with GET /user/devices on a gap), then a change of the
+// user's device list is recorded so that local users who share a room see
+// them in device_lists.changed and query again — the cache already
+// answers with the update.
 func (s *Service) HandleDeviceListUpdate(ctx context.Context, origin id.ServerName, content json.RawMessage) error {
-	return s.remoteUserChanged(ctx, origin, content, "m.device_list_update")
+	var u deviceListUpdate
+	if err := json.Unmarshal(content, &u); err != nil {
+		return mxerr.BadJSON.Msg("m.device_list_update: malformed content")
+	}
+	if err := s.checkOrigin(origin, u.UserID, "m.device_list_update"); err != nil {
+		return err
+	}
+	if u.DeviceID == "" {
+		return mxerr.BadJSON.Msg("m.device_list_update: device_id missing")
+	}
+	s.applyDeviceListUpdate(ctx, u)
+	return s.remoteUserChanged(ctx, u.UserID)
 }
 
 // HandleSigningKeyUpdate takes an inbound m.signing_key_update of origin:
-// like a device list update, the user's trackers query again.
+// the cached list takes the new keys and the user's trackers query again.
 func (s *Service) HandleSigningKeyUpdate(ctx context.Context, origin id.ServerName, content json.RawMessage) error {
-	return s.remoteUserChanged(ctx, origin, content, "m.signing_key_update")
-}
-
-func (s *Service) remoteUserChanged(ctx context.Context, origin id.ServerName, content json.RawMessage, eduType string) error {
 	var edu struct {
-		UserID id.UserID `json:"user_id"`
+		UserID         id.UserID       `json:"user_id"`
+		MasterKey      json.RawMessage `json:"master_key"`
+		SelfSigningKey json.RawMessage `json:"self_signing_key"`
 	}
 	if err := json.Unmarshal(content, &edu); err != nil {
-		return mxerr.BadJSON.Msgf("%s: malformed content", eduType)
+		return mxerr.BadJSON.Msg("m.signing_key_update: malformed content")
 	}
-	if _, err := id.ParseUserID(string(edu.UserID)); err != nil || edu.UserID.Server() != origin {
+	if err := s.checkOrigin(origin, edu.UserID, "m.signing_key_update"); err != nil {
+		return err
+	}
+	s.applySigningKeyUpdate(ctx, edu.UserID, edu.MasterKey, edu.SelfSigningKey)
+	return s.remoteUserChanged(ctx, edu.UserID)
+}
+
+func (s *Service) checkOrigin(origin id.ServerName, user id.UserID, eduType string) error {
+	if _, err := id.ParseUserID(string(user)); err != nil || user.Server() != origin {
 		return mxerr.Forbidden.Msgf("%s: the user is not a user of the origin", eduType)
 	}
-	pos, err := s.store.MarkDeviceListChanged(ctx, edu.UserID)
+	return nil
+}
+
+func (s *Service) remoteUserChanged(ctx context.Context, user id.UserID) error {
+	pos, err := s.store.MarkDeviceListChanged(ctx, user)
 	if err != nil {
 		return err
 	}
-	s.deviceListChanged(ctx, edu.UserID, pos)
+	s.deviceListChanged(ctx, user, pos)
 	return nil
 }
 

@@ -30,7 +30,9 @@ const maxQueryUsers = 10000
 // (all of a user's when the list is empty) with the signatures others
 // uploaded merged in, and the users' master and self-signing keys; the
 // requester's own user-signing key only to the requester (spec: it is
-// private to its owner's devices). Remote users are asked through
+// private to its owner's devices). Remote users who share a room with a
+// local user are answered from the cache of their device lists
+// (remotecache.go), filled on first use; the others are asked through
 // RemoteKeys, per server; a server that fails is listed in failures.
 func (s *Service) Query(ctx context.Context, requester id.UserID, want map[id.UserID][]id.DeviceID) (*QueryResponse, error) {
 	if len(want) > maxQueryUsers {
@@ -57,7 +59,11 @@ func (s *Service) Query(ctx context.Context, requester id.UserID, want map[id.Us
 	}
 	s.eachServer(len(remote), func(add func(func())) {
 		for server, users := range remote {
-			add(func() { s.queryRemote(ctx, server, users, resp) })
+			add(func() {
+				if rest := s.queryCached(ctx, server, users, resp); len(rest) > 0 {
+					s.queryRemote(ctx, server, rest, resp)
+				}
+			})
 		}
 	})
 	return resp, nil

@@ -199,4 +199,5 @@ type Store interface {
 	ToDeviceStore
 	BackupStore
 	DehydratedStore
+	RemoteDeviceStore
 }

@@ -1,0 +1,257 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms/canonicaljson"
+)
+
+// RemoteDeviceList is the cached device list of a remote user (spec
+// server-server-api "Device Management"): what GET /user/devices answered,
+// kept up to date by m.device_list_update and m.signing_key_update.
+type RemoteDeviceList struct {
+	User id.UserID `json:"-"`
+	// StreamID is the remote server's position of the list; 0 when
+	// unknown (the next update resyncs).
+	StreamID       int64                        `json:"-"`
+	Devices        map[id.DeviceID]RemoteDevice `json:"devices"`
+	MasterKey      json.RawMessage              `json:"master_key,omitempty"`
+	SelfSigningKey json.RawMessage              `json:"self_signing_key,omitempty"`
+}
+
+// RemoteDevice is one device of a cached list.
+type RemoteDevice struct {
+	DisplayName string          `json:"display_name,omitempty"`
+	Keys        json.RawMessage `json:"keys,omitempty"`
+}
+
+// RemoteDeviceStore keeps the cache of remote device lists.
+type RemoteDeviceStore interface {
+	// RemoteDeviceLists returns the cached lists of users (absent: none).
+	RemoteDeviceLists(ctx context.Context, users []id.UserID) (map[id.UserID]*RemoteDeviceList, error)
+	// PutRemoteDeviceList stores l unless a list of a later stream_id is
+	// stored already (a resync racing an update keeps the newer).
+	PutRemoteDeviceList(ctx context.Context, l *RemoteDeviceList) error
+	DeleteRemoteDeviceList(ctx context.Context, user id.UserID) error
+	// SharingWithLocal returns those of users (all of server) who are
+	// joined to a room a user of local is joined to.
+	SharingWithLocal(ctx context.Context, users []id.UserID, local id.ServerName) ([]id.UserID, error)
+}
+
+// RemoteDevices fetches a remote user's device list (GET
+// /_matrix/federation/v1/user/devices/{userId}); RemoteKeys implementations
+// that have it enable the cache.
+type RemoteDevices interface {
+	UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error)
+}
+
+func (s *Service) remoteDevices() RemoteDevices {
+	rd, _ := s.remote.(RemoteDevices)
+	return rd
+}
+
+// fetchDeviceList asks user's server for their whole list (a first query,
+// or a resync after a gap in the prev_id chain) and caches it.
+func (s *Service) fetchDeviceList(ctx context.Context, user id.UserID) (*RemoteDeviceList, error) {
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	raw, err := s.remoteDevices().UserDevices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		UserID   id.UserID `json:"user_id"`
+		StreamID int64     `json:"stream_id"`
+		Devices  []struct {
+			DeviceID    id.DeviceID     `json:"device_id"`
+			DisplayName string          `json:"device_display_name"`
+			Keys        json.RawMessage `json:"keys"`
+		} `json:"devices"`
+		MasterKey      json.RawMessage `json:"master_key"`
+		SelfSigningKey json.RawMessage `json:"self_signing_key"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, err
+	}
+	l := &RemoteDeviceList{User: user, StreamID: body.StreamID, Devices: map[id.DeviceID]RemoteDevice{},
+		MasterKey: ownedKey(body.MasterKey, user), SelfSigningKey: ownedKey(body.SelfSigningKey, user)}
+	for _, d := range body.Devices {
+		if d.DeviceID == "" {
+			continue
+		}
+		l.Devices[d.DeviceID] = RemoteDevice{DisplayName: d.DisplayName, Keys: ownedKey(d.Keys, user)}
+	}
+	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ownedKey returns raw when it is a JSON object whose user_id is user (a
+// server must not slip keys of another user into a list), else nil.
+func ownedKey(raw json.RawMessage, user id.UserID) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var o struct {
+		UserID id.UserID `json:"user_id"`
+	}
+	if json.Unmarshal(raw, &o) != nil || o.UserID != user {
+		return nil
+	}
+	return raw
+}
+
+// answerFromList merges a cached list into a /keys/query response: the
+// devices asked for (all when devs is empty), with the display name in
+// unsigned as the user's server would show it.
+func answerFromList(resp *QueryResponse, l *RemoteDeviceList, devs []id.DeviceID) {
+	out := map[id.DeviceID]json.RawMessage{}
+	for d, dev := range l.Devices {
+		if len(dev.Keys) == 0 || (len(devs) > 0 && !slices.Contains(devs, d)) {
+			continue
+		}
+		keys := dev.Keys
+		if v, err := canonicaljson.ParseLenient(keys); err == nil && dev.DisplayName != "" {
+			if _, has := v.Get("unsigned"); !has {
+				keys = canonicaljson.Encode(v.With("unsigned",
+					canonicaljson.ObjectValue().With("device_display_name", canonicaljson.StringValue(dev.DisplayName))))
+			}
+		}
+		out[d] = keys
+	}
+	resp.DeviceKeys[l.User] = out
+	if l.MasterKey != nil {
+		resp.MasterKeys[l.User] = l.MasterKey
+	}
+	if l.SelfSigningKey != nil {
+		resp.SelfSigningKeys[l.User] = l.SelfSigningKey
+	}
+}
+
+// queryCached answers the remote users of want who share a room with a
+// local user from the cache, filling it (GET /user/devices) for those not
+// cached yet, and returns the users still to ask with /user/keys/query.
+func (s *Service) queryCached(ctx context.Context, server id.ServerName, want map[id.UserID][]id.DeviceID, resp *QueryResponse) map[id.UserID][]id.DeviceID {
+	if s.remoteDevices() == nil {
+		return want
+	}
+	users := make([]id.UserID, 0, len(want))
+	for u := range want {
+		users = append(users, u)
+	}
+	sharing, err := s.store.SharingWithLocal(ctx, users, s.cfg.ServerName)
+	if err != nil {
+		s.logger.WarnContext(ctx, "remote device cache: users sharing a room", slog.String("error", err.Error()))
+		return want
+	}
+	cached, err := s.store.RemoteDeviceLists(ctx, sharing)
+	if err != nil {
+		s.logger.WarnContext(ctx, "remote device cache", slog.String("error", err.Error()))
+		return want
+	}
+	rest := map[id.UserID][]id.DeviceID{}
+	for u, devs := range want {
+		rest[u] = devs
+	}
+	for _, u := range sharing {
+		l := cached[u]
+		if l == nil {
+			if l, err = s.fetchDeviceList(ctx, u); err != nil {
+				s.logger.InfoContext(ctx, "remote device list", slog.String("user_id", string(u)), slog.String("error", err.Error()))
+				break // the server is unreachable: the batch query reports it
+			}
+		}
+		s.mergeMu.Lock()
+		answerFromList(resp, l, want[u])
+		s.mergeMu.Unlock()
+		delete(rest, u)
+	}
+	return rest
+}
+
+// deviceListUpdate is the content of m.device_list_update.
+type deviceListUpdate struct {
+	UserID      id.UserID       `json:"user_id"`
+	DeviceID    id.DeviceID     `json:"device_id"`
+	DisplayName string          `json:"device_display_name"`
+	StreamID    int64           `json:"stream_id"`
+	PrevID      []int64         `json:"prev_id"`
+	Deleted     bool            `json:"deleted"`
+	Keys        json.RawMessage `json:"keys"`
+}
+
+// applyDeviceListUpdate follows an inbound m.device_list_update in the
+// cache: applied when its prev_id chain continues the cached list (spec:
+// "If the receiving server has seen all of the prev_id, it may apply the
+// update"), a resync when it does not (a gap), nothing when the user is
+// not cached, and the list dropped when no local user shares a room with
+// the user any more.
+func (s *Service) applyDeviceListUpdate(ctx context.Context, u deviceListUpdate) {
+	lists, err := s.store.RemoteDeviceLists(ctx, []id.UserID{u.UserID})
+	if err != nil || lists[u.UserID] == nil {
+		return
+	}
+	l := lists[u.UserID]
+	if sharing, err := s.store.SharingWithLocal(ctx, []id.UserID{u.UserID}, s.cfg.ServerName); err == nil && len(sharing) == 0 {
+		_ = s.store.DeleteRemoteDeviceList(ctx, u.UserID)
+		return
+	}
+	known := l.StreamID != 0 && (u.StreamID == l.StreamID ||
+		!slices.ContainsFunc(u.PrevID, func(p int64) bool { return p != l.StreamID }))
+	switch {
+	case l.StreamID != 0 && u.StreamID < l.StreamID:
+		return // older than the list
+	case !known:
+		s.resync(ctx, u.UserID)
+		return
+	}
+	if u.Deleted {
+		delete(l.Devices, u.DeviceID)
+	} else {
+		l.Devices[u.DeviceID] = RemoteDevice{DisplayName: u.DisplayName, Keys: ownedKey(u.Keys, u.UserID)}
+	}
+	l.StreamID = u.StreamID
+	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+		s.logger.WarnContext(ctx, "remote device cache: apply update", slog.String("error", err.Error()))
+		_ = s.store.DeleteRemoteDeviceList(ctx, u.UserID)
+	}
+}
+
+// resync fetches user's list again after a gap. The stale list goes
+// first — the server's answer replaces it whatever its stream_id, and when
+// the server does not answer, the next /keys/query asks it again.
+func (s *Service) resync(ctx context.Context, user id.UserID) {
+	if err := s.store.DeleteRemoteDeviceList(ctx, user); err != nil {
+		s.logger.WarnContext(ctx, "remote device list resync", slog.String("error", err.Error()))
+		return
+	}
+	if s.remoteDevices() == nil {
+		return
+	}
+	if _, err := s.fetchDeviceList(ctx, user); err != nil {
+		s.logger.InfoContext(ctx, "remote device list resync", slog.String("user_id", string(user)), slog.String("error", err.Error()))
+	}
+}
+
+// applySigningKeyUpdate replaces the cross-signing keys of a cached list.
+func (s *Service) applySigningKeyUpdate(ctx context.Context, user id.UserID, master, selfSigning json.RawMessage) {
+	lists, err := s.store.RemoteDeviceLists(ctx, []id.UserID{user})
+	if err != nil || lists[user] == nil {
+		return
+	}
+	l := lists[user]
+	if k := ownedKey(master, user); k != nil {
+		l.MasterKey = k
+	}
+	if k := ownedKey(selfSigning, user); k != nil {
+		l.SelfSigningKey = k
+	}
+	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+		_ = s.store.DeleteRemoteDeviceList(ctx, user)
+	}
+}

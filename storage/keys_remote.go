@@ -1,0 +1,103 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/keys"
+)
+
+// The cache of remote users' device lists (sql/0014, docs/e2ee.md).
+const (
+	selectRemoteDeviceLists = `
+SELECT user_id, stream_id, list FROM remote_device_lists WHERE user_id = ANY($1)`
+	// upsertRemoteDeviceList keeps a stored list of a later stream_id: a
+	// resync that raced an applied update must not take it back.
+	upsertRemoteDeviceList = `
+INSERT INTO remote_device_lists (user_id, stream_id, list, ts) VALUES ($1, $2, $3, $4)
+ON CONFLICT (user_id) DO UPDATE SET stream_id = EXCLUDED.stream_id, list = EXCLUDED.list, ts = EXCLUDED.ts
+WHERE remote_device_lists.stream_id <= EXCLUDED.stream_id`
+	deleteRemoteDeviceList = `DELETE FROM remote_device_lists WHERE user_id = $1`
+	// selectSharingWithLocal: those of $1 joined to a room a user of
+	// server $2 is joined to (the room_memberships_server index).
+	selectSharingWithLocal = `
+SELECT DISTINCT b.user_id FROM room_memberships b
+WHERE b.user_id = ANY($1) AND b.membership = 'join' AND EXISTS (
+    SELECT 1 FROM room_memberships a WHERE a.room_nid = b.room_nid AND a.membership = 'join'
+      AND substr(a.user_id, strpos(a.user_id, ':') + 1) = $2)`
+)
+
+// RemoteDeviceLists implements keys.RemoteDeviceStore.
+func (s *Keys) RemoteDeviceLists(ctx context.Context, users []id.UserID) (map[id.UserID]*keys.RemoteDeviceList, error) {
+	out := map[id.UserID]*keys.RemoteDeviceList{}
+	if len(users) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, selectRemoteDeviceLists, userStrings(users))
+	if err != nil {
+		return nil, fmt.Errorf("remote device lists: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		l := &keys.RemoteDeviceList{}
+		var raw []byte
+		if err := rows.Scan(&l.User, &l.StreamID, &raw); err != nil {
+			return nil, fmt.Errorf("remote device lists: %w", err)
+		}
+		if err := json.Unmarshal(raw, l); err != nil {
+			return nil, fmt.Errorf("remote device list of %s: %w", l.User, err)
+		}
+		if l.Devices == nil {
+			l.Devices = map[id.DeviceID]keys.RemoteDevice{}
+		}
+		out[l.User] = l
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("remote device lists: %w", err)
+	}
+	return out, nil
+}
+
+// PutRemoteDeviceList implements keys.RemoteDeviceStore.
+func (s *Keys) PutRemoteDeviceList(ctx context.Context, l *keys.RemoteDeviceList) error {
+	raw, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, upsertRemoteDeviceList, l.User, l.StreamID, raw, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("put remote device list of %s: %w", l.User, err)
+	}
+	return nil
+}
+
+// DeleteRemoteDeviceList implements keys.RemoteDeviceStore.
+func (s *Keys) DeleteRemoteDeviceList(ctx context.Context, user id.UserID) error {
+	if _, err := s.pool.Exec(ctx, deleteRemoteDeviceList, user); err != nil {
+		return fmt.Errorf("delete remote device list of %s: %w", user, err)
+	}
+	return nil
+}
+
+// SharingWithLocal implements keys.RemoteDeviceStore.
+func (s *Keys) SharingWithLocal(ctx context.Context, users []id.UserID, local id.ServerName) ([]id.UserID, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, selectSharingWithLocal, userStrings(users), string(local))
+	if err != nil {
+		return nil, fmt.Errorf("users sharing a room with %s: %w", local, err)
+	}
+	defer rows.Close()
+	var out []id.UserID
+	for rows.Next() {
+		var u id.UserID
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
