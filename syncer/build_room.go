@@ -118,7 +118,7 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if _, ok := before[auth.StateKey{Type: auth.TypeCreate}]; !ok && len(evs) > 0 {
+	if _, ok := before[auth.StateKey{Type: auth.TypeCreate}]; !ok && len(evs) > 0 && !hasCreate(evs) {
 		// No m.room.create before the first event: it is an invite that
 		// came over federation before this server held the room's state
 		// (the join then brought it). Fill the holes from the state after
@@ -185,6 +185,18 @@ func (b *builder) fillStateHoles(ctx context.Context, room id.RoomID, before roo
 		}
 	}
 	return filled, nil
+}
+
+// hasCreate reports whether evs hold the room's m.room.create: then the
+// state before them is empty by right, with no holes to fill (without this
+// check, the initial sync of every young room read its state twice).
+func hasCreate(evs []*rooms.StoredEvent) bool {
+	for _, se := range evs {
+		if se.Event.Type() == auth.TypeCreate && se.Event.IsState() {
+			return true
+		}
+	}
+	return false
 }
 
 func hasMember(evs []*rooms.StoredEvent) bool {
