@@ -34,8 +34,10 @@ type RemoteDeviceStore interface {
 	// RemoteDeviceLists returns the cached lists of users (absent: none).
 	RemoteDeviceLists(ctx context.Context, users []id.UserID) (map[id.UserID]*RemoteDeviceList, error)
 	// PutRemoteDeviceList stores l unless a list of a later stream_id is
-	// stored already (a resync racing an update keeps the newer).
-	PutRemoteDeviceList(ctx context.Context, l *RemoteDeviceList) error
+	// stored already (a resync racing an update keeps the newer); local is
+	// this server's name: the list goes when no user of local shares a
+	// room with l.User any more (sql/0014's trigger).
+	PutRemoteDeviceList(ctx context.Context, local id.ServerName, l *RemoteDeviceList) error
 	DeleteRemoteDeviceList(ctx context.Context, user id.UserID) error
 	// SharingWithLocal returns those of users (all of server) who are
 	// joined to a room a user of local is joined to.
@@ -85,7 +87,7 @@ func (s *Service) fetchDeviceList(ctx context.Context, user id.UserID) (*RemoteD
 		}
 		l.Devices[d.DeviceID] = RemoteDevice{DisplayName: d.DisplayName, Keys: ownedKey(d.Keys, user)}
 	}
-	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+	if err := s.store.PutRemoteDeviceList(ctx, s.cfg.ServerName, l); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -216,7 +218,7 @@ func (s *Service) applyDeviceListUpdate(ctx context.Context, u deviceListUpdate)
 		l.Devices[u.DeviceID] = RemoteDevice{DisplayName: u.DisplayName, Keys: ownedKey(u.Keys, u.UserID)}
 	}
 	l.StreamID = u.StreamID
-	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+	if err := s.store.PutRemoteDeviceList(ctx, s.cfg.ServerName, l); err != nil {
 		s.logger.WarnContext(ctx, "remote device cache: apply update", slog.String("error", err.Error()))
 		_ = s.store.DeleteRemoteDeviceList(ctx, u.UserID)
 	}
@@ -251,7 +253,7 @@ func (s *Service) applySigningKeyUpdate(ctx context.Context, user id.UserID, mas
 	if k := ownedKey(selfSigning, user); k != nil {
 		l.SelfSigningKey = k
 	}
-	if err := s.store.PutRemoteDeviceList(ctx, l); err != nil {
+	if err := s.store.PutRemoteDeviceList(ctx, s.cfg.ServerName, l); err != nil {
 		_ = s.store.DeleteRemoteDeviceList(ctx, user)
 	}
 }

@@ -17,8 +17,8 @@ SELECT user_id, stream_id, list FROM remote_device_lists WHERE user_id = ANY($1)
 	// upsertRemoteDeviceList keeps a stored list of a later stream_id: a
 	// resync that raced an applied update must not take it back.
 	upsertRemoteDeviceList = `
-INSERT INTO remote_device_lists (user_id, stream_id, list, ts) VALUES ($1, $2, $3, $4)
-ON CONFLICT (user_id) DO UPDATE SET stream_id = EXCLUDED.stream_id, list = EXCLUDED.list, ts = EXCLUDED.ts
+INSERT INTO remote_device_lists (user_id, local_server, stream_id, list, ts) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_id) DO UPDATE SET local_server = EXCLUDED.local_server, stream_id = EXCLUDED.stream_id, list = EXCLUDED.list, ts = EXCLUDED.ts
 WHERE remote_device_lists.stream_id <= EXCLUDED.stream_id`
 	deleteRemoteDeviceList = `DELETE FROM remote_device_lists WHERE user_id = $1`
 	// selectSharingWithLocal: those of $1 joined to a room a user of
@@ -62,12 +62,12 @@ func (s *Keys) RemoteDeviceLists(ctx context.Context, users []id.UserID) (map[id
 }
 
 // PutRemoteDeviceList implements keys.RemoteDeviceStore.
-func (s *Keys) PutRemoteDeviceList(ctx context.Context, l *keys.RemoteDeviceList) error {
+func (s *Keys) PutRemoteDeviceList(ctx context.Context, local id.ServerName, l *keys.RemoteDeviceList) error {
 	raw, err := json.Marshal(l)
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, upsertRemoteDeviceList, l.User, l.StreamID, raw, time.Now().UnixMilli()); err != nil {
+	if _, err := s.pool.Exec(ctx, upsertRemoteDeviceList, l.User, string(local), l.StreamID, raw, time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("put remote device list of %s: %w", l.User, err)
 	}
 	return nil

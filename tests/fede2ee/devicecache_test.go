@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/parleyhq/parley/apptest"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/id"
@@ -125,5 +127,25 @@ func TestRemoteDeviceListCache(t *testing.T) {
 		if f, _ := field(q.Body, "failures").(map[string]any); len(f) != 0 {
 			t.Fatalf("hs2 was asked: failures %v", f)
 		}
+	})
+	t.Run("the list is dropped when bob shares no room with a local user", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, hs1.Config.Database.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		cached := func() int {
+			var n int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM remote_device_lists WHERE user_id = $1`, bob.user).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if cached() != 1 {
+			t.Fatal("bob's list is not cached on hs1")
+		}
+		hs2.Restart(t)
+		apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/rooms/"+url.PathEscape(room)+"/leave", bob.token, obj{}), http.StatusOK)
+		waitFor(t, "bob's list dropped on hs1", func() bool { return cached() == 0 })
 	})
 }
