@@ -135,6 +135,10 @@ func answerFromList(resp *QueryResponse, l *RemoteDeviceList, devs []id.DeviceID
 	}
 }
 
+// maxFillsPerQuery bounds the device lists one /keys/query fetches from
+// one server.
+const maxFillsPerQuery = 20
+
 // queryCached answers the remote users of want who share a room with a
 // local user from the cache, filling it (GET /user/devices) for those not
 // cached yet, and returns the users still to ask with /user/keys/query.
@@ -160,10 +164,21 @@ func (s *Service) queryCached(ctx context.Context, server id.ServerName, want ma
 	for u, devs := range want {
 		rest[u] = devs
 	}
+	// Fills are one GET each: at most maxFillsPerQuery per server and
+	// query, all within one remoteTimeout, so a first query of many users
+	// is not a long series of round trips; the others go in the batch
+	// query and are filled by later queries.
+	fillCtx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	fills := 0
 	for _, u := range sharing {
 		l := cached[u]
 		if l == nil {
-			if l, err = s.fetchDeviceList(ctx, u); err != nil {
+			if fills == maxFillsPerQuery {
+				continue
+			}
+			fills++
+			if l, err = s.fetchDeviceList(fillCtx, u); err != nil {
 				s.logger.InfoContext(ctx, "remote device list", slog.String("user_id", string(u)), slog.String("error", err.Error()))
 				break // the server is unreachable: the batch query reports it
 			}
