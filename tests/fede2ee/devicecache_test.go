@@ -88,6 +88,18 @@ func TestRemoteDeviceListCache(t *testing.T) {
 		}
 	})
 
+	t.Run("keys of another user in an update are not served", func(t *testing.T) {
+		s := streamID() + 1000 // the cached list's position after the update above
+		content, _ := json.Marshal(obj{"user_id": bob.user, "device_id": "FOREIGN", "stream_id": s + 500, "prev_id": []int64{s},
+			"keys": obj{"user_id": alice.user, "device_id": "FOREIGN", "keys": obj{"ed25519:FOREIGN": "k"}}})
+		if err := hs1.App.Keys().HandleDeviceListUpdate(ctx, "hs2.test", content); err != nil {
+			t.Fatal(err)
+		}
+		if got := bobDevices(query()); slices.Contains(got, "FOREIGN") || !slices.Contains(got, "PHANTOM") {
+			t.Fatalf("bob's devices on hs1: %v", got)
+		}
+	})
+
 	t.Run("a gap in prev_id resyncs from the user's server", func(t *testing.T) {
 		s := streamID()
 		update("PHANTOM2", s+3000, []int64{s + 2000}) // s+2000 was never seen
