@@ -124,6 +124,36 @@ func TestJoinerSendsFromItsJoin(t *testing.T) {
 	}
 }
 
+// TestJoinerSendsUntilTheResidentLeft: the joining server's fan-out
+// reaches its user's join only after the resident's last member left; the
+// resident was in the room at the join, so it is sent what the joiner's
+// users sent between the join and that leave.
+func TestJoinerSendsUntilTheResidentLeft(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat"})
+
+	release := stallFanOut(t, bob.srv)
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	fromBob := bob.send(t, room, "hello before you go")
+	alice.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+	eventually(t, "hs2 sees alice leave", func() (bool, string) {
+		m := membershipOf(t, bob, room, alice.id)
+		return m == "leave", m
+	})
+	release()
+
+	ctx, hs1 := context.Background(), mustConnect(t, alice.srv)
+	// hs1 drops it (it is not in the room any more), but it was sent:
+	// its transaction's answer (spec PUT /send: a result per PDU) names it.
+	eventually(t, "hs2 sends hs1 bob's message", func() (bool, string) {
+		var n int
+		err := hs1.QueryRow(ctx, `SELECT count(*) FROM federation_inbound_txns
+WHERE convert_from(response, 'UTF8')::jsonb -> 'pdus' ? $1`, fromBob).Scan(&n)
+		return err == nil && n > 0, fmt.Sprint(n, err)
+	})
+}
+
 // stallFanOut holds srv's federation fan-out row locked until the returned
 // function (or the test's end) releases it: the queue's fan-out pass waits
 // for the lock, so it reads the events committed meanwhile only afterwards.
@@ -183,4 +213,17 @@ WHERE r.room_id = $1 AND w.destination = $2 ORDER BY w.since_pos`, room, dest)
 		t.Fatal(fmt.Errorf("windows of %s on %s: %w", dest, srv.Name, err))
 	}
 	return since, eventPos
+}
+
+// mustConnect opens a connection to srv's database, closed when the test
+// ends.
+func mustConnect(t *testing.T, srv *apptest.Server) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.Config.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	return conn
 }

@@ -140,9 +140,11 @@ SELECT membership FROM events
 WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = $2 AND stream_pos <= $3
   AND NOT soft_failed AND rejected IS NULL
 ORDER BY stream_pos DESC LIMIT 1`
-	// selectJoinedServers: the servers with joined members in a room now.
+	// selectJoinedServers: the servers that may have had joined members in
+	// a room as of a stream position ($2): joined now, or changed since.
 	selectJoinedServers = `
-SELECT DISTINCT ` + sqlServerOf("user_id") + ` FROM room_memberships WHERE room_nid = $1 AND membership = 'join'`
+SELECT DISTINCT ` + sqlServerOf("user_id") + ` FROM room_memberships
+WHERE room_nid = $1 AND (membership = 'join' OR stream_pos > $2)`
 	selectLocalMembers = `
 SELECT m.user_id FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid
 WHERE r.room_id = $1 AND m.membership = 'join' AND ` + sqlServerOf("m.user_id") + ` = $2 ORDER BY m.user_id`
@@ -195,10 +197,11 @@ ORDER BY stream_pos LIMIT $5`
 //     delivered) unless another of its users is still joined;
 //   - a local user's join opens a window for every server with joined
 //     members at that event (a room joined over federation: its members
-//     arrived with its state, as outliers). Not every server joined now:
+//     arrived with its state, as outliers). Not the servers joined now:
 //     the pass may run behind the stream, and a server that joined after
 //     our user must get the room from its own join on, not the history
-//     before it (its join opens its window when the pass reaches it).
+//     before it (its join opens its window when the pass reaches it),
+//     while one that left since must still get what came before its leave.
 //
 // One transaction, under the fan-out row's lock.
 func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) (queue.FanOutResult, error) {
@@ -293,7 +296,7 @@ func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.Us
 		if membership != "join" {
 			return nil, nil
 		}
-		rows, err := tx.Query(ctx, selectJoinedServers, room)
+		rows, err := tx.Query(ctx, selectJoinedServers, room, pos)
 		if err != nil {
 			return nil, err
 		}
