@@ -42,6 +42,12 @@ type roomPlan struct {
 	// or rejoined within the range); otherwise the user was joined all
 	// along and the state section is the delta of the range.
 	full bool
+	// joinedInRange: an incremental sync of a room the user joined (or
+	// rejoined) within the range. Its timeline is the room's latest events,
+	// as in an initial sync, not only those of the range: a client seeing
+	// the room for the first time needs recent history and a limited flag
+	// to page back from (Synapse does the same).
+	joinedInRange bool
 }
 
 func (b *builder) build(ctx context.Context) (*Response, error) {
@@ -98,7 +104,8 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 		case "join":
 			full := b.initial || b.req.FullState || atSince[room] != "join" || churned[room]
 			if full {
-				plans = append(plans, roomPlan{room: room, membership: m, full: true})
+				joinedInRange := !b.initial && (atSince[room] != "join" || churned[room])
+				plans = append(plans, roomPlan{room: room, membership: m, full: true, joinedInRange: joinedInRange})
 			} else {
 				quiet = append(quiet, roomPlan{room: room, membership: m})
 			}

@@ -41,6 +41,9 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 		upTo = p.membership.StreamPos
 	}
 	after := b.since.Pos(StreamTimeline)
+	if p.joinedInRange {
+		after = 0
+	}
 	evs, limited, err := b.fetchTimeline(ctx, p.room, after, upTo)
 	if err != nil {
 		return err
