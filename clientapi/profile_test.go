@@ -53,7 +53,7 @@ func TestProfileFields(t *testing.T) {
 		{"unknown user's field", http.MethodGet, profilePath("@nobody:parley.test", "displayname"), "", nil, 404, "M_NOT_FOUND"},
 		// Asked of the user's server over federation (tests in
 		// federation/reads_test.go); one that cannot be reached is a 502.
-		{"user of an unreachable server", http.MethodGet, profilePath("@x:"+unreachableServer), "", nil, 502, "M_UNKNOWN"},
+		{"user of an unreachable server", http.MethodGet, profilePath("@x:" + unreachableServer), "", nil, 502, "M_UNKNOWN"},
 		{"malformed user id", http.MethodGet, profilePath("alice"), "", nil, 400, "M_INVALID_PARAM"},
 		{"unset field", http.MethodGet, profilePath(bob, "m.tz"), "", nil, 404, "M_NOT_FOUND"},
 		{"delete field", http.MethodDelete, profilePath(alice, "m.tz"), aliceTok, nil, 200, ""},

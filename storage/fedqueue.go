@@ -75,7 +75,7 @@ WHERE d.txn_id IS NOT NULL
                 AND EXISTS (SELECT 1 FROM events e WHERE e.room_nid = w.room_nid
                             AND e.stream_pos > GREATEST(d.pdu_cursor, w.since_pos - 1)))
 ORDER BY d.destination`
-	lockDestination    = `
+	lockDestination = `
 SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor FROM federation_destinations
 WHERE destination = $1 FOR UPDATE`
 	lockDestinationLease = `
