@@ -51,6 +51,8 @@ type Rooms struct {
 	// finds the head there when the committed one is not cached yet;
 	// readers never see it.
 	pending map[id.RoomID]*rooms.Head
+
+	group groupCommitter
 }
 
 // roomEntry is what the store remembers of a room.
@@ -107,6 +109,19 @@ FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8:
      WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
                           origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, ord)
 RETURNING seq, stream_pos`
+	// insertEventsUnpositioned is insertEvents inside a group commit:
+	// stream_pos stays 0 until the batch's last statement
+	// (assignPositions) numbers every event of the batch.
+	insertEventsUnpositioned = `
+INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
+                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+SELECT $1, u.seq, 0 + 0 * $2::bigint, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
+       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json
+FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[])
+     AS u(seq, event_id, event_type, state_key, sender, membership,
+          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+RETURNING seq, stream_pos`
 	upsertMemberships = `
 INSERT INTO room_memberships (room_nid, user_id, membership, seq, stream_pos)
 SELECT DISTINCT ON (state_key) room_nid, state_key, membership, seq, stream_pos
@@ -127,6 +142,14 @@ type pendingEvent struct {
 
 // Append implements rooms.EventWriter.
 func (r *Rooms) Append(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
+	if req.NewRoom == nil {
+		return r.group.append(ctx, r, req)
+	}
+	return r.appendAlone(ctx, req)
+}
+
+// appendAlone persists one request in its own transaction.
+func (r *Rooms) appendAlone(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
 	out, err := r.appendOnce(ctx, req)
 	if err != nil && req.Txn != nil && isConstraintViolation(err, "client_txns_pkey") {
 		// A concurrent retry of the same transaction id committed first
@@ -143,13 +166,55 @@ func isConstraintViolation(err error, constraint string) bool {
 }
 
 func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
+	st := appendState{learned: map[auth.StateKey]int64{}}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := r.appendIn(ctx, tx, req, &st); err != nil {
+			return err
+		}
+		if st.head != nil {
+			r.setPending(req.RoomID, st.head)
+		}
+		return nil
+	})
+	if st.head != nil {
+		defer r.dropPending(req.RoomID, st.head)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.learn(st.learned)
+	if st.head != nil {
+		st.entry.head = st.head
+		r.storeHead(req.RoomID, st.entry)
+	}
+	return st.out, nil
+}
+
+// appendState is what appendIn hands back: the events stored (or the
+// deduplicated one), the room's new head, and the state keys interned.
+type appendState struct {
+	out     []rooms.Persisted
+	entry   *roomEntry
+	head    *rooms.Head
+	learned map[auth.StateKey]int64
+	// unpositioned (group commit) inserts the events with stream_pos 0;
+	// the batch assigns the positions at its end (groupcommit.go).
+	unpositioned bool
+	// batchHead, when set, returns the head an earlier request of the same
+	// uncommitted batch left for the room at lastSeq.
+	batchHead func(room id.RoomID, lastSeq int64) *rooms.Head
+}
+
+// appendIn runs one append request inside tx: lock the room row, check the
+// transaction id, build the events on the head, store them.
+func (r *Rooms) appendIn(ctx context.Context, tx pgx.Tx, req rooms.AppendRequest, st *appendState) error {
 	var (
 		out     []rooms.Persisted
 		entry   *roomEntry
 		head    *rooms.Head
-		learned = map[auth.StateKey]int64{}
+		learned = st.learned
 	)
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		var (
 			nid, lastSeq, snapshot int64
 			version                roomversion.Version
@@ -200,6 +265,12 @@ func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]room
 			}
 		}
 		entry = &roomEntry{nid: nid, version: version}
+		if head == nil && st.batchHead != nil {
+			if b := st.batchHead(req.RoomID, lastSeq); b != nil {
+				h := *b
+				head = &h
+			}
+		}
 		if head == nil {
 			if cached := r.writerHead(req.RoomID, lastSeq); cached != nil {
 				h := *cached
@@ -245,34 +316,22 @@ func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]room
 			head.Seq = p.seq
 		}
 		var err error
-		if out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot); err != nil {
+		if out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot, st.unpositioned); err != nil {
 			return err
 		}
-		r.setPending(req.RoomID, head)
 		return nil
-	})
-	if head != nil {
-		defer r.dropPending(req.RoomID, head)
-	}
+	}()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.mu.Lock()
-	for k, nid := range learned {
-		r.keys[k] = nid
-	}
-	r.mu.Unlock()
-	if head != nil {
-		entry.head = head
-		r.storeHead(req.RoomID, entry)
-	}
-	return out, nil
+	st.out, st.entry, st.head = out, entry, head
+	return nil
 }
 
 // insertPending moves the room's head, records the transaction id, inserts
 // the transaction's events, takes their stream positions and updates the
 // membership table, in one round trip.
-func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent, snapshot int64) ([]rooms.Persisted, error) {
+func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent, snapshot int64, unpositioned bool) ([]rooms.Persisted, error) {
 	n := len(pending)
 	var (
 		seqs, origin, snaps []int64
@@ -315,7 +374,11 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 		batch.Queue(insertTxn, txn.User, txn.Device, txn.TxnID, nid, pending[0].ev.EventID(), nowMS())
 	}
 	out := make([]rooms.Persisted, 0, n)
-	batch.Queue(insertEvents, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
+	insert := insertEvents
+	if unpositioned {
+		insert = insertEventsUnpositioned
+	}
+	batch.Queue(insert, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
 		txnDev, txnIDs, raws).Query(func(rows pgx.Rows) error {
 		bySeq := map[int64]int64{}
 		for rows.Next() {
