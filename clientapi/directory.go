@@ -67,26 +67,12 @@ func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) {
 
 // postPublicRooms handles POST /_matrix/client/v3/publicRooms.
 func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Limit  int    `json:"limit"`
-		Since  string `json:"since"`
-		Filter *struct {
-			GenericSearchTerm string    `json:"generic_search_term"`
-			RoomTypes         []*string `json:"room_types"`
-		} `json:"filter"`
-	}
+	var body rooms.PublicRoomsBody
 	if err := a.decodeOptionalJSON(w, r, &body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	req := rooms.PublicRoomsRequest{Limit: body.Limit, Since: body.Since}
-	if f := body.Filter; f != nil {
-		req.SearchTerm = f.GenericSearchTerm
-		if f.RoomTypes != nil {
-			req.WithRoomTypes(f.RoomTypes)
-		}
-	}
-	a.writePublicRooms(w, r, req)
+	a.writePublicRooms(w, r, body.Request())
 }
 
 func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, req rooms.PublicRoomsRequest) {

@@ -45,13 +45,8 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	req := rooms.MessagesRequest{From: q.Get("from"), To: q.Get("to")}
-	switch q.Get("dir") {
-	case "b":
-		req.Dir = rooms.Backward
-	case "f":
-		req.Dir = rooms.Forward
-	default:
-		a.writeError(w, r, mxerr.InvalidParam.Msg("dir must be b or f"))
+	if req.Dir, err = rooms.ParseDirection(q.Get("dir")); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	if req.Limit, err = queryLimit(r); err != nil {
@@ -162,14 +157,9 @@ func (a *API) timestampToEvent(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.InvalidParam.Msg("ts must be an integer"))
 		return
 	}
-	var dir rooms.Direction
-	switch q.Get("dir") {
-	case "b":
-		dir = rooms.Backward
-	case "f":
-		dir = rooms.Forward
-	default:
-		a.writeError(w, r, mxerr.InvalidParam.Msg("dir must be b or f"))
+	dir, err := rooms.ParseDirection(q.Get("dir"))
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	se, err := a.Rooms.TimestampToEvent(r.Context(), requesterFrom(r.Context()).UserID, room, ts, dir)

@@ -146,14 +146,9 @@ func (a *API) timestampToEvent(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.InvalidParam.Msg("ts must be an integer"))
 		return
 	}
-	var dir rooms.Direction
-	switch q.Get("dir") {
-	case "f":
-		dir = rooms.Forward
-	case "b":
-		dir = rooms.Backward
-	default:
-		a.writeError(w, r, mxerr.InvalidParam.Msg("dir must be f or b"))
+	dir, err := rooms.ParseDirection(q.Get("dir"))
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	ev, err := a.d.Serve.Graph.ServeTimestampToEvent(ctx, Origin(ctx), room, ts, dir)

@@ -27,14 +27,7 @@ func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) {
 // postPublicRooms handles POST /_matrix/federation/v1/publicRooms (with a
 // filter).
 func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Limit  int    `json:"limit"`
-		Since  string `json:"since"`
-		Filter *struct {
-			GenericSearchTerm string    `json:"generic_search_term"`
-			RoomTypes         []*string `json:"room_types"`
-		} `json:"filter"`
-	}
+	var body rooms.PublicRoomsBody
 	if err := a.decodeJSON(w, r, &body); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -43,14 +36,7 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.InvalidParam.Msg("limit must not be negative"))
 		return
 	}
-	req := rooms.PublicRoomsRequest{Limit: body.Limit, Since: body.Since}
-	if f := body.Filter; f != nil {
-		req.SearchTerm = f.GenericSearchTerm
-		if f.RoomTypes != nil {
-			req.WithRoomTypes(f.RoomTypes)
-		}
-	}
-	a.writePublicRooms(w, r, req)
+	a.writePublicRooms(w, r, body.Request())
 }
 
 func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, req rooms.PublicRoomsRequest) {

@@ -69,6 +69,29 @@ func (r *PublicRoomsRequest) WithRoomTypes(types []*string) {
 	r.RoomTypes, r.hasTypes = types, true
 }
 
+// PublicRoomsBody is the body of POST /publicRooms, the same for clients
+// and servers.
+type PublicRoomsBody struct {
+	Limit  int    `json:"limit"`
+	Since  string `json:"since"`
+	Filter *struct {
+		GenericSearchTerm string    `json:"generic_search_term"`
+		RoomTypes         []*string `json:"room_types"`
+	} `json:"filter"`
+}
+
+// Request is the directory request the body asks for.
+func (b PublicRoomsBody) Request() PublicRoomsRequest {
+	req := PublicRoomsRequest{Limit: b.Limit, Since: b.Since}
+	if f := b.Filter; f != nil {
+		req.SearchTerm = f.GenericSearchTerm
+		if f.RoomTypes != nil {
+			req.WithRoomTypes(f.RoomTypes)
+		}
+	}
+	return req
+}
+
 // PublicRooms is a page of the directory.
 type PublicRooms struct {
 	Chunk     []PublicRoom `json:"chunk"`
