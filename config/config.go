@@ -31,6 +31,8 @@ type Config struct {
 
 	// UserDirectory tunes POST /user_directory/search.
 	UserDirectory UserDirectory `yaml:"user_directory"`
+
+	Runtime Runtime `yaml:"runtime"`
 }
 
 // Database says where Postgres is.
@@ -130,5 +132,6 @@ func Defaults() Config {
 		Presence:     DefaultPresence(),
 		Auth:         DefaultAuth(),
 		Federation:   DefaultFederation(),
+		Runtime:      DefaultRuntime(),
 	}
 }

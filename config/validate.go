@@ -77,6 +77,7 @@ func (c *Config) Validate() error {
 	c.Presence.validate(add)
 	c.Auth.validate(add)
 	c.Federation.validate(add)
+	c.Runtime.validate(add)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
