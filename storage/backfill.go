@@ -25,10 +25,10 @@ const (
 	// sends them. An event the store holds already is left as it is.
 	insertBackfilled = `
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, event_json)
-SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, -1, u.event_json
-FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[])
-     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json)
+                    origin_ts, snapshot_nid, event_json, topo)
+SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, -1, u.event_json, u.topo
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[])
+     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo)
 ON CONFLICT (event_id) DO NOTHING`
 )
 
@@ -57,7 +57,7 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 		seqs, ts := make([]int64, n), make([]int64, n)
 		ids, types, senders := make([]string, n), make([]string, n), make([]string, n)
 		keys, members := make([]*string, n), make([]*string, n)
-		raws := make([][]byte, n)
+		raws, topos := make([][]byte, n), make([]int64, n)
 		for i, ev := range evs {
 			seqs[i] = low - 1 - int64(i)
 			ids[i], types[i], senders[i] = string(ev.EventID()), ev.Type(), string(ev.Sender())
@@ -66,9 +66,9 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 				m := ev.Membership()
 				members[i] = &m
 			}
-			ts[i], raws[i] = ev.OriginServerTS(), ev.Raw()
+			ts[i], raws[i], topos[i] = ev.OriginServerTS(), ev.Raw(), ev.Depth()
 		}
-		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws)
+		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos)
 		if err != nil {
 			return fmt.Errorf("insert backfilled events of %s: %w", room, err)
 		}

@@ -39,7 +39,7 @@ FROM events e WHERE e.room_nid = $1 AND e.event_id = ANY($2)`
 	updateOutlierRow = `
 WITH p AS (UPDATE stream_position SET pos = pos + 1 RETURNING pos)
 UPDATE events SET outlier = FALSE, soft_failed = $3, rejected = $4, snapshot_nid = $5, replaces_seq = $6,
-    stream_pos = p.pos
+    stream_pos = p.pos, topo = $7
 FROM p WHERE room_nid = $1 AND seq = $2 RETURNING p.pos`
 	lockRoomOnly       = `SELECT room_nid, room_version, last_seq, snapshot_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
 	updateLastSeq      = `UPDATE rooms SET last_seq = $2 WHERE room_nid = $1`
@@ -52,13 +52,14 @@ ON CONFLICT (room_nid, key_nid) DO UPDATE SET seq = EXCLUDED.seq`
 	insertRemoteEvents = `
 WITH p AS (UPDATE stream_position SET pos = pos + $2 RETURNING pos)
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected)
+                    origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, topo)
 SELECT $1, u.seq, p.pos - $2 + u.ord, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
-       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.event_json, u.outlier, u.soft_failed, u.rejected
+       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.event_json, u.outlier, u.soft_failed, u.rejected, u.topo
 FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-               $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::boolean[], $14::boolean[], $15::text[])
+               $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::boolean[], $14::boolean[], $15::text[],
+               $16::bigint[])
      WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
-                          origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, ord)
+                          origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, topo, ord)
 RETURNING seq, stream_pos`
 )
 
@@ -177,6 +178,9 @@ type remoteRow struct {
 	outlier    bool
 	softFailed bool
 	rejected   *string
+	// topo is the event's place in the topological order (sql/0015);
+	// insertRemoteRows takes the event's depth when it is 0.
+	topo int64
 }
 
 // lockOrCreate takes the room's row lock, creating the row first when
@@ -348,6 +352,9 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		}
 		seqOf := map[id.EventID]int64{eid: seq}
 		row := remoteRow{ev: ev, seq: seq, snapshot: unknownSnapshot, softFailed: dec.SoftFailed}
+		if row.topo, err = receivedTopo(ctx, tx, nid, ev); err != nil {
+			return err
+		}
 		next := *head
 		next.Seq = max(head.Seq, seq)
 		if dec.Rejected != "" {
@@ -408,7 +415,7 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		var pos map[int64]int64
 		if wasOutlier {
 			var p int64
-			if err := tx.QueryRow(ctx, updateOutlierRow, nid, seq, row.softFailed, row.rejected, row.snapshot, row.replaces).Scan(&p); err != nil {
+			if err := tx.QueryRow(ctx, updateOutlierRow, nid, seq, row.softFailed, row.rejected, row.snapshot, row.replaces, row.topo).Scan(&p); err != nil {
 				return fmt.Errorf("move %s into the room graph: %w", eid, err)
 			}
 			pos = map[int64]int64{seq: p}
@@ -710,6 +717,7 @@ func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRo
 		raws                [][]byte
 		outliers, soft      []bool
 		rejected            = make([]*string, 0, n)
+		topos               = make([]int64, 0, n)
 	)
 	for _, r := range rows {
 		ev := r.ev
@@ -730,9 +738,14 @@ func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRo
 		raws = append(raws, ev.Raw())
 		outliers, soft = append(outliers, r.outlier), append(soft, r.softFailed)
 		rejected = append(rejected, r.rejected)
+		topo := r.topo
+		if topo == 0 {
+			topo = ev.Depth()
+		}
+		topos = append(topos, topo)
 	}
 	q, err := tx.Query(ctx, insertRemoteEvents, nid, n, seqs, ids, types, keys, senders, members, origin, snaps,
-		replaces, raws, outliers, soft, rejected)
+		replaces, raws, outliers, soft, rejected, topos)
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}

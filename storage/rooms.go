@@ -101,26 +101,26 @@ WHERE room_nid = $1 AND event_id = $2 AND redacted_by IS NULL`
 	insertEvents = `
 WITH p AS (UPDATE stream_position SET pos = pos + $2 RETURNING pos)
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
 SELECT $1, u.seq, p.pos - $2 + u.ord, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
-       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json
+       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json, u.topo
 FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-               $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[])
+               $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::bigint[])
      WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
-                          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, ord)
+                          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo, ord)
 RETURNING seq, stream_pos`
 	// insertEventsUnpositioned is insertEvents inside a group commit:
 	// stream_pos stays 0 until the batch's last statement
 	// (assignPositions) numbers every event of the batch.
 	insertEventsUnpositioned = `
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
 SELECT $1, u.seq, 0 + 0 * $2::bigint, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
-       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json
+       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json, u.topo
 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[])
+            $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::bigint[])
      AS u(seq, event_id, event_type, state_key, sender, membership,
-          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json)
+          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
 RETURNING seq, stream_pos`
 	upsertMemberships = `
 INSERT INTO room_memberships (room_nid, user_id, membership, seq, stream_pos)
@@ -341,6 +341,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 		txnDev, txnIDs      = make([]*string, 0, n), make([]*string, 0, n)
 		raws                [][]byte
 		memberSeqs          []int64
+		topos               = make([]int64, 0, n)
 	)
 	for i, p := range pending {
 		ev := p.ev
@@ -366,6 +367,9 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 			txnDev, txnIDs = append(txnDev, nil), append(txnIDs, nil)
 		}
 		raws = append(raws, ev.Raw())
+		// A local event's depth is one more than its prev_events' (the
+		// topological order, sql/0015).
+		topos = append(topos, ev.Depth())
 	}
 	batch := &pgx.Batch{}
 	last := pending[n-1].seq
@@ -379,7 +383,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 		insert = insertEventsUnpositioned
 	}
 	batch.Queue(insert, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
-		txnDev, txnIDs, raws).Query(func(rows pgx.Rows) error {
+		txnDev, txnIDs, raws, topos).Query(func(rows pgx.Rows) error {
 		bySeq := map[int64]int64{}
 		for rows.Next() {
 			var seq, pos int64
