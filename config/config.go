@@ -26,6 +26,7 @@ type Config struct {
 	Log          Log          `yaml:"log"`
 	Media        Media        `yaml:"media"`
 	Presence     Presence     `yaml:"presence"`
+	E2EE         E2EE         `yaml:"e2ee"`
 	Auth         Auth         `yaml:"auth"`
 	Federation   Federation   `yaml:"federation"`
 
@@ -130,6 +131,7 @@ func Defaults() Config {
 		Log:          Log{Level: "info", Format: "text"},
 		Media:        DefaultMedia(),
 		Presence:     DefaultPresence(),
+		E2EE:         DefaultE2EE(),
 		Auth:         DefaultAuth(),
 		Federation:   DefaultFederation(),
 		Runtime:      DefaultRuntime(),

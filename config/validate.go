@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 	}
 	c.Media.validate(add)
 	c.Presence.validate(add)
+	c.E2EE.validate(add)
 	c.Auth.validate(add)
 	c.Federation.validate(add)
 	c.Runtime.validate(add)
