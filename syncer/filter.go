@@ -22,7 +22,7 @@ type Filter struct {
 
 // RoomFilter filters the rooms part of a sync.
 type RoomFilter struct {
-	Rooms        []string         `json:"rooms,omitempty"`
+	Rooms        []string         `json:"rooms,omitzero"`
 	NotRooms     []string         `json:"not_rooms,omitempty"`
 	IncludeLeave bool             `json:"include_leave,omitempty"`
 	Ephemeral    *RoomEventFilter `json:"ephemeral,omitempty"`
@@ -34,9 +34,9 @@ type RoomFilter struct {
 // EventFilter is the basic filter of events by type and sender.
 type EventFilter struct {
 	Limit      *int     `json:"limit,omitempty"`
-	Types      []string `json:"types,omitempty"`
+	Types      []string `json:"types,omitzero"`
 	NotTypes   []string `json:"not_types,omitempty"`
-	Senders    []string `json:"senders,omitempty"`
+	Senders    []string `json:"senders,omitzero"`
 	NotSenders []string `json:"not_senders,omitempty"`
 }
 
@@ -44,7 +44,7 @@ type EventFilter struct {
 // conditions and the lazy-loading switches.
 type RoomEventFilter struct {
 	EventFilter
-	Rooms                     []string `json:"rooms,omitempty"`
+	Rooms                     []string `json:"rooms,omitzero"`
 	NotRooms                  []string `json:"not_rooms,omitempty"`
 	ContainsURL               *bool    `json:"contains_url,omitempty"`
 	LazyLoadMembers           bool     `json:"lazy_load_members,omitempty"`

@@ -119,3 +119,38 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+// An empty allow-list (types, senders, rooms) matches nothing, an absent
+// one everything: a filter stored and read back (POST /filter, then /sync
+// with its id) must keep the difference. The bench tool's
+// `"presence": {"types": []}` came back absent, so every sync of a
+// 500-member room computed the presence of 500 users it did not want.
+func TestFilterKeepsEmptyListsThroughStorage(t *testing.T) {
+	in := `{"presence":{"types":[]},"room":{"rooms":[],"timeline":{"senders":[],"rooms":[]},"ephemeral":{"types":[]}}}`
+	f, err := ParseFilter([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Filter
+	if err := json.Unmarshal(def, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.PresenceFilter().Matches("m.presence", "@a:x") {
+		t.Errorf("stored %s: presence types [] matches m.presence", def)
+	}
+	if back.RoomFilterOf().RoomAllowed("!r:x") {
+		t.Errorf("stored %s: rooms [] lets a room through", def)
+	}
+	if tl := back.TimelineFilter(); tl.Matches(&Event{Type: "m.room.message", Sender: "@a:x", RoomID: "!r:x"}) {
+		t.Errorf("stored %s: timeline senders [] matches a message", def)
+	}
+	// And absent lists stay absent (nil), matching everything.
+	def, _ = json.Marshal(&Filter{Presence: &EventFilter{}})
+	if string(def) != `{"presence":{}}` {
+		t.Errorf("absent lists encode as %s, want {\"presence\":{}}", def)
+	}
+}
