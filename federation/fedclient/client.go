@@ -176,27 +176,46 @@ func (c *Client) transport(server id.ServerName) *http.Transport {
 }
 
 // dialTLS resolves server, connects and shakes hands with the certificate
-// name discovery chose (no SNI for an IP literal, as the spec says).
+// name discovery chose (no SNI for an IP literal, as the spec says). When
+// discovery found several SRV targets, each is tried in turn until one
+// connects and completes the handshake.
 func (c *Client) dialTLS(ctx context.Context, network string, server id.ServerName) (net.Conn, error) {
 	target, err := c.resolver.resolve(ctx, server)
 	if err != nil {
 		return nil, err
 	}
+	var errs []error
+	for _, addr := range target.Addrs() {
+		conn, err := c.dialOne(ctx, network, server, addr, target.TLSName)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	// Discover again next time (SRV answers may have changed); the
+	// well-known document keeps its own cache.
+	c.resolver.forget(server)
+	return nil, errors.Join(errs...)
+}
+
+// dialOne connects to one address of server and shakes hands, within the
+// connect timeout.
+func (c *Client) dialOne(ctx context.Context, network string, server id.ServerName, addr, tlsName string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Federation.ConnectTimeout)
 	defer cancel()
-	raw, err := c.dial(ctx, network, target.Addr)
+	raw, err := c.dial(ctx, network, addr)
 	if err != nil {
-		// Discover again next time (SRV answers may have changed); the
-		// well-known document keeps its own cache.
-		c.resolver.forget(server)
 		return nil, err
 	}
 	cfg := c.tlsBase.Clone()
-	cfg.ServerName = target.TLSName
+	cfg.ServerName = tlsName
 	conn := tls.Client(raw, cfg)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("TLS with %s (%s as %s): %w", server, target.Addr, target.TLSName, err)
+		return nil, fmt.Errorf("TLS with %s (%s as %s): %w", server, addr, tlsName, err)
 	}
 	return conn, nil
 }

@@ -1,14 +1,17 @@
 package fedclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +49,14 @@ type Target struct {
 	// name's host or the delegated host (an IP literal when the host is
 	// one; no SNI is then sent).
 	TLSName string
+	// Fallbacks are the further SRV targets (host:port) to connect to, in
+	// order, when Addr does not answer (RFC 2782: every record of a
+	// priority, in weighted random order, before the next priority).
+	Fallbacks []string
 }
+
+// Addrs are Addr and then the fallbacks.
+func (t Target) Addrs() []string { return append([]string{t.Addr}, t.Fallbacks...) }
 
 // srvLookup is net.Resolver.LookupSRV; tests replace it.
 type srvLookup func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
@@ -55,6 +65,8 @@ type srvLookup func(ctx context.Context, service, proto, name string) (string, [
 type resolver struct {
 	static    map[id.ServerName]string
 	lookupSRV srvLookup
+	// intn draws the SRV weights' random numbers in [0, n).
+	intn func(n int) int
 	// wellKnown fetches https://host/.well-known/matrix/server.
 	wellKnown *http.Client
 	now       func() time.Time
@@ -131,36 +143,99 @@ func (r *resolver) discover(ctx context.Context, server id.ServerName) (Target, 
 			return Target{Addr: net.JoinHostPort(dhost, dport), Host: delegated, TLSName: dhost}, nil
 		}
 		// 3.3, 3.4, 3.5: SRV of the delegated host, else its port 8448.
-		if addr, ok := r.srv(ctx, dhost); ok {
-			return Target{Addr: addr, Host: dhost, TLSName: dhost}, nil
+		if addrs := r.srv(ctx, dhost); len(addrs) > 0 {
+			return Target{Addr: addrs[0], Host: dhost, TLSName: dhost, Fallbacks: rest(addrs)}, nil
 		}
 		return Target{Addr: net.JoinHostPort(dhost, DefaultPort), Host: dhost, TLSName: dhost}, nil
 	}
 	// Steps 4 and 5: SRV _matrix-fed._tcp, then the deprecated _matrix._tcp.
-	if addr, ok := r.srv(ctx, host); ok {
-		return Target{Addr: addr, Host: host, TLSName: host}, nil
+	if addrs := r.srv(ctx, host); len(addrs) > 0 {
+		return Target{Addr: addrs[0], Host: host, TLSName: host, Fallbacks: rest(addrs)}, nil
 	}
 	// Step 6: the host on 8448.
 	return Target{Addr: net.JoinHostPort(host, DefaultPort), Host: host, TLSName: host}, nil
 }
 
-// srv looks up _matrix-fed._tcp.host then _matrix._tcp.host and returns the
-// first target (records come sorted by priority and randomised by weight).
-func (r *resolver) srv(ctx context.Context, host string) (string, bool) {
+// srv looks up _matrix-fed._tcp.host, then (only when that has no
+// record) the deprecated _matrix._tcp.host, and returns every target in
+// the order to try them (orderSRV); none when neither has a usable record.
+func (r *resolver) srv(ctx context.Context, host string) []string {
 	for _, service := range []string{"matrix-fed", "matrix"} {
 		_, records, err := r.lookupSRV(ctx, service, "tcp", host)
 		if err != nil {
 			continue
 		}
-		for _, rec := range records {
+		var addrs []string
+		for _, rec := range orderSRV(records, r.randIntn) {
 			target := strings.TrimSuffix(rec.Target, ".")
 			if target == "" {
 				continue // "." means the service is not offered
 			}
-			return net.JoinHostPort(target, strconv.Itoa(int(rec.Port))), true
+			addrs = append(addrs, net.JoinHostPort(target, strconv.Itoa(int(rec.Port))))
+		}
+		if len(addrs) > 0 {
+			return addrs
 		}
 	}
-	return "", false
+	return nil
+}
+
+// rest is addrs after the first, nil when none.
+func rest(addrs []string) []string {
+	if len(addrs) < 2 {
+		return nil
+	}
+	return addrs[1:]
+}
+
+func (r *resolver) randIntn(n int) int {
+	if r.intn != nil {
+		return r.intn(n)
+	}
+	return rand.IntN(n)
+}
+
+// orderSRV sorts records as RFC 2782 says clients try them: by priority,
+// lowest first, and within a priority by weighted random selection (a
+// record is picked with a chance proportional to its weight; weight 0
+// records have a small chance, being placed first before the draw).
+// intn(n) draws in [0, n).
+func orderSRV(records []*net.SRV, intn func(int) int) []*net.SRV {
+	sorted := slices.Clone(records)
+	slices.SortStableFunc(sorted, func(a, b *net.SRV) int { return cmp.Compare(a.Priority, b.Priority) })
+	out := make([]*net.SRV, 0, len(sorted))
+	for i := 0; i < len(sorted); {
+		j := i
+		for j < len(sorted) && sorted[j].Priority == sorted[i].Priority {
+			j++
+		}
+		// The RFC's zero-weight records first, then the others.
+		group := slices.Clone(sorted[i:j])
+		slices.SortStableFunc(group, func(a, b *net.SRV) int {
+			return cmp.Compare(min(a.Weight, 1), min(b.Weight, 1))
+		})
+		for len(group) > 0 {
+			total := 0
+			for _, rec := range group {
+				total += int(rec.Weight)
+			}
+			pick := 0
+			if total > 0 {
+				n, sum := intn(total+1), 0
+				for k, rec := range group {
+					sum += int(rec.Weight)
+					if sum >= n {
+						pick = k
+						break
+					}
+				}
+			}
+			out = append(out, group[pick])
+			group = slices.Delete(group, pick, pick+1)
+		}
+		i = j
+	}
+	return out
 }
 
 // wellKnownServer returns m.server of host's /.well-known/matrix/server,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -108,26 +109,26 @@ func TestDiscovery(t *testing.T) {
 		server id.ServerName
 		want   Target
 	}{
-		{"static.example", Target{"10.0.0.9:1234", "static.example", "static.example"}},
-		{"1.2.3.4", Target{"1.2.3.4:8448", "1.2.3.4", "1.2.3.4"}},
-		{"1.2.3.4:9000", Target{"1.2.3.4:9000", "1.2.3.4:9000", "1.2.3.4"}},
-		{"[2001:db8::2]:9000", Target{"[2001:db8::2]:9000", "[2001:db8::2]:9000", "2001:db8::2"}},
-		{"host.example:8000", Target{"host.example:8000", "host.example:8000", "host.example"}},
-		{"delegated-port.example", Target{"matrix.delegated.example:443", "matrix.delegated.example:443", "matrix.delegated.example"}},
-		{"delegated-ip.example", Target{"[2001:db8::1]:8448", "[2001:db8::1]", "2001:db8::1"}},
-		{"delegated-srv.example", Target{"fed1.example:8449", "srv-target.example", "srv-target.example"}},
-		{"delegated-old.example", Target{"legacy.example:8450", "old-srv.example", "old-srv.example"}},
-		{"delegated-bare.example", Target{"bare.example:8448", "bare.example", "bare.example"}},
-		{"invalid-wk.example", Target{"fed3.example:8452", "invalid-wk.example", "invalid-wk.example"}},
-		{"error-wk.example", Target{"error-wk.example:8448", "error-wk.example", "error-wk.example"}},
-		{"plain-srv.example", Target{"fed2.example:443", "plain-srv.example", "plain-srv.example"}},
-		{"plain-old.example", Target{"legacy2.example:8451", "plain-old.example", "plain-old.example"}},
-		{"nothing.example", Target{"nothing.example:8448", "nothing.example", "nothing.example"}},
+		{"static.example", Target{"10.0.0.9:1234", "static.example", "static.example", nil}},
+		{"1.2.3.4", Target{"1.2.3.4:8448", "1.2.3.4", "1.2.3.4", nil}},
+		{"1.2.3.4:9000", Target{"1.2.3.4:9000", "1.2.3.4:9000", "1.2.3.4", nil}},
+		{"[2001:db8::2]:9000", Target{"[2001:db8::2]:9000", "[2001:db8::2]:9000", "2001:db8::2", nil}},
+		{"host.example:8000", Target{"host.example:8000", "host.example:8000", "host.example", nil}},
+		{"delegated-port.example", Target{"matrix.delegated.example:443", "matrix.delegated.example:443", "matrix.delegated.example", nil}},
+		{"delegated-ip.example", Target{"[2001:db8::1]:8448", "[2001:db8::1]", "2001:db8::1", nil}},
+		{"delegated-srv.example", Target{"fed1.example:8449", "srv-target.example", "srv-target.example", nil}},
+		{"delegated-old.example", Target{"legacy.example:8450", "old-srv.example", "old-srv.example", nil}},
+		{"delegated-bare.example", Target{"bare.example:8448", "bare.example", "bare.example", nil}},
+		{"invalid-wk.example", Target{"fed3.example:8452", "invalid-wk.example", "invalid-wk.example", nil}},
+		{"error-wk.example", Target{"error-wk.example:8448", "error-wk.example", "error-wk.example", nil}},
+		{"plain-srv.example", Target{"fed2.example:443", "plain-srv.example", "plain-srv.example", nil}},
+		{"plain-old.example", Target{"legacy2.example:8451", "plain-old.example", "plain-old.example", nil}},
+		{"nothing.example", Target{"nothing.example:8448", "nothing.example", "nothing.example", nil}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.server), func(t *testing.T) {
 			got, err := r.resolve(context.Background(), tt.server)
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("resolve = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
@@ -230,7 +231,7 @@ func TestTargetCacheAndForget(t *testing.T) {
 	ctx := context.Background()
 	first, _ := r.resolve(ctx, "moving.example")
 	srv["_matrix-fed._tcp.moving.example"] = []*net.SRV{{Target: "b.example.", Port: 2}}
-	if again, _ := r.resolve(ctx, "moving.example"); again != first {
+	if again, _ := r.resolve(ctx, "moving.example"); !reflect.DeepEqual(again, first) {
 		t.Errorf("target not cached: %+v then %+v", first, again)
 	}
 	// A failed connection forgets the target: the next request discovers.
