@@ -20,7 +20,10 @@ type Sync struct {
 	*Rooms
 }
 
-var _ syncer.Store = (*Sync)(nil)
+var (
+	_ syncer.Store       = (*Sync)(nil)
+	_ syncer.RoomSharers = (*Sync)(nil)
+)
 
 // NewSync returns the sync store reading through rooms (and its caches).
 func NewSync(rooms *Rooms) *Sync { return &Sync{Rooms: rooms} }
@@ -187,4 +190,25 @@ func (s *Sync) RoomSummary(ctx context.Context, room id.RoomID, user id.UserID) 
 		return sum, fmt.Errorf("heroes of %s: %w", room, err)
 	}
 	return sum, nil
+}
+
+// selectJoinedAmong probes room_memberships' primary key once per (room,
+// user) pair.
+const selectJoinedAmong = `
+SELECT DISTINCT m.user_id FROM rooms r JOIN room_memberships m ON m.room_nid = r.room_nid
+WHERE r.room_id = ANY($1) AND m.user_id = ANY($2) AND m.membership = 'join'`
+
+// JoinedAmong implements syncer.RoomSharers: which of users are joined to
+// one of rooms now. The presence stream asks it once per sync for every
+// user whose presence changed, instead of listing each one's rooms.
+func (s *Sync) JoinedAmong(ctx context.Context, roomIDs []id.RoomID, users []id.UserID) ([]id.UserID, error) {
+	rows, err := s.pool.Query(ctx, selectJoinedAmong, roomIDs, users)
+	if err != nil {
+		return nil, fmt.Errorf("users joined among %d rooms: %w", len(roomIDs), err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[id.UserID])
+	if err != nil {
+		return nil, fmt.Errorf("users joined among %d rooms: %w", len(roomIDs), err)
+	}
+	return out, nil
 }

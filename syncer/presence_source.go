@@ -57,12 +57,23 @@ type JoinedRoomsLister interface {
 	JoinedRooms(ctx context.Context, user id.UserID) ([]id.RoomID, error)
 }
 
+// RoomSharers answers, in one read, which of some users are joined to at
+// least one of some rooms.
+type RoomSharers interface {
+	JoinedAmong(ctx context.Context, rooms []id.RoomID, users []id.UserID) ([]id.UserID, error)
+}
+
 // PresenceSource is the m.presence stream: the presence of the user and
 // of the users who share a joined room with them (spec: presence is
 // visible to users who share a room), when it changed in the range.
 type PresenceSource struct {
-	View  PresenceView
-	Rooms JoinedRoomsLister
+	View PresenceView
+	// Sharing, when set, tells which of the changed users share a room
+	// with the syncing user in one query; otherwise Rooms lists each
+	// changed user's rooms (one query per user: in a 500-member room
+	// whose members all sync, 500 queries per sync).
+	Sharing RoomSharers
+	Rooms   JoinedRoomsLister
 }
 
 var _ StreamSource = PresenceSource{}
@@ -75,23 +86,35 @@ func (s PresenceSource) CurrentPos(context.Context) (int64, error) { return s.Vi
 
 // Fill implements StreamSource.
 func (s PresenceSource) Fill(ctx context.Context, q StreamQuery, resp *Response) error {
+	pf := q.Filter.PresenceFilter()
+	if pf != nil && pf.Types != nil && len(pf.Types) == 0 {
+		return nil // "types": [] — the client wants no presence at all
+	}
 	since := q.Since
 	if q.Initial {
 		since = 0
 	}
-	pf := q.Filter.PresenceFilter()
+	var wanted []PresenceEntry
+	var others []id.UserID
 	for _, e := range s.View.PresenceBetween(since, q.Pos) {
 		if !pf.Matches("m.presence", e.User) {
 			continue
 		}
+		wanted = append(wanted, e)
 		if e.User != q.User {
-			theirs, err := s.Rooms.JoinedRooms(ctx, e.User)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(theirs, func(r id.RoomID) bool { return slices.Contains(q.Joined, r) }) {
-				continue
-			}
+			others = append(others, e.User)
+		}
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	shared, err := s.sharing(ctx, q.Joined, others)
+	if err != nil {
+		return err
+	}
+	for _, e := range wanted {
+		if e.User != q.User && !shared[e.User] {
+			continue
 		}
 		raw, err := json.Marshal(map[string]any{"type": "m.presence", "sender": e.User, "content": e.Content()})
 		if err != nil {
@@ -100,4 +123,32 @@ func (s PresenceSource) Fill(ctx context.Context, q StreamQuery, resp *Response)
 		resp.Presence.Events = append(resp.Presence.Events, raw)
 	}
 	return nil
+}
+
+// sharing returns those of users joined to one of rooms.
+func (s PresenceSource) sharing(ctx context.Context, rooms []id.RoomID, users []id.UserID) (map[id.UserID]bool, error) {
+	out := make(map[id.UserID]bool, len(users))
+	if len(users) == 0 || len(rooms) == 0 {
+		return out, nil
+	}
+	if s.Sharing != nil {
+		among, err := s.Sharing.JoinedAmong(ctx, rooms, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range among {
+			out[u] = true
+		}
+		return out, nil
+	}
+	for _, u := range users {
+		theirs, err := s.Rooms.JoinedRooms(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(theirs, func(r id.RoomID) bool { return slices.Contains(rooms, r) }) {
+			out[u] = true
+		}
+	}
+	return out, nil
 }
