@@ -164,7 +164,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		IdleTimeout: cfg.Presence.IdleTimeout, OfflineTimeout: cfg.Presence.OfflineTimeout},
 		a.notifier, roomService, logger)
 	if cfg.Presence.Enabled {
-		sources = append(sources, syncer.PresenceSource{View: presenceService, Rooms: roomService})
+		sources = append(sources, syncer.PresenceSource{View: presenceService, Sharing: storage.NewSync(roomStore), Rooms: roomService})
 		syncService.SetPresenceTracker(presenceService)
 	}
 	a.presence = presenceService
