@@ -16,9 +16,10 @@ import (
 func wireRemoteReads(client *fedclient.Client, server id.ServerName, rs *rooms.Service, ps *profiles.Service, ms *media.Service, ks *keys.Service) {
 	r := federation.RemoteReads{Client: client}
 	rs.SetRemoteDirectory(r)
-	// Backfilling /messages (rs.SetBackfill(r)) stays off: it shows the
-	// history before a remote join, which the membership tests (and the
-	// outliers of the join, not in the timeline) do not expect yet.
+	// /messages backfills the history of rooms joined over federation,
+	// placed by depth (rooms/topological.go) and shown as its history
+	// visibility allows.
+	rs.SetBackfill(r)
 	ps.SetRemote(server, r)
 	if ms != nil {
 		ms.SetRemote(r)

@@ -30,9 +30,11 @@ type Backfiller interface {
 // BackfillStore keeps backfilled history.
 type BackfillStore interface {
 	// InsertBackfilled stores evs, newest first, before every event of the
-	// room (lower sequence numbers), in the timeline but with no state and
-	// no stream position: history, never news. Events the store holds
-	// already are skipped; it returns how many it stored.
+	// room (lower sequence numbers, their depth as topological position),
+	// in the timeline but with no state and no stream position: history,
+	// never news. Events the store holds already are skipped, except
+	// outliers, which join the timeline; it returns how many it stored or
+	// moved into the timeline.
 	InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error)
 }
 
@@ -61,7 +63,7 @@ func (s *Service) backfillBefore(ctx context.Context, h *Head) bool {
 	if s.backfill == nil || s.fed.Keys == nil {
 		return false
 	}
-	first, err := s.store.Timeline(ctx, h.RoomID, -1<<62, Forward, 1)
+	first, err := s.store.HistoryPage(ctx, h.RoomID, topoStart, Forward, 1)
 	if err != nil || len(first) == 0 || first[0].Event.Type() == auth.TypeCreate {
 		return false
 	}

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/parleyhq/parley/id"
@@ -15,6 +16,8 @@ const (
 	// maxScan bounds the events one page reads while skipping what the
 	// filter or the visibility rules hide.
 	maxScan = 5000
+	// maxPageBackfills bounds the /backfill requests of one page.
+	maxPageBackfills = 3
 )
 
 // MessagesRequest is GET /rooms/{roomId}/messages' parameters.
@@ -46,12 +49,20 @@ func (s *Service) readerVisibility(ctx context.Context, user id.UserID, room id.
 	return h, vis, nil
 }
 
-// Messages pages through a room's timeline (GET /rooms/{roomId}/messages),
-// skipping events the filter or the history visibility rules hide.
+// Messages pages through a room's timeline (GET /rooms/{roomId}/messages)
+// in topological order (topological.go), skipping events the filter or
+// the history visibility rules hide.
 func (s *Service) Messages(ctx context.Context, user id.UserID, room id.RoomID, req MessagesRequest) (*Page, error) {
+	page, _, err := s.messages(ctx, user, room, req)
+	return page, err
+}
+
+// messages is Messages, returning also the position where the page ends
+// (page.End's, also when there is no more).
+func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, req MessagesRequest) (*Page, TopoPos, error) {
 	h, vis, err := s.readerVisibility(ctx, user, room)
 	if err != nil {
-		return nil, err
+		return nil, TopoPos{}, err
 	}
 	f := req.Filter
 	if f == nil {
@@ -66,63 +77,77 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, room id.RoomID, 
 	if dir != Forward {
 		dir = Backward
 	}
-	pos := h.Seq
+	pos := topoEnd
 	if dir == Forward {
-		pos = 0
+		pos = topoStart
 	}
 	if req.From != "" {
-		if pos, err = s.position(ctx, room, req.From); err != nil {
-			return nil, err
+		if pos, err = s.topoPosition(ctx, room, req.From, h.Seq); err != nil {
+			return nil, pos, err
 		}
 	}
-	stop := int64(-1)
+	var stop *TopoPos
 	if req.To != "" {
-		if stop, err = s.position(ctx, room, req.To); err != nil {
-			return nil, err
+		p, err := s.topoPosition(ctx, room, req.To, h.Seq)
+		if err != nil {
+			return nil, pos, err
 		}
+		stop = &p
 	}
-	page := &Page{Start: PositionToken(pos)}
-	scanned, more, backfilled := 0, true, false
+	// start is the same as from when given (client-server API, GET
+	// /messages).
+	page := &Page{Start: req.From}
+	if page.Start == "" {
+		page.Start = TopoToken(pos)
+	}
+	rules := &historyRules{s: s, room: room, vis: vis}
+	scanned, more, backfills, fetched := 0, true, 0, false
 	for len(page.Chunk) < limit && scanned < maxScan && more {
 		want := min(max(limit*2, 20), maxScan-scanned)
-		batch, err := s.store.Timeline(ctx, room, pos, dir, want)
+		batch, err := s.store.HistoryPage(ctx, room, pos, dir, want)
 		if err != nil {
-			return nil, err
+			return nil, pos, err
 		}
 		more = len(batch) == want
-		for _, se := range batch {
-			if stop >= 0 && ((dir == Backward && se.Seq <= stop) || (dir == Forward && se.Seq > stop)) {
+		for _, te := range batch {
+			at := te.Pos()
+			if stop != nil && ((dir == Backward && !stop.Less(at)) || (dir == Forward && stop.Less(at))) {
 				more = false
 				break
 			}
 			scanned++
 			if dir == Backward {
-				pos = se.Seq - 1
+				pos = at.before()
 			} else {
-				pos = se.Seq
+				pos = at
 			}
-			if vis.canSee(se.Seq) && f.Matches(se) {
-				page.Chunk = append(page.Chunk, se)
+			if rules.visible(ctx, te.StoredEvent) && f.Matches(te.StoredEvent) {
+				page.Chunk = append(page.Chunk, te.StoredEvent)
 				if len(page.Chunk) == limit {
 					break
 				}
 			}
 		}
 		// At the start of what this server holds of a room joined over
-		// federation, the history before it is asked of other servers,
-		// once per page (backfill.go).
-		if !more && dir == Backward && stop < 0 && !backfilled && len(page.Chunk) < limit {
-			backfilled = true
+		// federation, the history before it is asked of other servers, a
+		// few times per page (backfill.go): history the reader may not
+		// see is skipped.
+		if !more && dir == Backward && stop == nil && backfills < maxPageBackfills && len(page.Chunk) < limit {
+			backfills++
 			more = s.backfillBefore(ctx, h)
+			fetched = more
+			rules.complete = nil
 		}
 	}
-	if more || len(page.Chunk) == limit {
-		page.End = PositionToken(pos)
+	// A page that ends right after a backfill that brought events may
+	// have more before it: the next page asks again.
+	if more || len(page.Chunk) == limit || fetched {
+		page.End = TopoToken(pos)
 	}
 	if f.LazyLoadMembers {
 		page.State = membersOf(h.State, page.Chunk, room)
 	}
-	return page, nil
+	return page, pos, nil
 }
 
 // membersOf returns the member events of the senders of evs, for lazy
@@ -165,23 +190,26 @@ func (s *Service) Context(ctx context.Context, user id.UserID, room id.RoomID, e
 	if f == nil {
 		f = &EventFilter{}
 	}
-	before, err := s.Messages(ctx, user, room, MessagesRequest{From: PositionToken(se.Seq - 1), Dir: Backward, Limit: max(limit/2, 1), Filter: f})
+	topo, err := s.store.EventTopo(ctx, room, se.Seq)
 	if err != nil {
 		return nil, err
 	}
-	after, err := s.Messages(ctx, user, room, MessagesRequest{From: PositionToken(se.Seq), Dir: Forward, Limit: max(limit-limit/2, 1), Filter: f})
+	at := TopoPos{Topo: topo, Seq: se.Seq}
+	before, first, err := s.messages(ctx, user, room, MessagesRequest{From: TopoToken(at.before()), Dir: Backward, Limit: max(limit/2, 1), Filter: f})
 	if err != nil {
 		return nil, err
 	}
+	after, end, err := s.messages(ctx, user, room, MessagesRequest{From: TopoToken(at), Dir: Forward, Limit: max(limit-limit/2, 1), Filter: f})
+	if err != nil {
+		return nil, err
+	}
+	// start and end continue /messages before the first event returned
+	// and after the last.
 	out := &EventContext{Event: se, Before: before.Chunk, After: after.Chunk,
-		Start: PositionToken(se.Seq - 1), End: PositionToken(se.Seq)}
-	if n := len(before.Chunk); n > 0 {
-		out.Start = PositionToken(before.Chunk[n-1].Seq - 1)
-	}
+		Start: TopoToken(first), End: TopoToken(end)}
 	last := se.Seq
 	if n := len(after.Chunk); n > 0 {
 		last = after.Chunk[n-1].Seq
-		out.End = PositionToken(last)
 	}
 	// The state at the last event returned.
 	st, err := s.store.StateBefore(ctx, room, last+1)
@@ -246,8 +274,93 @@ func (s *Service) TimestampToEvent(ctx context.Context, user id.UserID, room id.
 	if err != nil {
 		return nil, err
 	}
-	if !vis.canSee(se.Seq) {
+	if !(&historyRules{s: s, room: room, vis: vis}).visible(ctx, se) {
 		return nil, mxerr.NotFound.Msg("no visible event near that time")
 	}
 	return se, nil
+}
+
+// historyRules applies the history visibility rules (visibility.go) to
+// events of the timeline for the reader of vis.
+//
+// History backfilled from other servers (stream position 0: stored before
+// the room's first event, never news) did not arrive in order with the
+// state this server holds — the state the room was joined with has lower
+// sequence numbers than none of it — so for it the rules read the state by
+// depth: the history visibility in force is that of the deepest known
+// m.room.history_visibility event shallower than the event (the history
+// between it and the join is held: backfill walks back from the join).
+// When there is none but the room has one, the visibility is that of an
+// older event not fetched yet, unknown, and the event is not shown — a
+// room whose history was "joined" must not show a later joiner its past
+// because the event that said so was not backfilled yet — unless the
+// history is held back to the room's creation: then there was none, and
+// the default ("shared") applies.
+type historyRules struct {
+	s        *Service
+	room     id.RoomID
+	vis      *visibility
+	complete *bool // the room's history is held back to its m.room.create; nil: not read yet
+}
+
+func (r *historyRules) visible(ctx context.Context, se *StoredEvent) bool {
+	vis := r.vis
+	if se.StreamPos != 0 {
+		return vis.canSee(se.Seq)
+	}
+	depth := se.Event.Depth()
+	hv, found := "shared", false
+	var at int64
+	for _, e := range vis.hv {
+		d := e.Event.Depth()
+		if d >= depth || (found && d <= at) {
+			continue
+		}
+		found, at = true, d
+		var c struct {
+			HV string `json:"history_visibility"`
+		}
+		if json.Unmarshal(e.Event.Content(), &c) == nil && c.HV != "" {
+			hv = c.HV
+		} else {
+			hv = "shared"
+		}
+	}
+	if !found && len(vis.hv) > 0 && !r.heldFromCreation(ctx) {
+		return false
+	}
+	if hv == "world_readable" {
+		return true
+	}
+	// The reader's membership once the event applies, and whether they
+	// joined at or after it.
+	m, joinedSince := "", false
+	found, at = false, 0
+	for _, e := range vis.mine {
+		d := e.Event.Depth()
+		if d >= depth && e.Event.Membership() == "join" {
+			joinedSince = true
+		}
+		if d <= depth && (!found || d > at) {
+			found, at, m = true, d, e.Event.Membership()
+		}
+	}
+	if m == "join" {
+		return true
+	}
+	if hv == "shared" && (joinedSince || vis.current == "join") {
+		return true
+	}
+	return hv == "invited" && m == "invite"
+}
+
+// heldFromCreation reports whether the topologically first event clients
+// see of the room is its m.room.create.
+func (r *historyRules) heldFromCreation(ctx context.Context) bool {
+	if r.complete == nil {
+		first, err := r.s.store.HistoryPage(ctx, r.room, topoStart, Forward, 1)
+		complete := err == nil && len(first) == 1 && first[0].Event.Type() == auth.TypeCreate
+		r.complete = &complete
+	}
+	return *r.complete
 }

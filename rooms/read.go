@@ -20,7 +20,7 @@ func (s *Service) Event(ctx context.Context, user id.UserID, room id.RoomID, eve
 	if err != nil {
 		return nil, err
 	}
-	if !vis.canSee(se.Seq) {
+	if !(&historyRules{s: s, room: room, vis: vis}).visible(ctx, se) {
 		return nil, mxerr.NotFound.Msg("event not found")
 	}
 	return se, nil

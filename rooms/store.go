@@ -153,6 +153,7 @@ type Store interface {
 	DirectoryStore
 	ServeStore
 	BackfillStore
+	TopologyReader
 }
 
 // MembershipWriter changes per-user membership flags outside events.

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 
@@ -9,17 +10,24 @@ import (
 	"github.com/parleyhq/parley/mxerr"
 )
 
-// A timeline position is a gap in a room's sequence: position p lies
-// between the events with sequence numbers p and p+1. Paginating backwards
-// from p returns events p, p-1, …; forwards, p+1, p+2, …. So one position
-// serves both directions and a token stays valid across restarts (it is
-// the room's own gap-free sequence). Tokens are "t" and the position in
-// base 36; clients treat them as opaque.
+// /messages tokens (clients treat them as opaque):
+//
+//   - "o<topo>_<seq>" (base 36, seq signed): a topological position
+//     (topological.go), what /messages and /context hand out;
+//   - "t<seq>" and "h<seq>": a position in the room's arrival order — the
+//     gap just after the event with that sequence number ("h": negative,
+//     history backfilled before the room's first event). The sync engine's
+//     prev_batch is one (PositionToken(seq-1) for a timeline starting at
+//     seq); tokens of earlier versions of Parley are too. They are read by
+//     converting to the topological order (TopologyReader.TopoPosOfSeq);
+//   - a sync token (next_batch), read through its stream position.
+//
+// Anything else, and a position the room cannot have handed out (beyond
+// its latest event), is M_INVALID_PARAM.
 
-// PositionToken encodes a timeline position; the sync engine's prev_batch
-// for a timeline starting at event seq is PositionToken(seq-1). History
-// backfilled from other servers sits before the room's first event, at
-// negative positions: "h" and the position's magnitude (backfill.go).
+// PositionToken encodes a position of the arrival order; the sync
+// engine's prev_batch for a timeline starting at event seq is
+// PositionToken(seq-1).
 func PositionToken(pos int64) string {
 	if pos < 0 {
 		return "h" + strconv.FormatInt(-pos, 36)
@@ -27,35 +35,105 @@ func PositionToken(pos int64) string {
 	return "t" + strconv.FormatInt(pos, 36)
 }
 
+func invalidToken() error { return mxerr.InvalidParam.Msg("invalid pagination token") }
+
 // ParsePositionToken decodes PositionToken's tokens.
 func ParsePositionToken(tok string) (int64, error) {
 	sign := int64(1)
 	rest, ok := strings.CutPrefix(tok, "t")
 	if !ok {
 		if rest, ok = strings.CutPrefix(tok, "h"); !ok {
-			return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+			return 0, invalidToken()
 		}
 		sign = -1
 	}
 	pos, err := strconv.ParseInt(rest, 36, 64)
-	if err != nil || pos < 0 || (sign < 0 && pos == 0) {
-		return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+	if err != nil || pos < 0 || (sign < 0 && pos == 0) || strconv.FormatInt(pos, 36) != rest {
+		return 0, invalidToken()
 	}
 	return sign * pos, nil
 }
 
-// position reads a timeline token of room: this service's own position
-// tokens, or a sync token (whose stream position maps to the latest event
-// of the room at or before it — the spec lets clients paginate from
-// /sync's next_batch).
-func (s *Service) position(ctx context.Context, room id.RoomID, tok string) (int64, error) {
+// TopoToken encodes a topological position.
+func TopoToken(p TopoPos) string {
+	return "o" + strconv.FormatInt(p.Topo, 36) + "_" + strconv.FormatInt(p.Seq, 36)
+}
+
+// ParseTopoToken decodes TopoToken's tokens; only the canonical spelling
+// is accepted, so a token altered by hand does not pass as another.
+func ParseTopoToken(tok string) (TopoPos, error) {
+	rest, ok := strings.CutPrefix(tok, "o")
+	if !ok {
+		return TopoPos{}, invalidToken()
+	}
+	a, b, ok := strings.Cut(rest, "_")
+	if !ok {
+		return TopoPos{}, invalidToken()
+	}
+	topo, err1 := strconv.ParseInt(a, 36, 64)
+	seq, err2 := strconv.ParseInt(b, 36, 64)
+	if err1 != nil || err2 != nil || topo < 0 ||
+		strconv.FormatInt(topo, 36) != a || strconv.FormatInt(seq, 36) != b {
+		return TopoPos{}, invalidToken()
+	}
+	return TopoPos{Topo: topo, Seq: seq}, nil
+}
+
+// topoPosition reads a /messages token of room, whose latest event has
+// sequence number headSeq, as a topological position.
+func (s *Service) topoPosition(ctx context.Context, room id.RoomID, tok string, headSeq int64) (TopoPos, error) {
+	if strings.HasPrefix(tok, "o") {
+		p, err := ParseTopoToken(tok)
+		if err != nil {
+			return p, err
+		}
+		if p != topoEnd && p != topoStart && p.Seq > headSeq {
+			return p, invalidToken()
+		}
+		return p, nil
+	}
+	seq, err := s.seqPosition(ctx, room, tok, headSeq)
+	if err != nil {
+		return TopoPos{}, err
+	}
+	return s.store.TopoPosOfSeq(ctx, room, seq)
+}
+
+// seqPosition reads an arrival-order token (t, h) or a sync token of
+// room as a sequence number.
+func (s *Service) seqPosition(ctx context.Context, room id.RoomID, tok string, headSeq int64) (int64, error) {
 	if strings.HasPrefix(tok, "t") || strings.HasPrefix(tok, "h") {
-		return ParsePositionToken(tok)
+		seq, err := ParsePositionToken(tok)
+		if err != nil {
+			return 0, err
+		}
+		if seq > headSeq {
+			return 0, invalidToken()
+		}
+		return seq, nil
 	}
 	if s.streamToken != nil {
 		if pos, ok := s.streamToken(tok); ok {
 			return s.store.SeqAtStreamPos(ctx, room, pos)
 		}
 	}
-	return 0, mxerr.InvalidParam.Msg("invalid pagination token")
+	return 0, invalidToken()
+}
+
+// position reads any /messages or sync token of room as a sequence number
+// (for GET /members?at=, whose state is read by sequence): a topological
+// position counts as the event it follows.
+func (s *Service) position(ctx context.Context, room id.RoomID, tok string) (int64, error) {
+	h, err := s.store.Head(ctx, room)
+	if err != nil {
+		return 0, err
+	}
+	if strings.HasPrefix(tok, "o") {
+		p, err := s.topoPosition(ctx, room, tok, h.Seq)
+		if err != nil {
+			return 0, err
+		}
+		return max(min(p.Seq, h.Seq), math.MinInt64+1), nil
+	}
+	return s.seqPosition(ctx, room, tok, h.Seq)
 }

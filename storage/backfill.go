@@ -30,12 +30,22 @@ SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membersh
 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[])
      AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo)
 ON CONFLICT (event_id) DO NOTHING`
+	// promoteBackfilled moves outliers that backfill reached (the state
+	// and auth chain a room was joined with, fetched auth events) into the
+	// timeline where their depth puts them, as history: stream position 0
+	// like every backfilled event, so no /sync reports them as new.
+	promoteBackfilled = `
+UPDATE events e SET outlier = FALSE, stream_pos = 0, topo = u.topo
+FROM unnest($2::text[], $3::bigint[]) AS u(event_id, topo)
+WHERE e.room_nid = $1 AND e.event_id = u.event_id AND e.outlier AND NOT e.soft_failed AND e.rejected IS NULL`
 )
 
 // InsertBackfilled implements rooms.BackfillStore: evs, newest first, get
-// the sequence numbers below the room's lowest, so that /messages pages
-// into them after the room's first event. The room's current state,
-// memberships and forward extremities do not change.
+// the sequence numbers below the room's lowest and their depth as
+// topological position (sql/0015), so that /messages pages into them
+// before the room's first event. An outlier among them joins the timeline
+// in its row. The room's current state, memberships and forward
+// extremities do not change.
 func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
@@ -73,6 +83,14 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 			return fmt.Errorf("insert backfilled events of %s: %w", room, err)
 		}
 		inserted = int(tag.RowsAffected())
+		if inserted == n {
+			return nil
+		}
+		tag, err = tx.Exec(ctx, promoteBackfilled, nid, ids, topos)
+		if err != nil {
+			return fmt.Errorf("promote backfilled outliers of %s: %w", room, err)
+		}
+		inserted += int(tag.RowsAffected())
 		return nil
 	})
 	return inserted, err

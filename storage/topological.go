@@ -5,12 +5,17 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/roomversion"
 )
 
 // selectPrevTopo is the highest topo of an event's stored prev_events
@@ -38,4 +43,138 @@ func receivedTopo(ctx context.Context, tx pgx.Tx, nid int64, ev *event.Event) (i
 		return ev.Depth(), nil
 	}
 	return min(top, math.MaxInt64-1) + 1, nil
+}
+
+var _ rooms.TopologyReader = (*Rooms)(nil)
+
+// topoColumns are storedColumns with the topological position first.
+const topoColumns = `
+SELECT e.topo, e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json
+FROM events e
+LEFT JOIN events r ON r.room_nid = e.room_nid AND r.seq = e.redacted_by
+LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq`
+
+const (
+	// selectTopoBackward and selectTopoForward page through a room in
+	// topological order (index events_room_topo).
+	selectTopoBackward = topoColumns + `
+WHERE e.room_nid = $1 AND (e.topo, e.seq) <= ($2, $3) AND ` + clientVisible + `
+ORDER BY e.topo DESC, e.seq DESC LIMIT $4`
+	selectTopoForward = topoColumns + `
+WHERE e.room_nid = $1 AND (e.topo, e.seq) > ($2, $3) AND ` + clientVisible + `
+ORDER BY e.topo, e.seq LIMIT $4`
+	// selectTopoArrivedBy is the topologically latest event clients see
+	// that arrived at or before seq: a walk down the topological index from
+	// the top, short when seq is recent (a sync's prev_batch).
+	selectTopoArrivedBy = `
+SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND ` + clientVisible + `
+ORDER BY e.topo DESC, e.seq DESC LIMIT 1`
+	selectTopoArrivedAfter = `
+SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq > $2 AND ` + clientVisible + `
+ORDER BY e.seq LIMIT 1`
+	selectEventTopo = `SELECT topo FROM events WHERE room_nid = $1 AND seq = $2`
+)
+
+// HistoryPage implements rooms.TopologyReader.
+func (r *Rooms) HistoryPage(ctx context.Context, room id.RoomID, from rooms.TopoPos, dir rooms.Direction, limit int) ([]rooms.TopoEvent, error) {
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	sql := selectTopoBackward
+	if dir == rooms.Forward {
+		sql = selectTopoForward
+	}
+	out, err := scanTopo(ctx, r.pool, room, e.version, sql, e.nid, from.Topo, from.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", room, err)
+	}
+	return out, nil
+}
+
+// scanTopo runs a topoColumns query (scanStored with the position).
+func scanTopo(ctx context.Context, q querier, room id.RoomID, v roomversion.Version, sql string, args ...any) ([]rooms.TopoEvent, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rooms.TopoEvent
+	for rows.Next() {
+		var (
+			te                   = rooms.TopoEvent{StoredEvent: &rooms.StoredEvent{RoomID: room}}
+			se                   = te.StoredEvent
+			raw, redaction, prev []byte
+			dev, txn             *string
+		)
+		if err := rows.Scan(&te.Topo, &se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev); err != nil {
+			return nil, err
+		}
+		if se.Event, err = event.Parse(v, raw); err != nil {
+			return nil, fmt.Errorf("stored event does not parse: %w", err)
+		}
+		if redaction != nil {
+			if se.Redaction, err = event.Parse(v, redaction); err != nil {
+				return nil, fmt.Errorf("stored redaction does not parse: %w", err)
+			}
+			se.Event = se.Event.Redacted()
+		}
+		if prev != nil {
+			var p struct {
+				Content json.RawMessage `json:"content"`
+			}
+			if json.Unmarshal(prev, &p) == nil {
+				se.PrevContent = p.Content
+			}
+		}
+		if dev != nil && txn != nil {
+			se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
+		}
+		out = append(out, te)
+	}
+	return out, rows.Err()
+}
+
+// TopoPosOfSeq implements rooms.TopologyReader.
+func (r *Rooms) TopoPosOfSeq(ctx context.Context, room id.RoomID, seq int64) (rooms.TopoPos, error) {
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return rooms.TopoPos{}, err
+	}
+	var p rooms.TopoPos
+	err = r.pool.QueryRow(ctx, selectTopoArrivedBy, e.nid, seq).Scan(&p.Topo, &p.Seq)
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
+	}
+	err = r.pool.QueryRow(ctx, selectTopoArrivedAfter, e.nid, seq).Scan(&p.Topo, &p.Seq)
+	switch {
+	case err == nil:
+		// Just before it.
+		p.Seq--
+		return p, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return rooms.TopoPos{Topo: math.MaxInt64, Seq: math.MaxInt64}, nil
+	default:
+		return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
+	}
+}
+
+// EventTopo implements rooms.TopologyReader.
+func (r *Rooms) EventTopo(ctx context.Context, room id.RoomID, seq int64) (int64, error) {
+	e, err := r.room(ctx, room)
+	if err != nil {
+		return 0, err
+	}
+	var topo int64
+	err = r.pool.QueryRow(ctx, selectEventTopo, e.nid, seq).Scan(&topo)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, rooms.ErrEventNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
+	}
+	return topo, nil
 }
