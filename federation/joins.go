@@ -20,7 +20,7 @@ import (
 // or sender belongs to the origin.
 type Membership interface {
 	MakeJoin(ctx context.Context, origin id.ServerName, room id.RoomID, user id.UserID, versions []roomversion.ID) (*rooms.Template, error)
-	SendJoin(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte) (*rooms.JoinAnswer, error)
+	SendJoin(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte, omitMembers bool) (*rooms.JoinAnswer, error)
 	MakeLeave(ctx context.Context, origin id.ServerName, room id.RoomID, user id.UserID) (*rooms.Template, error)
 	SendLeave(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte) error
 	MakeKnock(ctx context.Context, origin id.ServerName, room id.RoomID, user id.UserID, versions []roomversion.ID) (*rooms.Template, error)
@@ -88,6 +88,19 @@ func roomAndUser(r *http.Request) (id.RoomID, id.UserID, error) {
 	return room, user, nil
 }
 
+// boolParam reads a boolean query parameter: absent is false, "true" and
+// "false" are themselves, anything else is M_INVALID_PARAM.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, mxerr.InvalidParam.Msgf("%s must be true or false", name)
+	}
+}
+
 // versionsParam is the repeated ver query parameter.
 func versionsParam(r *http.Request) []roomversion.ID {
 	var out []roomversion.ID
@@ -117,13 +130,15 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, templateBody(t))
 }
 
-// joinAnswer runs send_join and builds the v2 answer.
-func (a *API) joinAnswer(r *http.Request) (map[string]any, error) {
+// joinAnswer runs send_join and builds the v2 answer; omitMembers is the
+// v2 omit_members query parameter (MSC3706: membership events left out of
+// state, servers_in_room then required).
+func (a *API) joinAnswer(r *http.Request, omitMembers bool) (map[string]any, error) {
 	room, eventID, err := roomAndEvent(r)
 	if err != nil {
 		return nil, err
 	}
-	ans, err := a.deps.Membership.SendJoin(r.Context(), Origin(r.Context()), room, eventID, body(r))
+	ans, err := a.deps.Membership.SendJoin(r.Context(), Origin(r.Context()), room, eventID, body(r), omitMembers)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +151,7 @@ func (a *API) joinAnswer(r *http.Request) (map[string]any, error) {
 		"event":           ans.Event,
 		"state":           nonNil(ans.State),
 		"auth_chain":      nonNil(ans.AuthChain),
-		"members_omitted": false,
+		"members_omitted": ans.MembersOmitted,
 		"servers_in_room": servers,
 	}, nil
 }
@@ -150,7 +165,12 @@ func nonNil(evs []*event.Event) []*event.Event {
 
 // sendJoin handles PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}.
 func (a *API) sendJoin(w http.ResponseWriter, r *http.Request) {
-	ans, err := a.joinAnswer(r)
+	omit, err := boolParam(r, "omit_members")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ans, err := a.joinAnswer(r, omit)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -161,7 +181,7 @@ func (a *API) sendJoin(w http.ResponseWriter, r *http.Request) {
 // sendJoinV1 handles the deprecated PUT /_matrix/federation/v1/send_join,
 // whose answer is the v2 one wrapped as [200, answer].
 func (a *API) sendJoinV1(w http.ResponseWriter, r *http.Request) {
-	ans, err := a.joinAnswer(r)
+	ans, err := a.joinAnswer(r, false)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

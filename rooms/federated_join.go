@@ -112,14 +112,18 @@ type JoinAnswer struct {
 	// of that state and of the join.
 	State, AuthChain []*event.Event
 	ServersInRoom    []id.ServerName
+	// MembersOmitted: State lacks membership events (omit_members).
+	MembersOmitted bool
 }
 
 // SendJoin answers PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}:
 // it checks the join origin built from our template, signs it when it
 // names one of our users as authorising a restricted join, persists it
 // (the outbound sender then sends it to the other servers in the room) and
-// returns the state before it with the auth chain.
-func (s *Service) SendJoin(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte) (*JoinAnswer, error) {
+// returns the state before it with the auth chain. omitMembers is the
+// joining server's omit_members: the answer then leaves out membership
+// events (omitMembers).
+func (s *Service) SendJoin(ctx context.Context, origin id.ServerName, room id.RoomID, eventID id.EventID, raw []byte, omitMembers bool) (*JoinAnswer, error) {
 	if !s.fed.set {
 		return nil, errNoFederation
 	}
@@ -149,15 +153,68 @@ func (s *Service) SendJoin(ctx context.Context, origin id.ServerName, room id.Ro
 	if err != nil {
 		return nil, err
 	}
-	chain, err := s.AuthChain(ctx, room, append(slices.Clone(state), ev))
-	if err != nil {
-		return nil, err
-	}
 	st := State{}
 	for _, e := range state {
 		st[auth.StateKey{Type: e.Type(), StateKey: *e.StateKey()}] = e
 	}
-	return &JoinAnswer{Event: ev, State: state, AuthChain: chain, ServersInRoom: serversInRoom(st)}, nil
+	ans := &JoinAnswer{Event: ev, State: state, ServersInRoom: serversInRoom(st)}
+	if omitMembers {
+		ans.State, ans.MembersOmitted = omitMembersOf(state, ev.Sender()), true
+	}
+	chain, err := s.AuthChain(ctx, room, append(slices.Clone(ans.State), ev))
+	if err != nil {
+		return nil, err
+	}
+	if omitMembers {
+		// The spec lets a reduced answer leave out of auth_chain what
+		// state already carries.
+		inState := make(map[id.EventID]bool, len(ans.State))
+		for _, e := range ans.State {
+			inState[e.EventID()] = true
+		}
+		chain = slices.DeleteFunc(chain, func(e *event.Event) bool { return inState[e.EventID()] })
+	}
+	ans.AuthChain = chain
+	return ans, nil
+}
+
+// heroCount is how many members a room summary names (client-server API,
+// m.heroes: up to five).
+const heroCount = 5
+
+// omitMembersOf is the state of a reduced send_join answer (server-server
+// API, PUT /v2/send_join with omit_members=true, MSC3706): every event but
+// the membership events, except the joiner's own and, when the room has
+// neither m.room.name nor m.room.canonical_alias, those of the members a
+// client's room summary would name as m.heroes for the joiner (up to five
+// joined or invited members other than the joiner, the earliest first, as
+// /sync picks them), so that the joining server can name the room. The
+// members the auth rules need (the senders of the auth events) come with
+// the auth chain, which is built from this state. state is ordered by
+// depth.
+func omitMembersOf(state []*event.Event, joiner id.UserID) []*event.Event {
+	named := false
+	for _, e := range state {
+		if (e.Type() == "m.room.name" || e.Type() == "m.room.canonical_alias") && *e.StateKey() == "" {
+			named = true
+		}
+	}
+	heroes := 0
+	out := make([]*event.Event, 0, len(state))
+	for _, e := range state {
+		if e.Type() != auth.TypeMember {
+			out = append(out, e)
+			continue
+		}
+		switch m := e.Membership(); {
+		case *e.StateKey() == string(joiner):
+			out = append(out, e)
+		case !named && heroes < heroCount && (m == "join" || m == "invite"):
+			heroes++
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // joinAuthorisedVia is content.join_authorised_via_users_server of a join.

@@ -352,7 +352,7 @@ func (w *world) remoteJoin(room id.RoomID, user id.UserID) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if _, err := w.rooms.SendJoin(ctx, srv, room, ev.EventID(), raw); err != nil {
+	if _, err := w.rooms.SendJoin(ctx, srv, room, ev.EventID(), raw, false); err != nil {
 		w.t.Fatal(err)
 	}
 }
