@@ -37,6 +37,7 @@ func runServe(ctx context.Context, cfg *config.Config, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	logger := slog.Default() // configured by run
+	tuneRuntime(cfg.Runtime, logger)
 	a, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		return err
