@@ -17,6 +17,9 @@ type Request struct {
 	// Filter is a filter id or an inline JSON filter ("" for none).
 	Filter    string
 	FullState bool
+	// UseStateAfter: joined and left rooms carry state_after, the state at
+	// the end of the timeline, instead of state (spec v1.16).
+	UseStateAfter bool
 	// Timeout is how long to wait for something to happen when nothing
 	// has; 0 answers at once.
 	Timeout time.Duration
