@@ -27,6 +27,14 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mxerr.InvalidParam.Msg("full_state must be true or false"))
 		return
 	}
+	switch v := q.Get("use_state_after"); v {
+	case "", "false":
+	case "true":
+		req.UseStateAfter = true
+	default:
+		a.writeError(w, r, mxerr.InvalidParam.Msg("use_state_after must be true or false"))
+		return
+	}
 	if t := q.Get("timeout"); t != "" {
 		ms, err := strconv.ParseInt(t, 10, 64)
 		if err != nil || ms < 0 {
