@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/syncer"
 )
 
 // selectStateEntriesBefore resolves a few (type, state key) pairs of the
@@ -63,4 +66,54 @@ func (s *Sync) StateEntriesBefore(ctx context.Context, room id.RoomID, seq int64
 		st[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = ev
 	}
 	return st, nil
+}
+
+const (
+	// selectStateDeltas reads the changes of a room's resolved current
+	// state after a stream position (sql/0016), in the order they happened.
+	selectStateDeltas = `
+SELECT k.event_type, k.state_key, d.stream_pos, COALESCE(d.seq, 0), COALESCE(d.prev_seq, 0)
+FROM room_state_deltas d JOIN state_keys k ON k.key_nid = d.key_nid
+WHERE d.room_nid = $1 AND d.stream_pos > $2
+ORDER BY d.stream_pos, d.delta_id`
+	// selectStateEventsBySeq reads state events by sequence number, in any
+	// place of the graph: the state a room was joined with is outliers.
+	selectStateEventsBySeq = storedColumns + ` WHERE e.room_nid = $1 AND e.seq = ANY($2)`
+)
+
+// StateDeltas implements syncer.StateHistoryStore.
+func (s *Sync) StateDeltas(ctx context.Context, room id.RoomID, after int64) ([]syncer.StateDelta, error) {
+	e, err := s.room(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, selectStateDeltas, e.nid, after)
+	if err != nil {
+		return nil, fmt.Errorf("state deltas of %s after %d: %w", room, after, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (syncer.StateDelta, error) {
+		var d syncer.StateDelta
+		err := row.Scan(&d.Key.Type, &d.Key.StateKey, &d.StreamPos, &d.Seq, &d.PrevSeq)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state deltas of %s after %d: %w", room, after, err)
+	}
+	return out, nil
+}
+
+// StateEvents implements syncer.StateHistoryStore.
+func (s *Sync) StateEvents(ctx context.Context, room id.RoomID, seqs []int64) (map[int64]*rooms.StoredEvent, error) {
+	out := make(map[int64]*rooms.StoredEvent, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	evs, err := s.stored(ctx, room, selectStateEventsBySeq, func(nid int64) []any { return []any{nid, seqs} })
+	if err != nil {
+		return nil, fmt.Errorf("state events of %s: %w", room, err)
+	}
+	for _, se := range evs {
+		out[se.Seq] = se
+	}
+	return out, nil
 }

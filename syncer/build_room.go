@@ -48,7 +48,7 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	if err != nil {
 		return err
 	}
-	tl, state, trimmed, err := b.timelineAndState(ctx, p, evs, joined)
+	tl, state, trimmed, err := b.timelineAndState(ctx, p, evs, joined, upTo)
 	if err != nil {
 		return err
 	}
@@ -71,13 +71,18 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 		state = b.lazyMembers(state, tl)
 	}
 	stateList := EventList{Events: b.render(state)}
+	var stateAfter *EventList
+	if b.req.UseStateAfter {
+		after := stateList
+		stateList, stateAfter = emptyList(), &after
+	}
 	if !joined {
 		b.put(func() {
-			resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, Timeline: timeline, AccountData: emptyList()}
+			resp.Rooms.Leave[p.room] = &LeftRoom{State: stateList, StateAfter: stateAfter, Timeline: timeline, AccountData: emptyList()}
 		})
 		return nil
 	}
-	jr := &JoinedRoom{State: stateList, Timeline: timeline, Ephemeral: emptyList(), AccountData: emptyList()}
+	jr := &JoinedRoom{State: stateList, StateAfter: stateAfter, Timeline: timeline, Ephemeral: emptyList(), AccountData: emptyList()}
 	if p.full || hasMember(tl) || hasMember(state) {
 		sum, err := b.s.store.RoomSummary(ctx, p.room, b.req.User)
 		if err != nil {
@@ -92,10 +97,12 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 // timelineAndState picks the timeline: the latest events, up to the
 // filter's limit, that the user may see and the filter lets through;
 // trimmed reports that more such events were left out. It also builds the
-// state section that goes with it.
-func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms.StoredEvent, joined bool) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
+// state section that goes with it (state_after with use_state_after),
+// from the history of the room's resolved state when the store keeps one.
+func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms.StoredEvent, joined bool, upTo int64) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
 	tf := b.filter.TimelineFilter()
 	limit := b.filter.TimelineLimit()
+	hs, resolved := b.s.store.(StateHistoryStore)
 	if !p.full {
 		// Joined before the range and all through it: every event is
 		// visible; the state section is what changed before the timeline.
@@ -107,8 +114,15 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 		if len(tl) > limit {
 			tl, trimmed = tl[len(tl)-limit:], true
 		}
+		if resolved {
+			tl, state, cut, err := b.resolvedDelta(ctx, hs, p.room, tl, upTo)
+			return tl, state, trimmed || cut, err
+		}
 		state, err := b.stateDelta(ctx, p.room, tl)
 		return tl, state, trimmed, err
+	}
+	if resolved {
+		return b.resolvedFull(ctx, hs, p, evs, joined, upTo)
 	}
 
 	// Full state: the state before the first fetched event, walked
@@ -132,25 +146,7 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 			return nil, nil, false, err
 		}
 	}
-	visible := visibleFlags(b.req.User, before, evs, joined)
-	var shown []int
-	for i, se := range evs {
-		if visible[i] && tf.Matches(matchView(se)) {
-			shown = append(shown, i)
-		}
-	}
-	// Only the latest limit of them; the state section then covers
-	// everything before the first one shown.
-	if len(shown) > limit {
-		shown, trimmed = shown[len(shown)-limit:], true
-	}
-	first := len(evs)
-	if len(shown) > 0 {
-		first = shown[0]
-	}
-	for _, i := range shown {
-		tl = append(tl, evs[i])
-	}
+	tl, first, trimmed := b.pickShown(before, evs, joined)
 	current := maps.Clone(before)
 	for _, se := range evs[:first] {
 		if ev := se.Event; ev.IsState() {
@@ -165,6 +161,66 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 		return cmp.Or(cmp.Compare(a.Event.Type(), c.Event.Type()), cmp.Compare(*a.Event.StateKey(), *c.Event.StateKey()))
 	})
 	return tl, b.filterState(all), trimmed, nil
+}
+
+// pickShown picks the timeline of a full sync among the fetched events:
+// the latest ones, up to the filter's limit, that the user may see (the
+// history visibility walk starts from before, the state before evs[0])
+// and the filter lets through. first is the index in evs of the first one
+// shown (len(evs) when none); trimmed reports that more were left out.
+func (b *builder) pickShown(before rooms.State, evs []*rooms.StoredEvent, joined bool) (tl []*rooms.StoredEvent, first int, trimmed bool) {
+	tf := b.filter.TimelineFilter()
+	limit := b.filter.TimelineLimit()
+	visible := visibleFlags(b.req.User, before, evs, joined)
+	var shown []int
+	for i, se := range evs {
+		if visible[i] && tf.Matches(matchView(se)) {
+			shown = append(shown, i)
+		}
+	}
+	// Only the latest limit of them; the state section then covers
+	// everything before the first one shown.
+	if len(shown) > limit {
+		shown, trimmed = shown[len(shown)-limit:], true
+	}
+	first = len(evs)
+	if len(shown) > 0 {
+		first = shown[0]
+	}
+	for _, i := range shown {
+		tl = append(tl, evs[i])
+	}
+	return tl, first, trimmed
+}
+
+// resolvedFull is timelineAndState's full state section from the history
+// of the room's resolved state: the visibility walk starts from the state
+// at the position before the first fetched event, and the section is
+// fullSection of the states before the timeline and at its end.
+func (b *builder) resolvedFull(ctx context.Context, hs StateHistoryStore, p roomPlan, evs []*rooms.StoredEvent, joined bool, upTo int64) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
+	fs, err := b.loadFullStates(ctx, hs, p.room, evs, upTo)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var before rooms.State
+	if len(evs) > 0 {
+		before = fs.at(fs.h.from)
+	}
+	tl, _, trimmed = b.pickShown(before, evs, joined)
+	end := fs.at(upTo)
+	if !b.req.UseStateAfter {
+		var cut bool
+		tl, cut = cutAtUnresolved(tl, func(k auth.StateKey, se *rooms.StoredEvent) bool {
+			return end[k] != nil && end[k].EventID() == se.Event.EventID()
+		})
+		trimmed = trimmed || cut
+	}
+	start := end
+	if len(tl) > 0 {
+		start = fs.at(tl[0].StreamPos - 1)
+	}
+	st := fullSection(start, end, timelineKeys(tl), b.req.UseStateAfter)
+	return tl, b.filterState(sortedState(p.room, st)), trimmed, nil
 }
 
 // fillStateHoles adds to before the state after evs for every key that

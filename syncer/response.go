@@ -83,6 +83,7 @@ type UnreadCounts struct {
 type JoinedRoom struct {
 	Summary             RoomSummary  `json:"summary"`
 	State               EventList    `json:"state"`
+	StateAfter          *EventList   `json:"state_after,omitempty"` // use_state_after; then State is left out
 	Timeline            Timeline     `json:"timeline"`
 	Ephemeral           EventList    `json:"ephemeral"`
 	AccountData         EventList    `json:"account_data"`
@@ -101,9 +102,10 @@ type KnockedRoom struct {
 
 // LeftRoom is one room of rooms.leave.
 type LeftRoom struct {
-	State       EventList `json:"state"`
-	Timeline    Timeline  `json:"timeline"`
-	AccountData EventList `json:"account_data"`
+	State       EventList  `json:"state"`
+	StateAfter  *EventList `json:"state_after,omitempty"` // use_state_after; then State is left out
+	Timeline    Timeline   `json:"timeline"`
+	AccountData EventList  `json:"account_data"`
 }
 
 func newResponse() *Response {
