@@ -298,6 +298,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.fedQueue.Start(context.WithoutCancel(ctx)); err != nil {
 		a.logger.ErrorContext(ctx, "federation queue: resume destinations", slog.String("error", err.Error()))
 	}
+	// The E2EE workers: the device list outbox relay (what a previous run
+	// left goes out now), remote device list resyncs, to-device expiry.
+	a.keys.Start()
 	for i, srv := range a.servers {
 		go func() { errs <- srv.Serve(a.listeners[i]) }()
 	}
@@ -350,6 +353,10 @@ func (a *App) Close() {
 	if a.media != nil {
 		a.stopMedia()
 		a.media.Close()
+	}
+	if a.keys != nil {
+		// Its workers write to the queue's tables and wake its senders.
+		a.keys.Close()
 	}
 	if a.fedQueue != nil {
 		// A transaction under way is cancelled; it stays in flight and

@@ -21,7 +21,7 @@ import (
 // service's two sync streams (to-device, device lists).
 func newKeys(cfg *config.Config, pool *pgxpool.Pool, notifier *syncer.Notifier, u *users.Service,
 	deletions *deviceDeletions, logger *slog.Logger) (*keys.Service, []syncer.StreamSource) {
-	svc := keys.New(keys.Config{ServerName: cfg.ServerName}, storage.NewKeys(pool), notifier, u, logger)
+	svc := keys.New(keys.Config{ServerName: cfg.ServerName, ToDeviceRetention: cfg.E2EE.ToDeviceRetention}, storage.NewKeys(pool), notifier, u, logger)
 	deletions.keys = svc
 	return svc, []syncer.StreamSource{keys.ToDeviceSource{Keys: svc}, keys.DeviceListSource{Keys: svc}}
 }

@@ -119,7 +119,7 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user id.UserID, device
 		if err != nil {
 			return err
 		}
-		s.crossSigningChanged(ctx, user, pos, upload)
+		s.deviceListChanged(ctx, user, pos)
 	}
 	if finish != nil {
 		return finish(ctx)

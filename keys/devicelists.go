@@ -2,7 +2,6 @@ package keys
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 
@@ -12,49 +11,22 @@ import (
 
 // deviceListChanged follows a recorded change of user's devices or
 // cross-signing keys at pos: it wakes the syncs of user and of the local
-// users who share a room with them, and tells the servers of the remote
-// ones (m.device_list_update), so that every tracker re-queries.
+// users who share a room with them and, for a local user, the relay of
+// the EDUs the change wrote to the outbox (keys/outbox.go) for the
+// servers of the remote ones, so that every tracker re-queries.
 func (s *Service) deviceListChanged(ctx context.Context, user id.UserID, pos int64) {
 	if pos == 0 {
 		return
 	}
-	servers := s.notifyDeviceList(ctx, user, pos)
-	if s.edus != nil && s.isLocal(user) && len(servers) > 0 {
-		s.sendDeviceListUpdate(ctx, user, pos, servers)
-	}
-}
-
-// crossSigningChanged follows a new cross-signing key upload at pos: like
-// a device change for local trackers, and m.signing_key_update with the
-// public master and self-signing keys for the servers sharing a room (the
-// user-signing key stays home).
-func (s *Service) crossSigningChanged(ctx context.Context, user id.UserID, pos int64, upload map[string]json.RawMessage) {
-	servers := s.notifyDeviceList(ctx, user, pos)
-	if s.edus == nil || len(servers) == 0 {
-		return
-	}
-	edu := map[string]any{"user_id": user}
-	if k, ok := upload[UsageMaster]; ok {
-		edu["master_key"] = k
-	}
-	if k, ok := upload[UsageSelfSigning]; ok {
-		edu["self_signing_key"] = k
-	}
-	if len(edu) == 1 {
-		return // only the user-signing key changed
-	}
-	content, _ := json.Marshal(edu)
-	for _, srv := range servers {
-		if err := s.edus.SendEDU(ctx, srv, "m.signing_key_update", content); err != nil {
-			s.logger.WarnContext(ctx, "queue m.signing_key_update", slog.String("destination", string(srv)),
-				slog.String("error", err.Error()))
-		}
+	s.notifyDeviceList(ctx, user, pos)
+	if s.isLocal(user) {
+		s.kickOutbox()
 	}
 }
 
 // notifyDeviceList wakes the syncs of user and of the local users who
-// share a room with them, and returns the servers of the remote ones.
-func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int64) []id.ServerName {
+// share a room with them.
+func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int64) {
 	sharing, err := s.store.UsersSharingRoom(ctx, user)
 	if err != nil {
 		// The change is durable; trackers see it on their next sync.
@@ -62,48 +34,12 @@ func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int6
 			slog.String("error", err.Error()))
 	}
 	local := []id.UserID{user}
-	var servers []id.ServerName
 	for _, u := range sharing {
 		if s.isLocal(u) {
 			local = append(local, u)
-		} else if !slices.Contains(servers, u.Server()) {
-			servers = append(servers, u.Server())
 		}
 	}
 	s.notifier.Notify(syncer.Change{Stream: syncer.StreamDeviceLists, Pos: pos, Users: local})
-	return servers
-}
-
-// sendDeviceListUpdate tells servers that user's devices changed: one
-// m.device_list_update per device with keys (spec server-server-api
-// "Device Management"), stream_id the change's position and prev_id the
-// user's change before it, so that a receiver sees gaps and resyncs.
-func (s *Service) sendDeviceListUpdate(ctx context.Context, user id.UserID, pos int64, servers []id.ServerName) {
-	_, prev, err := s.store.LatestDeviceListPos(ctx, user)
-	if err != nil {
-		s.logger.WarnContext(ctx, "device list update", slog.String("error", err.Error()))
-		return
-	}
-	devices, err := s.store.DeviceKeys(ctx, []id.UserID{user})
-	if err != nil {
-		s.logger.WarnContext(ctx, "device list update", slog.String("error", err.Error()))
-		return
-	}
-	prevIDs := []int64{}
-	if prev > 0 {
-		prevIDs = append(prevIDs, prev)
-	}
-	for _, dk := range devices {
-		content, _ := json.Marshal(map[string]any{"user_id": user, "device_id": dk.Device,
-			"device_display_name": dk.DisplayName, "stream_id": pos, "prev_id": prevIDs, "deleted": false,
-			"keys": dk.Keys})
-		for _, srv := range servers {
-			if err := s.edus.SendEDU(ctx, srv, "m.device_list_update", content); err != nil {
-				s.logger.WarnContext(ctx, "queue m.device_list_update", slog.String("destination", string(srv)),
-					slog.String("error", err.Error()))
-			}
-		}
-	}
 }
 
 // Changes handles GET /keys/changes between two sync tokens: users whose
@@ -182,53 +118,29 @@ func (d DeviceListSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *
 
 // DevicesDeleted follows the deletion of user's devices (nil: all of
 // them, a deactivation). Their keys went with them, which recorded a
-// device list change (sql/0011's trigger, whatever path deleted them);
-// this wakes the trackers' syncs and tells remote servers the devices are
-// gone (m.device_list_update with deleted: true).
-func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, devices []id.DeviceID) {
-	latest, prev, err := s.store.LatestDeviceListPos(ctx, user)
-	if err != nil || latest == 0 {
-		if err != nil {
-			s.logger.WarnContext(ctx, "devices deleted: device list position", slog.String("error", err.Error()))
-		}
-		return
-	}
-	servers := s.notifyDeviceList(ctx, user, latest)
-	if s.edus == nil || len(servers) == 0 {
-		return
-	}
-	prevIDs := []int64{}
-	if prev > 0 {
-		prevIDs = append(prevIDs, prev)
-	}
-	for _, d := range devices {
-		content, _ := json.Marshal(map[string]any{"user_id": user, "device_id": d, "deleted": true,
-			"stream_id": latest, "prev_id": prevIDs})
-		for _, srv := range servers {
-			if err := s.edus.SendEDU(ctx, srv, "m.device_list_update", content); err != nil {
-				s.logger.WarnContext(ctx, "queue m.device_list_update", slog.String("destination", string(srv)),
-					slog.String("error", err.Error()))
-			}
-		}
-	}
+// device list change and its m.device_list_update (deleted: true) in the
+// outbox (sql/0011's and 0018's trigger, whatever path deleted them);
+// this wakes the trackers' syncs and the outbox relay.
+func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, _ []id.DeviceID) {
+	s.deviceListTouched(ctx, user)
 }
 
 // DeviceRenamed follows a change of a device's display name, which
 // /keys/query shows (unsigned.device_display_name): when the device has
-// keys, its trackers hear of it like of any device change.
-func (s *Service) DeviceRenamed(ctx context.Context, user id.UserID, device id.DeviceID) {
-	devices, err := s.store.DeviceKeys(ctx, []id.UserID{user})
+// keys, sql/0018's trigger recorded the change and its EDU in the rename's
+// transaction; this wakes the trackers' syncs and the relay.
+func (s *Service) DeviceRenamed(ctx context.Context, user id.UserID, _ id.DeviceID) {
+	s.deviceListTouched(ctx, user)
+}
+
+// deviceListTouched follows a change a trigger recorded: its position is
+// the user's latest.
+func (s *Service) deviceListTouched(ctx context.Context, user id.UserID) {
+	latest, _, err := s.store.LatestDeviceListPos(ctx, user)
 	if err != nil {
-		s.logger.WarnContext(ctx, "device renamed: device keys", slog.String("error", err.Error()))
+		s.logger.WarnContext(ctx, "device list change: position", slog.String("error", err.Error()))
+		s.kickOutbox()
 		return
 	}
-	if !slices.ContainsFunc(devices, func(d DeviceKeys) bool { return d.Device == device }) {
-		return
-	}
-	pos, err := s.store.MarkDeviceListChanged(ctx, user)
-	if err != nil {
-		s.logger.WarnContext(ctx, "device renamed: device list change", slog.String("error", err.Error()))
-		return
-	}
-	s.deviceListChanged(ctx, user, pos)
+	s.deviceListChanged(ctx, user, latest)
 }

@@ -67,17 +67,22 @@ func (s *Service) remoteUserChanged(ctx context.Context, user id.UserID) error {
 // UserDevices is the body of GET /_matrix/federation/v1/user/devices/{userId}
 // for a local user: every device (with its keys when it uploaded some,
 // signatures merged),
-// stream_id the user's latest device list position, and the
+// stream_id the head of the user's m.device_list_update chain, and the
 // cross-signing master and self-signing keys.
 func (s *Service) UserDevices(ctx context.Context, user id.UserID) (json.RawMessage, error) {
 	if !s.isLocal(user) {
 		return nil, mxerr.InvalidParam.Msg("not a user of this server")
 	}
-	resp, err := s.queryLocal(ctx, map[id.UserID][]id.DeviceID{user: nil}, "")
+	// The head of the user's m.device_list_update chain, read before the
+	// devices: a change committed in between is then in the answer and
+	// its EDU (of a later stream_id) applies on top of it again, whereas
+	// the other order could pair an old list with a stream_id that makes
+	// the receiver skip the change's EDU.
+	latest, err := s.store.OutboundHead(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	latest, _, err := s.store.LatestDeviceListPos(ctx, user)
+	resp, err := s.queryLocal(ctx, map[id.UserID][]id.DeviceID{user: nil}, "")
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,9 @@ import (
 // kept up to date by m.device_list_update and m.signing_key_update.
 type RemoteDeviceList struct {
 	User id.UserID `json:"-"`
-	// StreamID is the remote server's position of the list; 0 when
-	// unknown (the next update resyncs).
+	// StreamID is the remote server's position of the list; 0 when it
+	// had sent no update for the user (only an update with an empty
+	// prev_id continues such a list).
 	StreamID       int64                        `json:"-"`
 	Devices        map[id.DeviceID]RemoteDevice `json:"devices"`
 	MasterKey      json.RawMessage              `json:"master_key,omitempty"`
@@ -155,6 +156,14 @@ func (s *Service) queryCached(ctx context.Context, server id.ServerName, want ma
 		s.logger.WarnContext(ctx, "remote device cache: users sharing a room", slog.String("error", err.Error()))
 		return want
 	}
+	// A user whose list awaits a resync is asked directly: the worker
+	// fills the cache.
+	stale, err := s.store.ResyncsPending(ctx, sharing)
+	if err != nil {
+		s.logger.WarnContext(ctx, "remote device cache: resyncs", slog.String("error", err.Error()))
+		return want
+	}
+	sharing = slices.DeleteFunc(sharing, func(u id.UserID) bool { return slices.Contains(stale, u) })
 	cached, err := s.store.RemoteDeviceLists(ctx, sharing)
 	if err != nil {
 		s.logger.WarnContext(ctx, "remote device cache", slog.String("error", err.Error()))
@@ -210,18 +219,37 @@ type deviceListUpdate struct {
 // the user any more.
 func (s *Service) applyDeviceListUpdate(ctx context.Context, u deviceListUpdate) {
 	lists, err := s.store.RemoteDeviceLists(ctx, []id.UserID{u.UserID})
-	if err != nil || lists[u.UserID] == nil {
+	if err != nil {
 		return
 	}
 	l := lists[u.UserID]
+	if l == nil {
+		// Not cached, or dropped for a resync under way: that one must
+		// fetch again, the list it fetched may predate this update.
+		if _, err := s.store.RemarkResync(ctx, u.UserID); err != nil {
+			s.logger.WarnContext(ctx, "remote device list resync", slog.String("error", err.Error()))
+		}
+		return
+	}
 	if sharing, err := s.store.SharingWithLocal(ctx, []id.UserID{u.UserID}, s.cfg.ServerName); err == nil && len(sharing) == 0 {
 		_ = s.store.DeleteRemoteDeviceList(ctx, u.UserID)
 		return
 	}
-	known := l.StreamID != 0 && (u.StreamID == l.StreamID ||
-		!slices.ContainsFunc(u.PrevID, func(p int64) bool { return p != l.StreamID }))
+	// Known: the update is the list's own position again, or each of its
+	// prev_ids is the list's position; an empty prev_id starts a sequence
+	// (spec: "may be missing or empty for the first EDU"), which only a
+	// list of a server that had sent nothing (stream_id 0) continues.
+	var known bool
 	switch {
-	case l.StreamID != 0 && u.StreamID < l.StreamID:
+	case u.StreamID == l.StreamID:
+		known = true
+	case len(u.PrevID) == 0:
+		known = l.StreamID == 0
+	default:
+		known = !slices.ContainsFunc(u.PrevID, func(p int64) bool { return p != l.StreamID })
+	}
+	switch {
+	case u.StreamID < l.StreamID:
 		return // older than the list
 	case !known:
 		s.resync(ctx, u.UserID)
@@ -236,22 +264,6 @@ func (s *Service) applyDeviceListUpdate(ctx context.Context, u deviceListUpdate)
 	if err := s.store.PutRemoteDeviceList(ctx, s.cfg.ServerName, l); err != nil {
 		s.logger.WarnContext(ctx, "remote device cache: apply update", slog.String("error", err.Error()))
 		_ = s.store.DeleteRemoteDeviceList(ctx, u.UserID)
-	}
-}
-
-// resync fetches user's list again after a gap. The stale list goes
-// first — the server's answer replaces it whatever its stream_id, and when
-// the server does not answer, the next /keys/query asks it again.
-func (s *Service) resync(ctx context.Context, user id.UserID) {
-	if err := s.store.DeleteRemoteDeviceList(ctx, user); err != nil {
-		s.logger.WarnContext(ctx, "remote device list resync", slog.String("error", err.Error()))
-		return
-	}
-	if s.remoteDevices() == nil {
-		return
-	}
-	if _, err := s.fetchDeviceList(ctx, user); err != nil {
-		s.logger.InfoContext(ctx, "remote device list resync", slog.String("user_id", string(user)), slog.String("error", err.Error()))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -42,7 +44,13 @@ type UIA interface {
 // Config tunes the Service.
 type Config struct {
 	ServerName id.ServerName
+	// ToDeviceRetention is how long an undelivered to-device message is
+	// kept (e2ee.to_device_retention); 0: DefaultToDeviceRetention.
+	ToDeviceRetention time.Duration
 }
+
+// DefaultToDeviceRetention is the default of Config.ToDeviceRetention.
+const DefaultToDeviceRetention = 30 * 24 * time.Hour
 
 // Service is the E2EE domain.
 type Service struct {
@@ -56,11 +64,48 @@ type Service struct {
 	// mergeMu guards the responses that concurrent remote queries merge
 	// into (one lock for all: merging is quick, the wait is the network).
 	mergeMu sync.Mutex
+
+	// The background workers (Start, Close): the device list outbox
+	// relay, the resync of remote device lists, the to-device clean-up.
+	outboxKick chan struct{}
+	outboxHeld atomic.Bool
+	resyncKick chan struct{}
+	gaps       atomic.Int64
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
-// New returns the service.
+// New returns the service; Start runs its background workers.
 func New(cfg Config, store Store, notifier Notifier, uia UIA, logger *slog.Logger) *Service {
-	return &Service{cfg: cfg, store: store, notifier: notifier, uia: uia, logger: logger}
+	if cfg.ToDeviceRetention <= 0 {
+		cfg.ToDeviceRetention = DefaultToDeviceRetention
+	}
+	return &Service{cfg: cfg, store: store, notifier: notifier, uia: uia, logger: logger,
+		outboxKick: make(chan struct{}, 1), resyncKick: make(chan struct{}, 1)}
+}
+
+// Start runs the background workers until Close: the relay of the device
+// list outbox (what a previous run left is relayed now), the resync of
+// remote device lists marked stale, and the expiry of old to-device
+// messages. Call it once the EDU sender and remote keys are wired.
+func (s *Service) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, run := range []func(context.Context){s.runOutbox, s.runResyncs, s.runToDeviceExpiry} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			run(ctx)
+		}()
+	}
+}
+
+// Close stops the background workers and waits for them.
+func (s *Service) Close() {
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
 }
 
 // SetEDUSender plugs the outbound federation queue in; call it while

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 )
@@ -171,6 +172,10 @@ type ToDeviceStore interface {
 	// client holds a token past them, it has them — and returns up to
 	// limit of those in (after, upTo], oldest first, in one round trip.
 	TakeToDevice(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]PendingMessage, error)
+	// ExpireToDevice deletes to-device messages stored before before
+	// (keys/todevice_expiry.go), and to-device transaction ids older than
+	// a day; it returns how many messages it deleted.
+	ExpireToDevice(ctx context.Context, before time.Time) (int64, error)
 }
 
 // BackupStore keeps key backups.
@@ -200,4 +205,6 @@ type Store interface {
 	BackupStore
 	DehydratedStore
 	RemoteDeviceStore
+	OutboxStore
+	ResyncStore
 }

@@ -86,6 +86,11 @@ func (s *Keys) UploadKeys(ctx context.Context, user id.UserID, device id.DeviceI
 				if pos, err = markDeviceListChanged(ctx, tx, user); err != nil {
 					return err
 				}
+				// The EDU telling the servers sharing a room commits with
+				// the change (keys/outbox.go relays it).
+				if _, err := tx.Exec(ctx, insertOutboxDevice, user, device, pos, false); err != nil {
+					return err
+				}
 			}
 		}
 		for _, k := range otks {

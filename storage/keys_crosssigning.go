@@ -59,7 +59,16 @@ func (s *Keys) PutCrossSigningKeys(ctx context.Context, user id.UserID, ks map[s
 			}
 		}
 		var err error
-		pos, err = markDeviceListChanged(ctx, tx, user)
+		if pos, err = markDeviceListChanged(ctx, tx, user); err != nil {
+			return err
+		}
+		// m.signing_key_update carries the master and self-signing keys;
+		// the user-signing key stays home.
+		_, master := ks[keys.UsageMaster]
+		_, selfSigning := ks[keys.UsageSelfSigning]
+		if master || selfSigning {
+			_, err = tx.Exec(ctx, insertOutboxSigning, pos, user)
+		}
 		return err
 	})
 	if err != nil {
@@ -77,15 +86,40 @@ func (s *Keys) PutSignatures(ctx context.Context, sigs []keys.Signature) (map[id
 				return err
 			}
 		}
+		// Each signed device of a local user is a change of its own (one
+		// m.device_list_update each, with a stream_id of its own); a
+		// signature of the user's own master key is an m.signing_key_update;
+		// anything else (another user's master key signed with the
+		// user-signing key) is a change for local trackers only.
+		type target struct {
+			user id.UserID
+			key  string
+		}
+		done := map[target]bool{}
 		for _, sg := range sigs {
-			if _, done := changed[sg.TargetUser]; done {
+			t := target{sg.TargetUser, sg.TargetKey}
+			if done[t] {
 				continue
 			}
+			done[t] = true
 			pos, err := markDeviceListChanged(ctx, tx, sg.TargetUser)
 			if err != nil {
 				return err
 			}
 			changed[sg.TargetUser] = pos
+			var isDevice bool
+			if err := tx.QueryRow(ctx, selectIsDeviceWithKeys, sg.TargetUser, sg.TargetKey).Scan(&isDevice); err != nil {
+				return err
+			}
+			switch {
+			case isDevice:
+				_, err = tx.Exec(ctx, insertOutboxDevice, sg.TargetUser, sg.TargetKey, pos, false)
+			case sg.Signer == sg.TargetUser:
+				_, err = tx.Exec(ctx, insertOutboxSigning, pos, sg.TargetUser)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})

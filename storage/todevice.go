@@ -123,3 +123,30 @@ func (s *Keys) TakeToDevice(ctx context.Context, user id.UserID, device id.Devic
 	}
 	return out, nil
 }
+
+// expireToDevice deletes at most a batch of messages at a time, so that
+// a first run over a big backlog holds no long lock.
+const (
+	expireToDevice = `
+DELETE FROM to_device_messages WHERE ctid IN (SELECT ctid FROM to_device_messages WHERE ts < $1 LIMIT 10000)`
+	expireToDeviceTxns = `DELETE FROM to_device_txns WHERE ts < $1`
+)
+
+// ExpireToDevice implements keys.ToDeviceStore.
+func (s *Keys) ExpireToDevice(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	for {
+		tag, err := s.pool.Exec(ctx, expireToDevice, before.UnixMilli())
+		if err != nil {
+			return n, fmt.Errorf("expire to-device messages: %w", err)
+		}
+		n += tag.RowsAffected()
+		if tag.RowsAffected() < 10000 {
+			break
+		}
+	}
+	if _, err := s.pool.Exec(ctx, expireToDeviceTxns, time.Now().Add(-toDeviceTxnLifetime).UnixMilli()); err != nil {
+		return n, fmt.Errorf("expire to-device transaction ids: %w", err)
+	}
+	return n, nil
+}

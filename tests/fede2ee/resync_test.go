@@ -1,0 +1,135 @@
+package fede2ee
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/config"
+)
+
+// TestDeviceListResyncInBackground: a gap in bob@hs2's chain while hs2
+// takes connections but never answers does not hold up the inbound EDU
+// (the /send of the transaction that carried it): the resync runs in a
+// worker, retried until hs2 answers, and the cache then holds hs2's list.
+func TestDeviceListResyncInBackground(t *testing.T) {
+	servers := apptest.StartFederation(t, 2, func(c *config.Config) {
+		c.Federation.Queue.BackoffInitial = 50 * time.Millisecond
+		c.Federation.Queue.BackoffMax = 500 * time.Millisecond
+	})
+	hs1, hs2 := servers[0], servers[1]
+	ctx := context.Background()
+	alice := newDevice(t, hs1, "alice")
+	bob := newDevice(t, hs2, "bob")
+	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", alice.token, obj{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(room)+"?server_name=hs1.test", bob.token, obj{}), http.StatusOK)
+	var aliceSince string
+	alice.follow(t, &aliceSince, "bob's join", func(b map[string]any) bool {
+		for _, e := range asSlice(field(b, "rooms", "join", room, "timeline", "events")) {
+			if field(e, "state_key") == bob.user {
+				return true
+			}
+		}
+		return false
+	})
+	bob.upload(t, 0)
+	db1 := dbConn(t, hs1)
+	cached := func() (int64, bool) {
+		var s int64
+		err := db1.QueryRow(ctx, `SELECT stream_id FROM remote_device_lists WHERE user_id = $1`, bob.user).Scan(&s)
+		return s, err == nil
+	}
+	waitFor(t, "bob's list cached on hs1", func() bool {
+		q := hs1.Do(t, http.MethodPost, v3+"/keys/query", alice.token, obj{"device_keys": obj{bob.user: []string{}}})
+		_, ok := cached()
+		return ok && field(q.Body, "device_keys", bob.user, bob.device) != nil
+	})
+	stream, _ := cached()
+
+	// hs2 goes; in its place a listener that takes connections and
+	// never answers.
+	hs2.Stop(t)
+	ln, err := net.Listen("tcp", hs2.Config.Listen.Federation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	accepted := make(chan struct{}, 100)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			accepted <- struct{}{}
+		}
+	}()
+	closeSilent := func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	}
+	t.Cleanup(closeSilent)
+
+	content, _ := json.Marshal(obj{"user_id": bob.user, "device_id": "GHOST", "stream_id": stream + 3000,
+		"prev_id": []int64{stream + 2000}, "deleted": false, // stream+2000 was never seen: a gap
+		"keys": obj{"user_id": bob.user, "device_id": "GHOST", "keys": obj{"ed25519:GHOST": "k"}}})
+	start := time.Now()
+	if err := hs1.App.Keys().HandleDeviceListUpdate(ctx, "hs2.test", content); err != nil {
+		t.Fatal(err)
+	}
+	// The old code fetched bob's list here, for up to 10 s.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the update with a gap took %v", took)
+	}
+	if _, ok := cached(); ok {
+		t.Fatal("the list with a gap is still cached")
+	}
+	// The worker is trying hs2 (and hangs on it).
+	select {
+	case <-accepted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no resync attempt reached hs2")
+	}
+	var marked int
+	if err := db1.QueryRow(ctx, `SELECT count(*) FROM remote_device_list_resyncs WHERE user_id = $1`, bob.user).Scan(&marked); err != nil || marked != 1 {
+		t.Fatalf("resync mark: %d, %v", marked, err)
+	}
+
+	// hs2 answers again: the worker's retry fills the cache with its list.
+	closeSilent()
+	hs2.Restart(t)
+	waitFor(t, "bob's list resynced on hs1", func() bool {
+		s, ok := cached()
+		var n int
+		_ = db1.QueryRow(ctx, `SELECT count(*) FROM remote_device_list_resyncs`).Scan(&n)
+		return ok && s == stream && n == 0
+	})
+	hs2.Stop(t)
+	q := hs1.Do(t, http.MethodPost, v3+"/keys/query", alice.token, obj{"device_keys": obj{bob.user: []string{}}})
+	apptest.MustStatus(t, q, http.StatusOK)
+	m, _ := field(q.Body, "device_keys", bob.user).(map[string]any)
+	var got []string
+	for d := range m {
+		got = append(got, d)
+	}
+	if !slices.Equal(got, []string{bob.device}) {
+		t.Fatalf("bob's devices from hs1's cache with hs2 down: %v (%s)", got, q.Raw)
+	}
+}
