@@ -47,6 +47,7 @@ func (a *API) membershipRoutes(r chi.Router) {
 	r.Put(v2+"/send_leave/{roomId}/{eventId}", a.sendLeave)
 	r.Get(v1+"/make_knock/{roomId}/{userId}", a.makeKnock)
 	r.Put(v1+"/send_knock/{roomId}/{eventId}", a.sendKnock)
+	r.Put(v1+"/invite/{roomId}/{eventId}", a.inviteV1)
 	r.Put(v2+"/invite/{roomId}/{eventId}", a.invite)
 	r.Put(v1+"/exchange_third_party_invite/{roomId}", a.exchangeThirdPartyInvite)
 }

@@ -106,10 +106,39 @@ func (m RemoteMembership) SendInvite(ctx context.Context, server id.ServerName, 
 	raw, err := m.Client.SendInvite(ctx, server, ev.RoomID(), ev.EventID(), fedclient.InviteRequest{
 		RoomVersion: string(ev.Version().ID), Event: ev.Raw(), InviteRoomState: inviteRoomState,
 	})
+	if err != nil && unknownEndpoint(err) {
+		// An older server without v2 (spec: retry with v1 after a 400 or
+		// 404, for rooms of version 1 or 2; v1 cannot say the version).
+		switch ev.Version().ID {
+		case "1", "2":
+			raw, err = m.Client.SendInviteV1(ctx, server, ev.RoomID(), ev.EventID(), ev.Raw(), inviteRoomState)
+		default:
+			return nil, mxerr.UnsupportedRoomVersion.WithStatus(http.StatusBadRequest).
+				Msgf("%s does not support invites to rooms of version %s", server, ev.Version().ID)
+		}
+	}
 	if err != nil {
 		return nil, remoteError(server, err)
 	}
 	return raw, nil
+}
+
+// unknownEndpoint says whether a remote answer means it lacks the
+// endpoint: a 400, 404 or 405 with M_UNRECOGNIZED, or a 404 or 405 that is
+// no Matrix error at all. Other errors are the server's refusal (a 404
+// M_NOT_FOUND for a user it does not have, a 400 M_INVALID_PARAM).
+func unknownEndpoint(err error) bool {
+	var fe *fedclient.Error
+	if !errors.As(err, &fe) {
+		return false
+	}
+	switch fe.Status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return fe.Errcode == "" || fe.Errcode == mxerr.Unrecognized.Code
+	case http.StatusBadRequest:
+		return fe.Errcode == mxerr.Unrecognized.Code
+	}
+	return false
 }
 
 // QueryDirectory implements rooms.RemoteMembership: GET

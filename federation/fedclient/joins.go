@@ -103,6 +103,42 @@ func (c *Client) SendKnock(ctx context.Context, dest id.ServerName, room id.Room
 	return &resp, nil
 }
 
+// SendInviteV1 calls the deprecated PUT
+// /_matrix/federation/v1/invite/{roomId}/{eventId}, for servers that lack
+// v2 (rooms of version 1 or 2 only): the body is the event itself with
+// the stripped state in unsigned.invite_room_state, the answer [200,
+// {"event": …}]. It returns the event as the invitee's server signed it.
+func (c *Client) SendInviteV1(ctx context.Context, dest id.ServerName, room id.RoomID, eventID id.EventID, ev json.RawMessage, inviteRoomState []json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(ev, &obj); err != nil {
+		return nil, fmt.Errorf("invite v1: the event is not an object: %w", err)
+	}
+	unsigned := map[string]json.RawMessage{}
+	if raw, ok := obj["unsigned"]; ok {
+		_ = json.Unmarshal(raw, &unsigned)
+	}
+	if inviteRoomState == nil {
+		inviteRoomState = []json.RawMessage{}
+	}
+	state, err := json.Marshal(inviteRoomState)
+	if err != nil {
+		return nil, fmt.Errorf("invite v1: %w", err)
+	}
+	unsigned["invite_room_state"] = state
+	if obj["unsigned"], err = json.Marshal(unsigned); err != nil {
+		return nil, fmt.Errorf("invite v1: %w", err)
+	}
+	var resp []json.RawMessage
+	if err := c.Do(ctx, dest, http.MethodPut, eventPath("v1", "invite", room, eventID), obj, &resp); err != nil {
+		return nil, err
+	}
+	var inner InviteResponse
+	if len(resp) != 2 || json.Unmarshal(resp[1], &inner) != nil || len(inner.Event) == 0 {
+		return nil, fmt.Errorf("invite v1: %s answered without [200, {\"event\": …}]", dest)
+	}
+	return inner.Event, nil
+}
+
 // SendInvite calls PUT /_matrix/federation/v2/invite/{roomId}/{eventId}
 // and returns the event as the invitee's server signed it.
 func (c *Client) SendInvite(ctx context.Context, dest id.ServerName, room id.RoomID, eventID id.EventID, req InviteRequest) (json.RawMessage, error) {
