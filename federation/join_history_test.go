@@ -2,8 +2,10 @@ package federation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 
@@ -226,4 +228,151 @@ func mustConnect(t *testing.T, srv *apptest.Server) *pgx.Conn {
 	}
 	t.Cleanup(func() { _ = conn.Close(ctx) })
 	return conn
+}
+
+// TestALateForkEventTakesItsPlaceByDepth: a fork whose one branch reaches
+// the other server late — hs1's fan-out stalls while alice sends a1 and
+// bob's server sends b1..b3 on the same head — shows on both servers in
+// the order of depth (a1 and b1 side by side, then b2, b3, then a2 which
+// closes the fork), not in the order hs2 received them (a1 after b3).
+func TestALateForkEventTakesItsPlaceByDepth(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "10", "preset": "public_chat"})
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	base := bob.send(t, room, "base")
+	sees(t, alice, room, base)
+
+	release := stallFanOut(t, alice.srv)
+	a1 := alice.send(t, room, "a1")
+	var b []string
+	for i := range 3 {
+		b = append(b, bob.send(t, room, fmt.Sprintf("b%d", i+1)))
+	}
+	sees(t, alice, room, b[2])
+	a2 := alice.send(t, room, "a2")
+	release()
+	sees(t, bob, room, a2)
+
+	for _, u := range []user{alice, bob} {
+		tl := u.timeline(t, room)
+		at := func(e string) int { return slices.Index(tl, e) }
+		if at(base) < 0 || at(a1) < 0 || at(a2) != len(tl)-1 {
+			t.Fatalf("%s: the fork's events are not all shown, a2 last: %s", u.srv.Name, u.describe(t, room, tl))
+		}
+		fork := tl[at(base)+1 : at(base)+3]
+		if !slices.Contains(fork, a1) || !slices.Contains(fork, b[0]) || !slices.Equal(tl[at(base)+3:at(base)+5], b[1:]) {
+			t.Errorf("%s shows the fork out of depth order: %s", u.srv.Name, u.describe(t, room, tl[at(base):]))
+		}
+	}
+}
+
+// pageBack pages u's /messages of room backwards from from in pages of
+// limit until the end, returning the event ids oldest first; an event
+// twice fails the test.
+func pageBack(t *testing.T, u user, room, from string, limit int) []string {
+	t.Helper()
+	var out []string
+	for range 200 {
+		q := url.Values{"dir": {"b"}, "limit": {fmt.Sprint(limit)}}
+		if from != "" {
+			q.Set("from", from)
+		}
+		res := u.must(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/messages?"+q.Encode(), nil)
+		chunk, _ := res.Body["chunk"].([]any)
+		for _, c := range chunk {
+			id := fmt.Sprint(c.(map[string]any)["event_id"])
+			if slices.Contains(out, id) {
+				t.Fatalf("%s twice while paging back", id)
+			}
+			out = append(out, id)
+		}
+		from = res.String("end")
+		if from == "" {
+			slices.Reverse(out)
+			return out
+		}
+	}
+	t.Fatal("paging back did not end")
+	return nil
+}
+
+// TestJoinerPagesBackIntoPreJoinHistory: a user who joined a room over
+// federation pages back past the join into the history before it, which
+// their server backfills from the resident (in several /backfill rounds:
+// 120 messages) — every message, in order, when the history is "shared";
+// none when it is "joined". A sync's prev_batch continues into that
+// history with no gap and nothing twice.
+func TestJoinerPagesBackIntoPreJoinHistory(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice := register(t, srvs[0], "alice")
+	for _, visibility := range []string{"shared", "joined"} {
+		t.Run(visibility, func(t *testing.T) {
+			bob := register(t, srvs[1], "bob_"+visibility)
+			room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat",
+				"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "",
+					"content": map[string]any{"history_visibility": visibility}}}})
+			var before []string
+			for i := range 120 {
+				before = append(before, alice.send(t, room, fmt.Sprintf("before %d", i)))
+			}
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+			join := joinEventID(t, bob, room, bob.id)
+			after := []string{alice.send(t, room, "after 0"), alice.send(t, room, "after 1")}
+			sees(t, bob, room, after[1])
+
+			want := append([]string{join}, after...)
+			if visibility == "shared" {
+				want = append(append([]string{}, before...), want...)
+			}
+			// Only the messages and the join: the room's first state events
+			// (before any history visibility) may show too.
+			pick := func(ids []string) []string {
+				var out []string
+				for _, e := range ids {
+					if slices.Contains(want, e) || slices.Contains(before, e) {
+						out = append(out, e)
+					}
+				}
+				return out
+			}
+			if got := pick(pageBack(t, bob, room, "", 7)); !slices.Equal(got, want) {
+				t.Fatalf("bob pages back through %d of the events, want %d: %s", len(got), len(want),
+					bob.describe(t, room, got[:min(len(got), 5)]))
+			}
+
+			// A sync's timeline and its prev_batch: the same again.
+			filter := `{"room":{"timeline":{"limit":2}}}`
+			res := bob.must(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0&filter="+url.QueryEscape(filter), nil)
+			var sync struct {
+				Rooms struct {
+					Join map[string]struct {
+						Timeline struct {
+							Events []struct {
+								EventID string `json:"event_id"`
+							} `json:"events"`
+							PrevBatch string `json:"prev_batch"`
+						} `json:"timeline"`
+					} `json:"join"`
+				} `json:"rooms"`
+			}
+			if err := json.Unmarshal(res.Raw, &sync); err != nil {
+				t.Fatal(err)
+			}
+			tl := sync.Rooms.Join[room].Timeline
+			if len(tl.Events) != 2 || tl.PrevBatch == "" {
+				t.Fatalf("sync timeline of %d events, prev_batch %q", len(tl.Events), tl.PrevBatch)
+			}
+			all := pageBack(t, bob, room, tl.PrevBatch, 9)
+			for _, e := range tl.Events {
+				if slices.Contains(all, e.EventID) {
+					t.Fatalf("/messages from prev_batch repeats the sync timeline's %s", e.EventID)
+				}
+				all = append(all, e.EventID)
+			}
+			if got := pick(all); !slices.Equal(got, want) {
+				t.Fatalf("sync timeline and /messages from its prev_batch give %d of the events, want %d", len(got), len(want))
+			}
+		})
+	}
 }
