@@ -18,9 +18,11 @@ import (
 func nowMS() int64 { return time.Now().UnixMilli() }
 
 // storedColumns are what scanStored reads, from events e with the
-// redaction r and the replaced state event p joined.
+// redaction r and the replaced state event p joined. The event id comes
+// with the bytes so that they are parsed without hashing them again
+// (event.ParseStored).
 const storedColumns = `
-SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json
+SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json, e.event_id
 FROM events e
 LEFT JOIN events r ON r.room_nid = e.room_nid AND r.seq = e.redacted_by
 LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq`
@@ -63,11 +65,12 @@ func scanStored(ctx context.Context, q querier, room id.RoomID, v roomversion.Ve
 			se                   = &rooms.StoredEvent{RoomID: room}
 			raw, redaction, prev []byte
 			dev, txn             *string
+			eventID              id.EventID
 		)
-		if err := rows.Scan(&se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev); err != nil {
+		if err := rows.Scan(&se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev, &eventID); err != nil {
 			return nil, err
 		}
-		if se.Event, err = event.Parse(v, raw); err != nil {
+		if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
 			return nil, fmt.Errorf("stored event does not parse: %w", err)
 		}
 		if redaction != nil {

@@ -543,10 +543,10 @@ type querier interface {
 const (
 	selectHead         = `SELECT last_seq, extremities FROM rooms WHERE room_nid = $1`
 	selectCurrentState = `
-SELECT e.event_json, e.redacted_by IS NOT NULL FROM current_state c
+SELECT e.event_json, e.redacted_by IS NOT NULL, e.event_id FROM current_state c
 JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq WHERE c.room_nid = $1`
 	selectEventsBySeq = `
-SELECT event_json, redacted_by IS NOT NULL FROM events WHERE room_nid = $1 AND seq = ANY($2)`
+SELECT event_json, redacted_by IS NOT NULL, event_id FROM events WHERE room_nid = $1 AND seq = ANY($2)`
 )
 
 // loadHead reads a room's head from the database.
@@ -570,21 +570,34 @@ func (r *Rooms) loadHead(ctx context.Context, q querier, room id.RoomID, nid int
 }
 
 // scanEvents runs a query of (event_json, redacted) rows and parses them,
-// redacted where a redaction applies.
+// redacted where a redaction applies. A query with the event id as a
+// third column has its events parsed without hashing them again
+// (event.ParseStored).
 func scanEvents(ctx context.Context, q querier, v roomversion.Version, sql string, args ...any) ([]*event.Event, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	withID := len(rows.FieldDescriptions()) == 3
 	var out []*event.Event
 	for rows.Next() {
 		var raw []byte
 		var redacted bool
-		if err := rows.Scan(&raw, &redacted); err != nil {
-			return nil, err
+		var eventID id.EventID
+		var ev *event.Event
+		var err error
+		if withID {
+			if err := rows.Scan(&raw, &redacted, &eventID); err != nil {
+				return nil, err
+			}
+			ev, err = event.ParseStored(v, raw, eventID)
+		} else {
+			if err := rows.Scan(&raw, &redacted); err != nil {
+				return nil, err
+			}
+			ev, err = event.Parse(v, raw)
 		}
-		ev, err := event.Parse(v, raw)
 		if err != nil {
 			return nil, fmt.Errorf("stored event does not parse: %w", err)
 		}

@@ -38,6 +38,10 @@ type Event struct {
 	version roomversion.Version
 	raw     []byte
 	obj     canonicaljson.Value
+	// refHash is computed once, on first use, by ReferenceHash: Parse
+	// needs it for the id at once, ParseStored trusts the stored id and
+	// only rarely needs the hash (Ref of a room version 1 or 2 event).
+	refOnce sync.Once
 	refHash [32]byte
 
 	eventID  id.EventID
@@ -94,9 +98,40 @@ func fromValue(version roomversion.Version, obj canonicaljson.Value, raw []byte)
 	if n := canonicaljson.Size(obj); n > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes of canonical JSON, more than %d", ErrTooLarge, n, MaxSize)
 	}
-	e.refHash = referenceHash(version.Redaction, obj)
 	if version.EventFormat != roomversion.FormatV1 {
-		e.eventID = eventIDFromHash(version.EventFormat, e.refHash)
+		e.eventID = eventIDFromHash(version.EventFormat, e.ReferenceHash())
+	}
+	return e, nil
+}
+
+// ParseStored parses an event this server stored itself, after checking
+// it: its id was computed from its reference hash when it was built, or
+// when it was received (Parse), and stored beside its bytes. It trusts
+// eventID instead of hashing the event again (the reference hash was a
+// third of a stored event's parse, and /sync parses every event it sends);
+// the hash is computed only if ReferenceHash or Ref asks for it. Room
+// versions 1 and 2 carry the id in the event and keep it. Use Parse for
+// bytes from anywhere else.
+func ParseStored(version roomversion.Version, raw []byte, eventID id.EventID) (*Event, error) {
+	if version.EventFormat == 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnsupportedVersion, version.ID)
+	}
+	obj, err := canonicaljson.Parse(raw, version.StrictCanonicalJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	if obj.Kind() != canonicaljson.Object {
+		return nil, fmt.Errorf("%w: a JSON %s, want an object", ErrInvalidEvent, obj.Kind())
+	}
+	e := &Event{version: version, raw: raw, obj: obj}
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	if version.EventFormat != roomversion.FormatV1 {
+		if eventID == "" {
+			return nil, fmt.Errorf("%w: a stored event without its id", ErrInvalidEvent)
+		}
+		e.eventID = eventID
 	}
 	return e, nil
 }
@@ -226,10 +261,14 @@ func (e *Event) Hashes() map[string]string {
 
 // ReferenceHash is the sha256 reference hash of the event
 // (server-server API, "Calculating the reference hash for an event").
-func (e *Event) ReferenceHash() [32]byte { return e.refHash }
+func (e *Event) ReferenceHash() [32]byte {
+	e.refOnce.Do(func() { e.refHash = referenceHash(e.version.Redaction, e.obj) })
+	return e.refHash
+}
 
 // Ref returns a reference to this event for another event's prev_events
 // or auth_events.
 func (e *Event) Ref() Ref {
-	return Ref{ID: e.eventID, SHA256: encodeStd(e.refHash[:])}
+	h := e.ReferenceHash()
+	return Ref{ID: e.eventID, SHA256: encodeStd(h[:])}
 }

@@ -49,7 +49,8 @@ func eventIDFromHash(format roomversion.EventFormat, h [32]byte) id.EventID {
 // RoomIDOfCreate is the room id a room version 12 create event defines:
 // its event id with the sigil "!" instead of "$" (rooms/v12.md).
 func RoomIDOfCreate(create *Event) id.RoomID {
-	return id.RoomID("!" + signing.EncodeURLBase64(create.refHash[:]))
+	h := create.ReferenceHash()
+	return id.RoomID("!" + signing.EncodeURLBase64(h[:]))
 }
 
 // CheckContentHash compares the content hash in hashes.sha256 with the
