@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
@@ -43,108 +44,149 @@ const elementFilter = `{"room":{"state":{"lazy_load_members":true},"timeline":{"
 
 // BenchmarkHistory measures what reading a room costs as its history
 // grows (issue #9: "incremental sync and a /messages page take the same
-// time with 1,000 and 1,000,000 events"). One public room is filled, with
-// the filler (fill_test.go: real signed events through the real persist
-// path), to each size in turn; at each size:
+// time with 1,000 and 1,000,000 events"). Two public rooms, each with its
+// own user, are filled with the filler (fill_test.go: real signed events
+// through the real persist path): a reference room of 1,000 events, and a
+// large room grown to each size in turn. Every iteration measures the same
+// read in both rooms, one after the other, so that the load of a shared
+// machine weighs on both alike: ms/ref and ms/large are the two rooms'
+// averages, and large/ref their ratio (1 when the cost does not grow with
+// the history). The reads:
 //
 //   - incremental-sync: a /sync since the previous one, after one new
 //     message (sent outside the timing);
 //
-//   - messages-latest, messages-middle: a /messages page of 20 backwards
-//     from the end, and from the middle of the history;
-//
 //   - initial-sync: the room's initial sync (its members grow with the
-//     history: one join every 1,000 events).
+//     history: one join every 1,000 events);
 //
-//     PARLEY_BENCH_HISTORY=1000,100000,1000000 go run ./storage/pgtest/pgtestrun -- \
+//   - messages-latest, messages-middle: a /messages page of 20 backwards
+//     from the end, and from the middle of the history.
+//
+//     PARLEY_BENCH_HISTORY=100000,1000000 go run ./storage/pgtest/pgtestrun -- \
 //     go test -run '^$' -bench History -benchtime 50x -timeout 2h ./storage
 func BenchmarkHistory(b *testing.B) {
 	svc, st, key, pool := newFillService(b)
 	ctx := context.Background()
-	alice := uniqueUser(b, "hist")
-	room, err := svc.CreateRoom(ctx, alice, rooms.CreateRequest{Preset: "public_chat"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	notifier := syncer.NewNotifier(nil)
-	sync := syncer.New(syncer.Config{}, storage.NewFilters(pool), storage.NewSync(st), notifier, svc, slog.Default())
-	f := newFiller(ctx, b, st, key, room, alice)
-	filled := 0
+	sync := syncer.New(syncer.Config{}, storage.NewFilters(pool), storage.NewSync(st), syncer.NewNotifier(nil), svc, slog.Default())
 	var txn int
+	newCase := func(name string) *historyRoom {
+		user := uniqueUser(b, name)
+		room, err := svc.CreateRoom(ctx, user, rooms.CreateRequest{Preset: "public_chat"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &historyRoom{user: user, room: room, f: newFiller(ctx, b, st, key, room, user)}
+	}
+	ref, large := newCase("histref"), newCase("histlarge")
+	grow := func(hr *historyRoom, n int) {
+		if n <= hr.filled {
+			return
+		}
+		explainSlow(ctx, b, pool, false)
+		start := time.Now()
+		if err := hr.f.fill(ctx, n-hr.filled, 2000); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("filled %d → %d events in %s (%.0f events/s)", hr.filled, n, time.Since(start).Round(time.Millisecond),
+			float64(n-hr.filled)/time.Since(start).Seconds())
+		hr.filled = n
+		// What autovacuum does after a large insert: without it the
+		// planner reads the room as it was before the fill (a plan of a
+		// 20,000-event room sorted every event for a page).
+		if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
+		explainSlow(ctx, b, pool, true)
+	}
+	grow(ref, 1000)
+	doSync := func(b *testing.B, hr *historyRoom, since string) *syncer.Response {
+		resp, err := sync.Sync(ctx, syncer.Request{User: hr.user, Device: "BENCH", Since: since, Filter: elementFilter})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return resp
+	}
+	filter := &rooms.EventFilter{LazyLoadMembers: true}
 	for _, n := range historySizes(b) {
-		if n > filled {
-			explainSlow(ctx, b, pool, false)
-			start := time.Now()
-			if err := f.fill(ctx, n-filled, 2000); err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("filled %d → %d events in %s (%.0f events/s)", filled, n, time.Since(start).Round(time.Millisecond),
-				float64(n-filled)/time.Since(start).Seconds())
-			filled = n
-			// What autovacuum does after a large insert: without it the
-			// planner reads the room as it was before the fill (a plan
-			// of the 20,000-event room sorted every event for a page).
-			if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
-				b.Fatal(err)
-			}
-			explainSlow(ctx, b, pool, true)
-		}
-		v := rooms.Viewer{User: alice, Device: "BENCH"}
-		send := func(b *testing.B) {
-			txn++
-			if _, err := svc.Send(ctx, v, room, "m.room.message", fmt.Sprint("h", txn), json.RawMessage(`{"msgtype":"m.text","body":"new"}`)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		doSync := func(b *testing.B, since string) *syncer.Response {
-			resp, err := sync.Sync(ctx, syncer.Request{User: alice, Device: "BENCH", Since: since, Filter: elementFilter})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return resp
-		}
+		grow(large, n)
 		b.Run(fmt.Sprintf("events=%d/incremental-sync", n), func(b *testing.B) {
-			since := doSync(b, "").NextBatch
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				send(b)
-				b.StartTimer()
-				resp := doSync(b, since)
-				if jr := resp.Rooms.Join[room]; jr == nil || len(jr.Timeline.Events) != 1 {
+			since := map[*historyRoom]string{ref: doSync(b, ref, "").NextBatch, large: doSync(b, large, "").NextBatch}
+			alternate(b, ref, large, func(b *testing.B, hr *historyRoom) time.Duration {
+				txn++
+				v := rooms.Viewer{User: hr.user, Device: "BENCH"}
+				if _, err := svc.Send(ctx, v, hr.room, "m.room.message", fmt.Sprint("h", txn), json.RawMessage(`{"msgtype":"m.text","body":"new"}`)); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				resp := doSync(b, hr, since[hr])
+				took := time.Since(start)
+				if jr := resp.Rooms.Join[hr.room]; jr == nil || len(jr.Timeline.Events) != 1 {
 					b.Fatalf("incremental sync did not bring the one new message")
 				}
-				since = resp.NextBatch
-			}
+				since[hr] = resp.NextBatch
+				return took
+			})
 		})
 		b.Run(fmt.Sprintf("events=%d/initial-sync", n), func(b *testing.B) {
-			for range b.N {
-				if jr := doSync(b, "").Rooms.Join[room]; jr == nil || len(jr.Timeline.Events) != 20 {
+			alternate(b, ref, large, func(b *testing.B, hr *historyRoom) time.Duration {
+				start := time.Now()
+				resp := doSync(b, hr, "")
+				took := time.Since(start)
+				if jr := resp.Rooms.Join[hr.room]; jr == nil || len(jr.Timeline.Events) != 20 {
 					b.Fatalf("initial sync lacks the room's 20 latest events")
 				}
-			}
+				return took
+			})
 		})
-		filter := &rooms.EventFilter{LazyLoadMembers: true}
 		for _, page := range []struct {
-			name string
-			from string
-		}{
-			{"messages-latest", ""},
-			{"messages-middle", rooms.PositionToken(int64(n / 2))},
-		} {
+			name   string
+			middle bool
+		}{{"messages-latest", false}, {"messages-middle", true}} {
 			b.Run(fmt.Sprintf("events=%d/%s", n, page.name), func(b *testing.B) {
-				for range b.N {
-					p, err := svc.Messages(ctx, alice, room, rooms.MessagesRequest{From: page.from, Dir: rooms.Backward, Limit: 20, Filter: filter})
+				alternate(b, ref, large, func(b *testing.B, hr *historyRoom) time.Duration {
+					var from string
+					if page.middle {
+						from = rooms.PositionToken(int64(hr.filled / 2))
+					}
+					start := time.Now()
+					p, err := svc.Messages(ctx, hr.user, hr.room, rooms.MessagesRequest{From: from, Dir: rooms.Backward, Limit: 20, Filter: filter})
+					took := time.Since(start)
 					if err != nil {
 						b.Fatal(err)
 					}
 					if len(p.Chunk) != 20 {
 						b.Fatalf("a page of %d events, want 20", len(p.Chunk))
 					}
-				}
+					return took
+				})
 			})
 		}
 	}
+}
+
+// historyRoom is one room of BenchmarkHistory.
+type historyRoom struct {
+	user   id.UserID
+	room   id.RoomID
+	f      *filler
+	filled int
+}
+
+// alternate runs read b.N times in each room, the reference room first
+// each time, and reports each room's average time and their ratio. The
+// timer runs only inside read's own measurement (what it returns).
+func alternate(b *testing.B, ref, large *historyRoom, read func(*testing.B, *historyRoom) time.Duration) {
+	b.StopTimer()
+	var tRef, tLarge time.Duration
+	for range b.N {
+		tRef += read(b, ref)
+		tLarge += read(b, large)
+	}
+	n := float64(b.N)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(tRef.Seconds()*1000/n, "ms/ref")
+	b.ReportMetric(tLarge.Seconds()*1000/n, "ms/large")
+	b.ReportMetric(tLarge.Seconds()/tRef.Seconds(), "large/ref")
 }
 
 // explainSlow, with PARLEY_BENCH_EXPLAIN=MS, has PostgreSQL's auto_explain
