@@ -28,6 +28,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +36,7 @@ import (
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/rooms/event"
 )
 
 // maxGroup bounds a batch: every request is a subtransaction, and
@@ -64,6 +66,14 @@ type groupJob struct {
 	out  []rooms.Persisted
 	err  error
 	done chan struct{}
+
+	// The pipelined path (groupcommit_fast.go): the events built on the
+	// cached head builtOn (nil: the savepoint path), the head they leave,
+	// and the room's cache entry.
+	builtOn *rooms.Head
+	evs     []*event.Event
+	head    *rooms.Head
+	entry   *roomEntry
 }
 
 // groupCommitter gathers the Append requests that arrive while a batch is
@@ -72,10 +82,15 @@ type groupCommitter struct {
 	mu      sync.Mutex
 	queue   []*groupJob
 	running bool
+
+	// fast and locked count the requests committed by the pipelined
+	// statement and those that took the savepoint path (tests, profiles).
+	fast, locked atomic.Int64
 }
 
 func (g *groupCommitter) append(ctx context.Context, r *Rooms, req rooms.AppendRequest) ([]rooms.Persisted, error) {
 	j := &groupJob{ctx: ctx, req: req, done: make(chan struct{})}
+	r.prebuild(j)
 	g.mu.Lock()
 	g.queue = append(g.queue, j)
 	if !g.running {
@@ -109,7 +124,20 @@ func (g *groupCommitter) loop(r *Rooms) {
 			return
 		}
 		g.mu.Unlock()
-		r.commitGroup(jobs)
+		var slow, fast []*groupJob
+		for _, j := range jobs {
+			if j.builtOn != nil {
+				fast = append(fast, j)
+			} else {
+				slow = append(slow, j)
+			}
+		}
+		if len(slow) > 0 {
+			r.commitGroup(slow)
+		}
+		if len(fast) > 0 {
+			r.commitFast(fast)
+		}
 		for _, j := range jobs {
 			close(j.done)
 		}
@@ -119,6 +147,7 @@ func (g *groupCommitter) loop(r *Rooms) {
 // commitGroup persists jobs in one transaction, or one by one when the
 // batch fails as a whole.
 func (r *Rooms) commitGroup(jobs []*groupJob) {
+	r.group.locked.Add(int64(len(jobs)))
 	order := append([]*groupJob(nil), jobs...)
 	sort.SliceStable(order, func(a, b int) bool { return order[a].req.RoomID < order[b].req.RoomID })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
