@@ -6,15 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
 	"github.com/parleyhq/parley/rooms/auth"
 	"github.com/parleyhq/parley/rooms/event"
+	sqlfiles "github.com/parleyhq/parley/sql"
+	"github.com/parleyhq/parley/storage"
 )
 
 // The topological order of history reads (rooms/topological.go,
@@ -321,4 +327,50 @@ func idsOfStored(evs []*rooms.StoredEvent) []id.EventID {
 		out = append(out, se.Event.EventID())
 	}
 	return out
+}
+
+// TestMigration0015FillsTheTopoOfStoredEvents: the events stored before
+// sql/0015 get their depth as topological position.
+func TestMigration0015FillsTheTopoOfStoredEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := emptyPool(t)
+	before, all := fstest.MapFS{}, fstest.MapFS{}
+	entries, err := fs.ReadDir(sqlfiles.Migrations, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(sqlfiles.Migrations, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[e.Name()] = &fstest.MapFile{Data: data}
+		if e.Name() < "0015" {
+			before[e.Name()] = &fstest.MapFile{Data: data}
+		}
+	}
+	if err := storage.Migrate(ctx, pool, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!old:rooms.test', '10', 0);
+INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, sender, origin_ts, snapshot_nid, event_json)
+SELECT room_nid, d, d, '$e' || d, 'm.room.message', '@a:rooms.test', 0, 0, convert_to('{"depth":' || (d * 7) || ',"type":"m.room.message"}', 'UTF8')
+FROM rooms, generate_series(1, 3) d`); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Migrate(ctx, pool, all); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT topo FROM events ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topos, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(topos, []int64{7, 14, 21}) {
+		t.Fatalf("topo of the stored events after 0015: %v, want their depths", topos)
+	}
 }
