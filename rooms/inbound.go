@@ -199,7 +199,11 @@ func (in *Inbound) receive(ctx context.Context, origin id.ServerName, ev *event.
 	v := h.Version
 	if !serverInRoom(h.State, in.s.cfg.ServerName) {
 		// A room we left, or only hold an invite to: its events are not
-		// ours to take (we would fetch the whole gap on rejoining).
+		// ours to take (we would fetch the whole gap on rejoining), but
+		// for the end of an invite or knock we hold (inbound_invite.go).
+		if in.endsOutOfBandMembership(h, ev) {
+			return in.receiveOutOfBand(ctx, origin, ev)
+		}
 		return fmt.Errorf("%w: this server is not in the room", ErrPDUDropped)
 	}
 	if !auth.ServerAllowed(h.State, origin) || !auth.ServerAllowed(h.State, ev.Sender().Server()) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/auth"
@@ -50,6 +51,13 @@ func (in *Inbound) StoreRemoteMembership(ctx context.Context, ev *event.Event, s
 		return err
 	}
 	defer unlock()
+	return in.storeRemoteMembershipLocked(ctx, ev)
+}
+
+// storeRemoteMembershipLocked is StoreRemoteMembership with the room's
+// lock held and the stripped state already in ev.
+func (in *Inbound) storeRemoteMembershipLocked(ctx context.Context, ev *event.Event) error {
+	room := ev.RoomID()
 	version := ev.Version()
 	if err := in.store.StoreOutliers(ctx, room, &version, nil); err != nil {
 		return fmt.Errorf("room of %s: %w", ev.EventID(), err)
@@ -94,6 +102,50 @@ func (in *Inbound) RemoteMembership(ctx context.Context, room id.RoomID, user id
 		return nil, nil, nil
 	}
 	return ev, stripped, nil
+}
+
+// endsOutOfBandMembership says whether ev, received for a room this
+// server is not in (head h), rescinds an invite or refuses a knock of one
+// of our users that we hold out of band: a leave or ban of that user
+// whose auth events name the invite or knock (the auth rules make the
+// target's current membership an auth event of any change of it), so
+// that a server that does not know the invite cannot end it.
+func (in *Inbound) endsOutOfBandMembership(h *Head, ev *event.Event) bool {
+	sk := ev.StateKey()
+	if ev.Type() != auth.TypeMember || sk == nil {
+		return false
+	}
+	target, err := id.ParseUserID(*sk)
+	if err != nil || target.Server() != in.s.cfg.ServerName {
+		return false
+	}
+	if m := ev.Membership(); m != "leave" && m != "ban" {
+		return false
+	}
+	cur := h.State.Get(auth.TypeMember, *sk)
+	if cur == nil || (cur.Membership() != "invite" && cur.Membership() != "knock") {
+		return false
+	}
+	return slices.Contains(ev.AuthEventIDs(), cur.EventID())
+}
+
+// receiveOutOfBand stores a rescinded invite or refused knock (see
+// endsOutOfBandMembership) once its signatures verify, as the invite was
+// stored: the user's /sync then shows the room left.
+func (in *Inbound) receiveOutOfBand(ctx context.Context, origin id.ServerName, ev *event.Event) error {
+	if in.deps.Keys == nil {
+		return fmt.Errorf("%w: federation is not enabled", ErrPDUDropped)
+	}
+	verified, redacted, err := event.VerifyOrRedact(ctx, ev, in.deps.Keys)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPDUDropped, err)
+	}
+	if redacted {
+		return fmt.Errorf("%w: the content hash does not match", ErrPDUDropped)
+	}
+	in.log.InfoContext(ctx, "invite or knock ended by the room", "event_id", ev.EventID(),
+		"room_id", ev.RoomID(), "user_id", *ev.StateKey(), "membership", ev.Membership(), "origin", origin)
+	return in.storeRemoteMembershipLocked(ctx, verified)
 }
 
 // StrippedStateOf returns the stripped state an invite or knock received

@@ -55,6 +55,9 @@ SELECT count(*) FROM federation_destination_rooms WHERE destination = $1 AND roo
 	insertWindow = `
 INSERT INTO federation_destination_rooms (destination, room_nid, since_pos) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING`
+	insertOneEventWindow = `
+INSERT INTO federation_destination_rooms (destination, room_nid, since_pos, until_pos) VALUES ($1, $2, $3, $3)
+ON CONFLICT DO NOTHING`
 	closeWindow = `
 UPDATE federation_destination_rooms SET until_pos = GREATEST(since_pos, $3)
 WHERE destination = $1 AND room_nid = $2 AND until_pos IS NULL`
@@ -194,7 +197,9 @@ ORDER BY stream_pos LIMIT $5`
 //     on, when it has none open;
 //   - any other membership of a remote user closes their server's window
 //     at that event (included: the leave, kick or ban itself is
-//     delivered) unless another of its users is still joined;
+//     delivered) unless another of its users is still joined; a leave or
+//     ban of a server with no window open (an invite rescinded, a knock
+//     refused) gets a window of that one event;
 //   - a local user's join opens a window for every server with joined
 //     members at that event (a room joined over federation: its members
 //     arrived with its state, as outliers). Not the servers joined now:
@@ -337,7 +342,18 @@ func applyMembership(ctx context.Context, tx pgx.Tx, room, pos int64, user id.Us
 	if err != nil || joined {
 		return nil, err
 	}
-	_, err = tx.Exec(ctx, closeWindow, server, room, pos)
+	tag, err := tx.Exec(ctx, closeWindow, server, room, pos)
+	if err != nil || tag.RowsAffected() > 0 || (membership != "leave" && membership != "ban") {
+		return nil, err
+	}
+	// The server of the target of a membership event is one of its
+	// destinations even when it is not in the room: a rescinded invite,
+	// a refused knock or a ban must reach the invitee's server, which
+	// holds the invite out of band. A window of this one event.
+	if _, err := tx.Exec(ctx, insertOneEventWindow, server, room, pos); err != nil {
+		return nil, err
+	}
+	_, err = tx.Exec(ctx, insertDestination, server, pos-1)
 	return nil, err
 }
 
