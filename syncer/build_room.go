@@ -105,9 +105,15 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 	hs, resolved := b.s.store.(StateHistoryStore)
 	if !p.full {
 		// Joined before the range and all through it: every event is
-		// visible; the state section is what changed before the timeline.
+		// visible — but for one built on a branch of a fork where the user
+		// was not joined yet, under "joined" or "invited" history; the
+		// state section is what changed before the timeline.
+		views, err := b.forkViews(ctx, p.room, evs)
+		if err != nil {
+			return nil, nil, false, err
+		}
 		for _, se := range evs {
-			if tf.Matches(matchView(se)) {
+			if tf.Matches(matchView(se)) && visibleToMember(b.req.User, se, views) {
 				tl = append(tl, se)
 			}
 		}
@@ -146,7 +152,7 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 			return nil, nil, false, err
 		}
 	}
-	tl, first, trimmed := b.pickShown(before, evs, joined)
+	tl, first, trimmed := b.pickShown(before, evs, joined, nil)
 	current := maps.Clone(before)
 	for _, se := range evs[:first] {
 		if ev := se.Event; ev.IsState() {
@@ -168,10 +174,10 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 // history visibility walk starts from before, the state before evs[0])
 // and the filter lets through. first is the index in evs of the first one
 // shown (len(evs) when none); trimmed reports that more were left out.
-func (b *builder) pickShown(before rooms.State, evs []*rooms.StoredEvent, joined bool) (tl []*rooms.StoredEvent, first int, trimmed bool) {
+func (b *builder) pickShown(before rooms.State, evs []*rooms.StoredEvent, joined bool, views map[int64]rooms.UserView) (tl []*rooms.StoredEvent, first int, trimmed bool) {
 	tf := b.filter.TimelineFilter()
 	limit := b.filter.TimelineLimit()
-	visible := visibleFlags(b.req.User, before, evs, joined)
+	visible := visibleFlags(b.req.User, before, evs, joined, views)
 	var shown []int
 	for i, se := range evs {
 		if visible[i] && tf.Matches(matchView(se)) {
@@ -206,7 +212,11 @@ func (b *builder) resolvedFull(ctx context.Context, hs StateHistoryStore, p room
 	if len(evs) > 0 {
 		before = fs.at(fs.h.from)
 	}
-	tl, _, trimmed = b.pickShown(before, evs, joined)
+	views, err := b.forkViews(ctx, p.room, evs)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	tl, _, trimmed = b.pickShown(before, evs, joined, views)
 	end := fs.at(upTo)
 	if !b.req.UseStateAfter {
 		var cut bool

@@ -78,7 +78,7 @@ func TestVisibleFlags(t *testing.T) {
 			for _, se := range b.build(c.before) {
 				before = before.With(se.Event)
 			}
-			flags := visibleFlags("@bob:x", before, b.build(c.window), c.joinedAfter)
+			flags := visibleFlags("@bob:x", before, b.build(c.window), c.joinedAfter, nil)
 			var got strings.Builder
 			for _, f := range flags {
 				if f {
