@@ -116,7 +116,11 @@ func (b *bench) holdConnections(ctx context.Context, crowd []*user, transport st
 			<-slots
 		}()
 	}
-	readyCtx, readyCancel := context.WithTimeout(ctx, time.Minute+time.Duration(s)*10*time.Millisecond)
+	setup := b.cfg.connSetup
+	if setup <= 0 {
+		setup = time.Minute + time.Duration(s)*10*time.Millisecond
+	}
+	readyCtx, readyCancel := context.WithTimeout(ctx, setup)
 	err = waitReady(readyCtx, rs)
 	readyCancel()
 	if err != nil {
