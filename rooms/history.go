@@ -95,11 +95,13 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		stop = &p
 	}
 	// start is the same as from when given (client-server API, GET
-	// /messages).
+	// /messages); from the end, the position of the room's latest event,
+	// so that the token names this moment (GET /members?at=).
 	page := &Page{Start: req.From}
 	if page.Start == "" {
 		page.Start = TopoToken(pos)
 	}
+	atEnd := req.From == "" && dir == Backward
 	rules := &historyRules{s: s, room: room, vis: vis}
 	scanned, more, backfills, fetched := 0, true, 0, false
 	for len(page.Chunk) < limit && scanned < maxScan && more {
@@ -109,6 +111,9 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 			return nil, pos, err
 		}
 		more = len(batch) == want
+		if atEnd && len(batch) > 0 {
+			page.Start, atEnd = TopoToken(batch[0].Pos()), false
+		}
 		for _, te := range batch {
 			at := te.Pos()
 			if stop != nil && ((dir == Backward && !stop.Less(at)) || (dir == Forward && stop.Less(at))) {
