@@ -174,9 +174,17 @@ func TestSignaturesUpload(t *testing.T) {
 	if msigs["ed25519:"+alice.device] == nil || msigs["ed25519:"+aliceMaster] != nil && len(msigs) != 1 {
 		t.Errorf("master key signatures = %v", msigs)
 	}
-	bsigs := q.Body["master_keys"].(map[string]any)[bob.user].(map[string]any)["signatures"].(map[string]any)
+	// Alice's signature of bob's master key (her user-signing key's) is
+	// for her eyes only (spec "Cross-signing").
+	bsigs, _ := q.Body["master_keys"].(map[string]any)[bob.user].(map[string]any)["signatures"].(map[string]any)
+	if bsigs[alice.user] != nil {
+		t.Errorf("bob sees alice's signature of his master key: %v", bsigs)
+	}
+	qa := s.Do(t, http.MethodPost, v3+"/keys/query", alice.token, obj{"device_keys": obj{bob.user: []string{}}})
+	apptest.MustStatus(t, qa, http.StatusOK)
+	bsigs, _ = qa.Body["master_keys"].(map[string]any)[bob.user].(map[string]any)["signatures"].(map[string]any)
 	if bsigs[alice.user] == nil {
-		t.Errorf("bob's master key lacks alice's signature: %v", bsigs)
+		t.Errorf("alice's query of bob's master key lacks her signature: %v", bsigs)
 	}
 	// Signatures are device list changes: Bob hears of Alice's and of his own.
 	got := e2eeSyncOf(t, s, bob.token, t0)

@@ -94,14 +94,14 @@ func TestKeysOverFederation(t *testing.T) {
 
 	t.Run("a key upload is announced to the servers sharing a room", func(t *testing.T) {
 		apptest.MustStatus(t, alice.upload(t, s, obj{"device_keys": alice.deviceKeys(t)}), http.StatusOK)
-		edus := rec.take()
+		edus := relayedEDUs(t, s, "other.test")
 		if len(edus) != 1 || edus[0].dest != "other.test" || edus[0].typ != "m.device_list_update" ||
 			edus[0].content["device_id"] != alice.device || edus[0].content["keys"] == nil {
 			t.Fatalf("EDUs: %+v", edus)
 		}
 		apptest.MustStatus(t, alice.upload(t, s, obj{"device_keys": alice.deviceKeys(t),
 			"one_time_keys": obj{"signed_curve25519:1": alice.signedKey(t, "o1", false)}}), http.StatusOK)
-		if edus := rec.take(); len(edus) != 0 {
+		if edus := relayedEDUs(t, s, "other.test"); len(edus) != 0 {
 			t.Fatalf("an upload that changed no device keys sent %+v", edus)
 		}
 	})
@@ -109,7 +109,7 @@ func TestKeysOverFederation(t *testing.T) {
 	t.Run("a cross-signing upload is announced as m.signing_key_update", func(t *testing.T) {
 		cs := newCrossSigningSet(t, alice.user)
 		apptest.MustStatus(t, s.Do(t, http.MethodPost, v3+"/keys/device_signing/upload", alice.token, cs.body), http.StatusOK)
-		edus := rec.take()
+		edus := relayedEDUs(t, s, "other.test")
 		if len(edus) != 1 || edus[0].dest != "other.test" || edus[0].typ != "m.signing_key_update" ||
 			edus[0].content["master_key"] == nil || edus[0].content["self_signing_key"] == nil || edus[0].content["user_signing_key"] != nil {
 			t.Fatalf("EDUs: %+v", edus)

@@ -244,7 +244,13 @@ func (s *Service) UploadSignatures(ctx context.Context, user id.UserID, body map
 				}
 				signerPub = pubOf(mine[UsageSelfSigning])
 			default:
-				if m, ok := cross[target][UsageMaster]; ok && pubOf(m) == keyID {
+				m, ok := cross[target][UsageMaster]
+				if !ok && !s.isLocal(target) {
+					// A remote user's master key, as their server (or
+					// the cache of their device list) has it.
+					m = s.remoteMasterKey(ctx, user, target)
+				}
+				if m != nil && pubOf(m) == keyID {
 					storedObj = m
 				}
 				signerPub = pubOf(mine[UsageUserSigning])
@@ -316,4 +322,17 @@ func sameSigned(stored json.RawMessage, obj canonicaljson.Value) bool {
 		return false
 	}
 	return string(signing.SigningBytes(a)) == string(signing.SigningBytes(obj))
+}
+
+// remoteMasterKey returns a remote user's master key as /keys/query
+// answers it to user (nil when there is none or the server is away).
+func (s *Service) remoteMasterKey(ctx context.Context, user, target id.UserID) json.RawMessage {
+	if _, err := id.ParseUserID(string(target)); err != nil {
+		return nil
+	}
+	resp, err := s.Query(ctx, user, map[id.UserID][]id.DeviceID{target: {}})
+	if err != nil {
+		return nil
+	}
+	return resp.MasterKeys[target]
 }

@@ -66,7 +66,43 @@ func (s *Service) Query(ctx context.Context, requester id.UserID, want map[id.Us
 			})
 		}
 	})
+	if requester != "" && len(remote) > 0 {
+		if err := s.mergeOwnSignatures(ctx, requester, resp); err != nil {
+			return nil, err
+		}
+	}
 	return resp, nil
+}
+
+// mergeOwnSignatures adds to remote users' master keys in resp the
+// signatures requester uploaded for them (their user-signing key's): the
+// user's server does not know them, and the requester's devices must see
+// them to trust the user (spec "Cross-signing").
+func (s *Service) mergeOwnSignatures(ctx context.Context, requester id.UserID, resp *QueryResponse) error {
+	var users []id.UserID
+	for u := range resp.MasterKeys {
+		if !s.isLocal(u) {
+			users = append(users, u)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	sigs, err := s.store.Signatures(ctx, users)
+	if err != nil {
+		return err
+	}
+	for _, sg := range sigs {
+		if sg.Signer != requester {
+			continue
+		}
+		obj, err := canonicaljson.ParseLenient(resp.MasterKeys[sg.TargetUser])
+		if err != nil || crossSigningPublicKey(obj) != sg.TargetKey {
+			continue
+		}
+		resp.MasterKeys[sg.TargetUser] = canonicaljson.Encode(mergeSignatures(obj, []Signature{sg}))
+	}
+	return nil
 }
 
 // remoteTimeout bounds one remote server's answer to a key query or
@@ -131,6 +167,13 @@ func (s *Service) queryLocal(ctx context.Context, want map[id.UserID][]id.Device
 	}
 	extra := map[id.UserID]map[string][]Signature{} // target user → target key → signatures
 	for _, sg := range sigs {
+		// Signatures by another user (their user-signing key's, of this
+		// user's master key) are for that user's eyes only (spec
+		// "Cross-signing": they are visible only to the user who made
+		// them).
+		if sg.Signer != sg.TargetUser && (requester == "" || sg.Signer != requester) {
+			continue
+		}
 		if extra[sg.TargetUser] == nil {
 			extra[sg.TargetUser] = map[string][]Signature{}
 		}
