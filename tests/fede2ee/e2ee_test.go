@@ -243,4 +243,15 @@ func TestE2EEAcrossServers(t *testing.T) {
 			t.Fatalf("alice's cross-signing keys from hs2: %s", q.Raw)
 		}
 	})
+
+	t.Run("a remote user who leaves the last shared room is in device_lists.left", func(t *testing.T) {
+		apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/rooms/"+url.PathEscape(room)+"/leave", bob.token, obj{}), http.StatusOK)
+		alice.follow(t, &aliceSince, "bob in device_lists.left", func(b map[string]any) bool {
+			if slices.Contains(strs(field(b, "device_lists", "changed")), bob.user) &&
+				slices.Contains(strs(field(b, "device_lists", "left")), bob.user) {
+				t.Fatalf("bob both changed and left: %v", field(b, "device_lists"))
+			}
+			return slices.Contains(strs(field(b, "device_lists", "left")), bob.user)
+		})
+	})
 }
