@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
@@ -89,7 +90,14 @@ func (s *Service) StateEvent(ctx context.Context, user id.UserID, room id.RoomID
 		return nil, mxerr.NotFound.Msg("no such state event")
 	}
 	// The stored form carries unsigned data (prev_content, the redaction).
-	return s.store.Event(ctx, room, ev.EventID())
+	se, err := s.store.Event(ctx, room, ev.EventID())
+	if errors.Is(err, ErrEventNotFound) {
+		// State a room was joined with over federation is stored outside
+		// the timeline (outliers, sql/0008), where Event does not look:
+		// it is state all the same.
+		return &StoredEvent{Event: ev, RoomID: room}, nil
+	}
+	return se, err
 }
 
 // JoinedRooms lists the rooms the user is joined to (GET /joined_rooms).
