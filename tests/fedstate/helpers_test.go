@@ -250,3 +250,65 @@ func forked(t *testing.T, srv *apptest.Server, room string) bool {
 	}
 	return n > 0
 }
+
+// checkStateReads checks that the other state endpoints on a's server
+// agree with GET /state: each event by type and key, /members and
+// /joined_members.
+func checkStateReads(t *testing.T, a account, room string) {
+	t.Helper()
+	base := "/_matrix/client/v3/rooms/" + esc(room)
+	var evs []clientEvent
+	if err := json.Unmarshal(a.must(t, http.MethodGet, base+"/state", nil).Raw, &evs); err != nil {
+		t.Fatal(err)
+	}
+	members, joined := map[string]string{}, map[string]bool{}
+	for _, ev := range evs {
+		if ev.Type == "m.room.member" {
+			members[*ev.StateKey] = ev.EventID
+			var c struct {
+				Membership string `json:"membership"`
+			}
+			_ = json.Unmarshal(ev.Content, &c)
+			if c.Membership == "join" {
+				joined[*ev.StateKey] = true
+			}
+		}
+		res := a.do(t, http.MethodGet, base+"/state/"+esc(ev.Type)+"/"+esc(*ev.StateKey), nil)
+		if res.Status != http.StatusOK {
+			t.Errorf("%s: GET /state/%s/%s: %d %s", a.srv.Name, ev.Type, *ev.StateKey, res.Status, res.Raw)
+			continue
+		}
+		var got, want any
+		_ = json.Unmarshal(res.Raw, &got)
+		_ = json.Unmarshal(ev.Content, &want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: GET /state/%s/%s = %s, GET /state has %s", a.srv.Name, ev.Type, *ev.StateKey, res.Raw, ev.Content)
+		}
+	}
+	var chunk struct {
+		Chunk []clientEvent `json:"chunk"`
+	}
+	if err := json.Unmarshal(a.must(t, http.MethodGet, base+"/members", nil).Raw, &chunk); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ev := range chunk.Chunk {
+		got[*ev.StateKey] = ev.EventID
+	}
+	if d := diff(members, got); d != "" {
+		t.Errorf("%s: /members differs from /state: %s", a.srv.Name, d)
+	}
+	var jm struct {
+		Joined map[string]any `json:"joined"`
+	}
+	if err := json.Unmarshal(a.must(t, http.MethodGet, base+"/joined_members", nil).Raw, &jm); err != nil {
+		t.Fatal(err)
+	}
+	gotJoined := map[string]bool{}
+	for u := range jm.Joined {
+		gotJoined[u] = true
+	}
+	if !maps.Equal(gotJoined, joined) {
+		t.Errorf("%s: /joined_members %v, /state's joined members %v", a.srv.Name, gotJoined, joined)
+	}
+}

@@ -46,6 +46,8 @@ func TestSyncEndsWithTheResolvedStateAfterAPowerLevelRace(t *testing.T) {
 	}
 	// Clients that start now get it from an initial sync.
 	converge(t, room, []account{alice, carol}, syncersOf(t, room, alice, carol))
+	checkStateReads(t, alice, room)
+	checkStateReads(t, carol, room)
 
 	// The fork closes with one more event from each server; still the same.
 	alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/send/m.room.message/a1", map[string]any{"msgtype": "m.text", "body": "after"})
@@ -73,6 +75,8 @@ func TestSyncEndsWithTheResolvedStateAfterABanRacingAMessage(t *testing.T) {
 		t.Fatalf("bob's membership on hs1: %s", res.Raw)
 	}
 	converge(t, room, []account{alice, carol}, syncersOf(t, room, alice, carol))
+	checkStateReads(t, alice, room)
+	checkStateReads(t, carol, room)
 	// The room goes on: carol's next message reaches alice's clients, the
 	// state stays.
 	carol.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/send/m.room.message/c1", map[string]any{"msgtype": "m.text", "body": "still here"})
