@@ -373,6 +373,14 @@ func TestJoinerPagesBackIntoPreJoinHistory(t *testing.T) {
 			if got := pick(all); !slices.Equal(got, want) {
 				t.Fatalf("sync timeline and /messages from its prev_batch give %d of the events, want %d", len(got), len(want))
 			}
+
+			// A token altered by hand, or one of another kind, is refused.
+			for _, tok := range []string{tl.PrevBatch + "0", "o1_" + tl.PrevBatch, "t-5", "not a token"} {
+				res := bob.do(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/messages?dir=b&from="+url.QueryEscape(tok), nil)
+				if res.Status != http.StatusBadRequest || res.Errcode() != "M_INVALID_PARAM" {
+					t.Errorf("/messages from %q: %d %s, want 400 M_INVALID_PARAM", tok, res.Status, res.Raw)
+				}
+			}
 		})
 	}
 }
