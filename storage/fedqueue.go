@@ -684,8 +684,10 @@ func (s *FedQueue) EnqueueEDU(ctx context.Context, dests []id.ServerName, edu qu
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, insertEDUs, names, edu.Type, []byte(edu.Content), key, expires)
-		return err
+		if _, err := tx.Exec(ctx, insertEDUs, names, edu.Type, []byte(edu.Content), key, expires); err != nil {
+			return err
+		}
+		return capEDUs(ctx, tx, names, edu.Type)
 	})
 	if err != nil {
 		return fmt.Errorf("enqueue %s EDU: %w", edu.Type, err)

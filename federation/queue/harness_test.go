@@ -274,13 +274,13 @@ func newWorld(t testing.TB, cfg queue.Config, remotes ...id.ServerName) *world {
 	return w
 }
 
-type outboundFunc func()
+type outboundFunc func(room id.RoomID, ev *event.Event)
 
-func (f outboundFunc) SendEvent(context.Context, id.RoomID, *event.Event) { f() }
+func (f outboundFunc) SendEvent(_ context.Context, room id.RoomID, ev *event.Event) { f(room, ev) }
 
-func (w *world) sendEvent() {
+func (w *world) sendEvent(room id.RoomID, ev *event.Event) {
 	if w.q != nil {
-		w.q.SendEvent(context.Background(), "", nil)
+		w.q.SendEvent(context.Background(), room, ev)
 	}
 }
 

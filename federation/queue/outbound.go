@@ -25,13 +25,37 @@ const (
 	EDUSigningKey     = "m.signing_key_update"
 )
 
+// MaxDroppableEDUs is how many typing, presence and receipt EDUs may wait
+// for one destination; the store drops the oldest beyond it (typing
+// first, then presence, then receipts). To-device messages and device
+// list or signing key updates are never dropped: losing one breaks
+// encryption, and they wait however long the destination is away.
+const MaxDroppableEDUs = 1000
+
+// DroppableEDUTypes are the EDU types the cap may drop, the first
+// sacrificed first.
+var DroppableEDUTypes = []string{EDUTyping, EDUPresence, EDUReceipt}
+
+// Droppable says whether an EDU of type eduType may be dropped.
+func Droppable(eduType string) bool { return slices.Contains(DroppableEDUTypes, eduType) }
+
 // typingEDULifetime: a typing EDU not sent within this long is stale (the
 // receiver would time it out anyway).
 const typingEDULifetime = 30 * time.Second
 
 // SendEvent implements rooms.OutboundSender. The event is committed and
-// the senders read it from the stream: this only wakes them.
-func (q *Queue) SendEvent(context.Context, id.RoomID, *event.Event) { q.wakeFanOut() }
+// the senders read it from the stream: this only wakes the fan-out, and
+// not even that for an event other than a membership change while no
+// other server shares a room with us (nothing to send it to). ev nil
+// stands for a membership change (app's notifier of received ones).
+func (q *Queue) SendEvent(_ context.Context, _ id.RoomID, ev *event.Event) {
+	if ev == nil || ev.Type() == "m.room.member" {
+		q.memberSeen.Store(true)
+	} else if !q.shared.Load() {
+		return
+	}
+	q.wakeFanOut()
+}
 
 // SendTyping enqueues m.typing for the servers of room: a local user
 // started or stopped typing (spec server-server-api "Typing

@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/id"
@@ -147,6 +148,10 @@ type Store interface {
 	RoomServers(ctx context.Context, room id.RoomID) ([]id.ServerName, error)
 	// UserServers are the servers sharing a joined room with user.
 	UserServers(ctx context.Context, user id.UserID) ([]id.ServerName, error)
+	// SharesRooms says whether any other server shares a room with us
+	// (has a window open): when none does, only membership events can
+	// change what the fan-out would do.
+	SharesRooms(ctx context.Context) (bool, error)
 }
 
 // FanOutResult is what one fan-out step did.
@@ -238,6 +243,13 @@ type Queue struct {
 	// that join their rooms.
 	presence PresenceSource
 
+	// shared: other servers may share rooms with us (Store.SharesRooms),
+	// so every event goes through the fan-out; when false only membership
+	// events do, and a server with only local rooms pays nothing per
+	// message. memberSeen: a membership event came since the last pass,
+	// which must then look at shared again.
+	shared, memberSeen atomic.Bool
+
 	mu      sync.Mutex
 	dests   map[id.ServerName]*sender
 	stopped bool
@@ -278,6 +290,11 @@ func (q *Queue) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	shared, err := q.store.SharesRooms(ctx)
+	if err != nil {
+		return err
+	}
+	q.shared.Store(shared)
 	q.mu.Lock()
 	for _, d := range dests {
 		s := q.senderLocked(d.Name)
@@ -371,11 +388,21 @@ const (
 func (q *Queue) runFanOut() {
 	defer q.wg.Done()
 	backoff := q.cfg.BackoffInitial
+	recheck := time.NewTicker(sharedRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-q.ctx.Done():
 			return
 		case <-q.fanout:
+		case <-recheck.C:
+			// Another node may have opened the first window (a remote
+			// join it accepted): events of ours committed meanwhile
+			// wait for a pass, which recheckShared starts then.
+			if !q.shared.Load() {
+				q.recheckShared()
+			}
+			continue
 		}
 		// A burst of commits is read in one pass: one fan-out
 		// transaction per few milliseconds at most, whatever the send
@@ -385,6 +412,9 @@ func (q *Queue) runFanOut() {
 			return
 		case <-time.After(fanOutCoalesce):
 		}
+		// Taken before the pass: a membership event committed during it
+		// sets it again and wakes another pass.
+		membersChanged := q.memberSeen.Swap(false)
 		for {
 			res, err := q.store.FanOut(q.ctx, q.cfg.ServerName, fanOutBatch)
 			if err != nil {
@@ -410,6 +440,29 @@ func (q *Queue) runFanOut() {
 				break
 			}
 		}
+		if membersChanged {
+			q.recheckShared()
+		}
+	}
+}
+
+// sharedRecheck is how often a queue that believes no room is shared
+// looks again (another node may have changed that).
+const sharedRecheck = 5 * time.Second
+
+// recheckShared reads whether rooms are shared after a pass that applied
+// membership changes. Turning true, it runs another pass: events of ours
+// committed while it was false did not wake the fan-out.
+func (q *Queue) recheckShared() {
+	shared, err := q.store.SharesRooms(q.ctx)
+	if err != nil {
+		if q.ctx.Err() == nil {
+			q.logger.Error("federation queue: shared rooms", slog.String("error", err.Error()))
+		}
+		shared = true // unknown: keep every event going through the fan-out
+	}
+	if was := q.shared.Swap(shared); shared && !was {
+		q.wakeFanOut()
 	}
 }
 
