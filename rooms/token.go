@@ -87,8 +87,10 @@ func (s *Service) topoPosition(ctx context.Context, room id.RoomID, tok string, 
 		if err != nil {
 			return p, err
 		}
-		if p != topoEnd && p != topoStart && p.Seq > headSeq {
-			return p, invalidToken()
+		if p != topoEnd && p != topoStart {
+			if err := s.checkHanded(ctx, room, p.Seq, headSeq); err != nil {
+				return p, err
+			}
 		}
 		return p, nil
 	}
@@ -99,6 +101,24 @@ func (s *Service) topoPosition(ctx context.Context, room id.RoomID, tok string, 
 	return s.store.TopoPosOfSeq(ctx, room, seq)
 }
 
+// checkHanded refuses a token position past the room's latest event: no
+// token of the room names one. headSeq may lag behind the database on a
+// node of a cluster that has not heard of the latest events yet: a
+// position past it is checked against the database before it is refused.
+func (s *Service) checkHanded(ctx context.Context, room id.RoomID, seq, headSeq int64) error {
+	if seq <= headSeq {
+		return nil
+	}
+	latest, err := s.store.SeqAtStreamPos(ctx, room, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	if seq > latest {
+		return invalidToken()
+	}
+	return nil
+}
+
 // seqPosition reads an arrival-order token (t, h) or a sync token of
 // room as a sequence number.
 func (s *Service) seqPosition(ctx context.Context, room id.RoomID, tok string, headSeq int64) (int64, error) {
@@ -107,8 +127,8 @@ func (s *Service) seqPosition(ctx context.Context, room id.RoomID, tok string, h
 		if err != nil {
 			return 0, err
 		}
-		if seq > headSeq {
-			return 0, invalidToken()
+		if err := s.checkHanded(ctx, room, seq, headSeq); err != nil {
+			return 0, err
 		}
 		return seq, nil
 	}
