@@ -31,6 +31,11 @@ type builder struct {
 	// mu guards the response's room maps while rooms are built
 	// concurrently (addRooms).
 	mu sync.Mutex
+
+	// pre is what prefetchRooms read of the rooms of an initial sync, read
+	// only once rooms are being built; preAt the read it answers.
+	pre   map[id.RoomID]*RoomPrefetch
+	preAt PrefetchRequest
 }
 
 // roomPlan is what the builder knows of one room before reading it.
@@ -137,6 +142,9 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 		}
 	}
 
+	if err := b.prefetchRooms(ctx, plans); err != nil {
+		return nil, err
+	}
 	if err := b.addRooms(ctx, resp, plans); err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	}
 	jr := &JoinedRoom{State: stateList, StateAfter: stateAfter, Timeline: timeline, Ephemeral: emptyList(), AccountData: emptyList()}
 	if p.full || hasMember(tl) || hasMember(state) {
-		sum, err := b.s.store.RoomSummary(ctx, p.room, b.req.User)
+		sum, err := b.roomSummary(ctx, p.room)
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ func (b *builder) fetchTimeline(ctx context.Context, room id.RoomID, after, upTo
 	var out []*rooms.StoredEvent
 	matched := 0
 	for {
-		batch, more, err := b.s.store.RoomEventsBetween(ctx, room, after, upTo, limit)
+		batch, more, err := b.roomEventsBetween(ctx, room, after, upTo, limit)
 		if err != nil {
 			return nil, false, err
 		}

@@ -1,0 +1,145 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/roomversion"
+	"github.com/parleyhq/parley/syncer"
+)
+
+var _ syncer.RoomsPrefetcher = (*Sync)(nil)
+
+const (
+	// selectTimelines is RoomEventsBetween(room, 0, $2, $3) of every room
+	// of $1 at once: per room, the latest $3 client-visible events at or
+	// below $2, newest first (each room one descent of events_room_stream).
+	selectTimelines = `
+SELECT r.room_id, r.room_version, x.seq, x.stream_pos, x.event_json, x.txn_device, x.txn_id, x.redaction, x.prev
+FROM rooms r CROSS JOIN LATERAL (
+    SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, rd.event_json AS redaction, p.event_json AS prev
+    FROM events e
+    LEFT JOIN events rd ON rd.room_nid = e.room_nid AND rd.seq = e.redacted_by
+    LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq
+    WHERE e.room_nid = r.room_nid AND e.stream_pos > 0 AND e.stream_pos <= $2 AND ` + clientVisible + `
+    ORDER BY e.stream_pos DESC LIMIT $3) x
+WHERE r.room_id = ANY($1)
+ORDER BY r.room_id, x.stream_pos DESC`
+	// selectSummaries is RoomSummary of every room of $1 for user $2.
+	selectSummaries = `
+SELECT r.room_id,
+       (SELECT count(*) FROM room_memberships m WHERE m.room_nid = r.room_nid AND m.membership = 'join'),
+       (SELECT count(*) FROM room_memberships m WHERE m.room_nid = r.room_nid AND m.membership = 'invite'),
+       ARRAY(SELECT h.user_id FROM room_memberships h
+             WHERE h.room_nid = r.room_nid AND h.membership IN ('join', 'invite') AND h.user_id <> $2
+             ORDER BY h.stream_pos LIMIT 5)
+FROM rooms r WHERE r.room_id = ANY($1)`
+)
+
+// PrefetchRooms implements syncer.RoomsPrefetcher: the timelines and the
+// summaries of all the rooms in one round trip of two statements, instead
+// of three per room (issue #9: an initial sync of 500 rooms was some
+// 2,000 sequential round trips).
+func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (map[id.RoomID]*syncer.RoomPrefetch, error) {
+	out := make(map[id.RoomID]*syncer.RoomPrefetch, len(req.Rooms))
+	if len(req.Rooms) == 0 {
+		return out, nil
+	}
+	get := func(room id.RoomID) *syncer.RoomPrefetch {
+		p := out[room]
+		if p == nil {
+			p = &syncer.RoomPrefetch{}
+			out[room] = p
+		}
+		return p
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(selectTimelines, req.Rooms, req.UpTo, req.Limit+1).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				room                 id.RoomID
+				ver                  string
+				se                   = &rooms.StoredEvent{}
+				raw, redaction, prev []byte
+				dev, txn             *string
+			)
+			if err := rows.Scan(&room, &ver, &se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev); err != nil {
+				return err
+			}
+			v, ok := roomversion.Lookup(roomversion.ID(ver))
+			if !ok {
+				return fmt.Errorf("room %s has unknown version %q", room, ver)
+			}
+			se.RoomID = room
+			if err := fillStored(se, v, raw, redaction, prev, dev, txn); err != nil {
+				return err
+			}
+			p := get(room)
+			if len(p.Events) == req.Limit {
+				p.Limited = true
+				continue
+			}
+			p.Events = append(p.Events, se)
+		}
+		return rows.Err()
+	})
+	batch.Queue(selectSummaries, req.Rooms, req.User).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				room            id.RoomID
+				joined, invited int
+				heroes          []id.UserID
+			)
+			if err := rows.Scan(&room, &joined, &invited, &heroes); err != nil {
+				return err
+			}
+			p := get(room)
+			p.Summary = syncer.Summary{Joined: joined, Invited: invited, Heroes: heroes}
+			p.HasSummary = true
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("prefetch %d rooms: %w", len(req.Rooms), err)
+	}
+	for _, p := range out {
+		// Oldest first, as RoomEventsBetween returns them.
+		for i, j := 0, len(p.Events)-1; i < j; i, j = i+1, j-1 {
+			p.Events[i], p.Events[j] = p.Events[j], p.Events[i]
+		}
+		p.HasEvents = true
+	}
+	return out, nil
+}
+
+// fillStored parses a stored event's columns as scanStored does.
+func fillStored(se *rooms.StoredEvent, v roomversion.Version, raw, redaction, prev []byte, dev, txn *string) error {
+	var err error
+	if se.Event, err = event.Parse(v, raw); err != nil {
+		return fmt.Errorf("stored event does not parse: %w", err)
+	}
+	if redaction != nil {
+		if se.Redaction, err = event.Parse(v, redaction); err != nil {
+			return fmt.Errorf("stored redaction does not parse: %w", err)
+		}
+		se.Event = se.Event.Redacted()
+	}
+	if prev != nil {
+		var p struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(prev, &p) == nil {
+			se.PrevContent = p.Content
+		}
+	}
+	if dev != nil && txn != nil {
+		se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
+	}
+	return nil
+}
