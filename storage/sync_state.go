@@ -12,6 +12,13 @@ import (
 	"github.com/parleyhq/parley/syncer"
 )
 
+// The sync engine reads the history of the resolved state and the views
+// of forked rooms through these (optional) interfaces of its store.
+var (
+	_ syncer.StateHistoryStore = (*Sync)(nil)
+	_ syncer.ForkViewStore     = (*Sync)(nil)
+)
+
 // selectStateEntriesBefore resolves a few (type, state key) pairs of the
 // state before the first client-visible event at or after seq (the
 // room's current snapshot past the latest event), in one round trip: the
