@@ -101,6 +101,9 @@ func (b *bench) holdConnections(ctx context.Context, crowd []*user, transport st
 	rs := make([]*receiver, s)
 	for i := range s {
 		rs[i] = newReceiver(b.c, crowd[i%len(crowd)], transport, stats, nil)
+		if b.cfg.pollTimeout > 0 {
+			rs[i].pollTimeout = b.cfg.pollTimeout
+		}
 		wg.Go(func() { rs[i].run(rctx) })
 		select {
 		case slots <- struct{}{}:

@@ -56,6 +56,7 @@ type options struct {
 	transports       []string
 	setupConcurrency int
 	connSetup        time.Duration
+	pollTimeout      time.Duration
 	verify           bool   // count what the server stored after throughput
 	lazyMembers      bool   // lazy_load_members in the receivers' sync filter
 	sendOver         string // latency: http, or ws (request frames)
@@ -117,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&c.hold, "hold", time.Minute, "connections: how long the idle connections are held")
 	fs.IntVar(&c.connUsers, "conn-users", 100, "connections: distinct users the idle connections belong to")
 	fs.IntVar(&c.connMessages, "conn-messages", 100, "connections: messages sent through the crowd")
+	fs.DurationVar(&c.pollTimeout, "poll-timeout", 0, "connections: the crowd's long-poll timeout (default 30s, as Element): each answers empty and polls again after it, so an idle crowd of S costs S/timeout syncs a second")
 	fs.DurationVar(&c.connSetup, "conn-setup", 0, "connections: how long the crowd may take to connect before it is held as it is (default 1m + 10ms per connection)")
 	fs.IntVar(&c.syncRooms, "sync-rooms", 500, "initial-sync: rooms the user is in")
 	fs.IntVar(&c.syncSamples, "sync-samples", 5, "initial-sync: repetitions of each measurement")
