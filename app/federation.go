@@ -18,6 +18,8 @@ import (
 // even when listen.federation is empty: the server may still call others.
 func (a *App) openFederation(registry prometheus.Registerer) error {
 	cfg := a.cfg
+	// Every holder of the key follows a rotation (app/keyrotation.go).
+	a.liveSigningKey()
 	client, err := fedclient.New(fedclient.Config{
 		ServerName: cfg.ServerName,
 		Key:        a.signingKey,

@@ -17,6 +17,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,7 +105,9 @@ type OldKey struct {
 
 // Keyring is the key store of one server.
 type Keyring struct {
-	cfg     Config
+	cfg Config
+	// oldKeys, once set, replaces cfg.OldKeys.
+	oldKeys atomic.Pointer[[]OldKey]
 	store   Store
 	fetch   Fetcher
 	logger  *slog.Logger
@@ -177,6 +180,20 @@ func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 		inflight: map[id.ServerName]*fetchCall{}, lastFetch: map[id.ServerName]time.Time{}, mem: map[id.ServerName]memEntry{}}
 }
 
+// OldKeys are our former keys, as configured or as SetOldKeys replaced
+// them.
+func (k *Keyring) OldKeys() []OldKey {
+	if p := k.oldKeys.Load(); p != nil {
+		return *p
+	}
+	return k.cfg.OldKeys
+}
+
+// SetOldKeys replaces our former keys (a rotation while running: the key
+// that signed until now joins them). Config.Key, a signing.Live's key,
+// follows the rotation by itself.
+func (k *Keyring) SetOldKeys(old []OldKey) { k.oldKeys.Store(&old) }
+
 // ServerName is our server name.
 func (k *Keyring) ServerName() id.ServerName { return k.cfg.ServerName }
 
@@ -198,7 +215,7 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 		if keyID == k.cfg.Key.ID() {
 			return k.cfg.Key.Public(), nil
 		}
-		for _, old := range k.cfg.OldKeys {
+		for _, old := range k.OldKeys() {
 			if old.KeyID == keyID && (atTS == 0 || atTS < old.ExpiredTS) {
 				return old.Key, nil
 			}

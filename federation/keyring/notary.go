@@ -22,8 +22,9 @@ const MaxQueryServers = 100
 // now + the validity period, signed by the current key.
 func (k *Keyring) KeyDocument() []byte {
 	now := k.cfg.Now()
+	key := k.cfg.Key.Current()
 	var old []canonicaljson.Member
-	for _, o := range k.cfg.OldKeys {
+	for _, o := range k.OldKeys() {
 		old = append(old, canonicaljson.Member{Key: o.KeyID, Value: canonicaljson.ObjectValue(
 			canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(signing.EncodeBase64(o.Key))},
 			canonicaljson.Member{Key: "expired_ts", Value: canonicaljson.IntValue(o.ExpiredTS)},
@@ -32,12 +33,12 @@ func (k *Keyring) KeyDocument() []byte {
 	obj := canonicaljson.ObjectValue(
 		canonicaljson.Member{Key: "server_name", Value: canonicaljson.StringValue(string(k.cfg.ServerName))},
 		canonicaljson.Member{Key: "verify_keys", Value: canonicaljson.ObjectValue(canonicaljson.Member{
-			Key: k.cfg.Key.ID(), Value: canonicaljson.ObjectValue(canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(k.cfg.Key.PublicBase64())}),
+			Key: key.ID(), Value: canonicaljson.ObjectValue(canonicaljson.Member{Key: "key", Value: canonicaljson.StringValue(key.PublicBase64())}),
 		})},
 		canonicaljson.Member{Key: "old_verify_keys", Value: canonicaljson.ObjectValue(old...)},
 		canonicaljson.Member{Key: "valid_until_ts", Value: canonicaljson.IntValue(now.Add(k.cfg.ValidityPeriod).UnixMilli())},
 	)
-	signed, err := signing.SignServer(obj, k.cfg.ServerName, k.cfg.Key)
+	signed, err := signing.SignServer(obj, k.cfg.ServerName, key)
 	if err != nil {
 		// obj is an object built above: Sign cannot fail on it.
 		panic(err)

@@ -242,6 +242,7 @@ func Sign(k signing.Key, origin, destination id.ServerName, method, uri string, 
 	if err != nil {
 		return "", err
 	}
+	k = k.Current() // one key for the signature and its id
 	sig := signing.EncodeBase64(k.Sign(signing.SigningBytes(obj)))
 	return Auth{Origin: origin, Destination: destination, KeyID: k.ID(), Signature: sig}.String(), nil
 }

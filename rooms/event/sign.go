@@ -21,6 +21,7 @@ func HashAndSign(v roomversion.Version, obj canonicaljson.Value, server id.Serve
 	if obj.Kind() != canonicaljson.Object {
 		return canonicaljson.Value{}, fmt.Errorf("%w: a JSON %s, want an object", ErrInvalidEvent, obj.Kind())
 	}
+	k = k.Current() // one key for the signature and its id
 	h := ContentHash(obj)
 	hashes, ok := obj.Get("hashes")
 	if !ok || hashes.Kind() != canonicaljson.Object {

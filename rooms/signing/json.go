@@ -23,6 +23,7 @@ func Sign(obj canonicaljson.Value, entity string, k Key) (canonicaljson.Value, e
 	if obj.Kind() != canonicaljson.Object {
 		return canonicaljson.Value{}, fmt.Errorf("signing: sign a JSON %s: want an object", obj.Kind())
 	}
+	k = k.Current()
 	sig := EncodeBase64(k.Sign(SigningBytes(obj)))
 	return AddSignature(obj, entity, k.ID(), sig)
 }

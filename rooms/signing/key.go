@@ -33,6 +33,9 @@ var (
 type Key struct {
 	id   string
 	priv ed25519.PrivateKey
+	// live, when set, is the key this one stands for now (Live): a
+	// server's key rotated while it runs.
+	live *Live
 }
 
 // ValidKeyID reports whether keyID is "ed25519:" followed by a version made
@@ -84,20 +87,31 @@ func ParseSeed(keyID, seed string) (Key, error) {
 	return NewKey(keyID, b)
 }
 
+// Current is the key k stands for now: k itself, or for a key of a Live
+// the one it holds at this moment. Code that uses both ID and Sign takes
+// it first, so that a rotation between the two cannot pair one key's id
+// with the other's signature.
+func (k Key) Current() Key {
+	if k.live != nil {
+		return *k.live.cur.Load()
+	}
+	return k
+}
+
 // ID is the key id, "ed25519:<version>".
-func (k Key) ID() string { return k.id }
+func (k Key) ID() string { return k.Current().id }
 
 // Seed is the unpadded Base64 seed to persist.
-func (k Key) Seed() string { return EncodeBase64(k.priv.Seed()) }
+func (k Key) Seed() string { return EncodeBase64(k.Current().priv.Seed()) }
 
 // Public is the verification key.
-func (k Key) Public() ed25519.PublicKey { return k.priv.Public().(ed25519.PublicKey) }
+func (k Key) Public() ed25519.PublicKey { return k.Current().priv.Public().(ed25519.PublicKey) }
 
 // PublicBase64 is the verification key as published in key responses.
 func (k Key) PublicBase64() string { return EncodeBase64(k.Public()) }
 
 // Sign signs msg.
-func (k Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+func (k Key) Sign(msg []byte) []byte { return ed25519.Sign(k.Current().priv, msg) }
 
 // ParsePublicKey decodes an unpadded Base64 ed25519 verification key.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
