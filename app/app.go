@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/federation/fedclient"
 	"github.com/parleyhq/parley/federation/keyring"
 	"github.com/parleyhq/parley/federation/queue"
+	"github.com/parleyhq/parley/httpmetrics"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
@@ -176,7 +177,7 @@ func (a *App) build(ctx context.Context) (err error) {
 
 		Config:  cfg,
 		Logger:  logger,
-		Metrics: clientapi.NewHTTPMetrics(registry, "client"),
+		Metrics: httpmetrics.New(registry, "client"),
 		Ready:   a.readiness,
 		Users:   a.users,
 		Media:   a.media,

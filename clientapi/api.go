@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/accountdata"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ephemeral"
+	"github.com/parleyhq/parley/httpmetrics"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/media"
 	"github.com/parleyhq/parley/presence"
@@ -28,7 +29,7 @@ import (
 type Deps struct {
 	Config  *config.Config
 	Logger  *slog.Logger
-	Metrics *HTTPMetrics
+	Metrics *httpmetrics.Metrics
 	// Ready reports whether the server can serve requests (migrations done,
 	// database answering); it backs GET /health.
 	Ready func(r *http.Request) error

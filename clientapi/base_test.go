@@ -14,18 +14,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/httpmetrics"
 	"github.com/parleyhq/parley/mxerr"
 )
 
-func newTestAPI(t *testing.T, mutate func(*config.Config)) (*API, *HTTPMetrics) {
+func newTestAPI(t *testing.T, mutate func(*config.Config)) (*API, *prometheus.Registry) {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.ServerName = "example.org"
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	metrics := NewHTTPMetrics(prometheus.NewRegistry(), "client")
-	return New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Metrics: metrics}), metrics
+	reg := prometheus.NewRegistry()
+	metrics := httpmetrics.New(reg, "client")
+	return New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Metrics: metrics}), reg
 }
 
 func do(t *testing.T, h http.Handler, method, path, body string) (*http.Response, map[string]any) {
@@ -140,15 +142,18 @@ func TestHealth(t *testing.T) {
 }
 
 func TestMetricsCountByRoute(t *testing.T) {
-	api, metrics := newTestAPI(t, nil)
+	api, reg := newTestAPI(t, nil)
 	do(t, api, http.MethodGet, "/_matrix/client/versions", "")
 	do(t, api, http.MethodGet, "/_matrix/client/versions", "")
 	do(t, api, http.MethodGet, "/nope", "")
-	if got := testutil.ToFloat64(metrics.requests.WithLabelValues("/_matrix/client/versions", "GET", "200")); got != 2 {
-		t.Errorf("versions counted %v times, want 2", got)
-	}
-	if got := testutil.ToFloat64(metrics.requests.WithLabelValues("unmatched", "GET", "404")); got != 1 {
-		t.Errorf("unmatched counted %v times, want 1", got)
+	want := `
+# HELP parley_http_requests_total HTTP requests served, by route, method and status.
+# TYPE parley_http_requests_total counter
+parley_http_requests_total{api="client",method="GET",route="/_matrix/client/versions",status="200"} 2
+parley_http_requests_total{api="client",method="GET",route="unmatched",status="404"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "parley_http_requests_total"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -71,13 +72,25 @@ func toMatrixError(err error) (*mxerr.Error, bool) {
 
 // writeError answers the request with the Matrix error for err. Errors
 // nothing maps are logged here, once, with the request's context; the
-// client only sees a generic M_UNKNOWN.
+// client only sees a generic M_UNKNOWN. A request the client abandoned
+// (its connection closed, so its context was cancelled) is not a server
+// failure: it is logged at debug level.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	m, known := toMatrixError(err)
 	if !known {
-		a.Logger.ErrorContext(r.Context(), "request failed", slog.String("error", err.Error()))
+		level := slog.LevelError
+		if clientGone(r, err) {
+			level = slog.LevelDebug
+		}
+		a.Logger.LogAttrs(r.Context(), level, "request failed", slog.String("error", err.Error()))
 	}
 	writeMatrixError(w, m)
+}
+
+// clientGone tells whether err is the cancellation of a request whose
+// client went away.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 func writeMatrixError(w http.ResponseWriter, m *mxerr.Error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/parleyhq/parley/httpmetrics"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 )
@@ -40,30 +41,6 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (flush,
-// hijack for WebSockets, deadlines).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // observe gives the request an id, and logs and measures it when it ends:
 // request id, user id, method, path, status, duration.
 func (a *API) observe(next http.Handler) http.Handler {
@@ -71,26 +48,23 @@ func (a *API) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		info := &requestInfo{id: newRequestID()}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpmetrics.NewStatusRecorder(w)
 		rec.Header().Set("X-Request-Id", info.id)
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
 		elapsed := time.Since(start)
 		route := "unmatched"
 		if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
 		if a.Metrics != nil {
-			a.Metrics.observe(route, r.Method, rec.status, elapsed)
+			a.Metrics.Observe(route, r.Method, rec.Status(), elapsed)
 		}
 		a.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", info.id),
 			slog.String("user_id", string(info.userID)),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
+			slog.Int("status", rec.Status()),
 			slog.Duration("duration", elapsed),
 		)
 	})

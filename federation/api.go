@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/federation/fedclient"
 	"github.com/parleyhq/parley/federation/keyring"
 	"github.com/parleyhq/parley/federation/xmatrix"
+	"github.com/parleyhq/parley/httpmetrics"
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/mxerr"
 	"github.com/parleyhq/parley/rooms"
@@ -71,7 +72,7 @@ type API struct {
 	// deps is d; both spellings are used by the endpoint files.
 	deps    *Deps
 	router  chi.Router
-	metrics *httpMetrics
+	metrics *httpmetrics.Metrics
 	// bodyTimeout bounds reading an authenticated request's body.
 	bodyTimeout time.Duration
 }
@@ -86,7 +87,7 @@ func New(d Deps) *API {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	a := &API{d: d, metrics: newHTTPMetrics(d.Registry), bodyTimeout: BodyTimeout}
+	a := &API{d: d, metrics: httpmetrics.New(d.Registry, "federation"), bodyTimeout: BodyTimeout}
 	a.deps = &a.d
 	r := chi.NewRouter()
 	r.Use(a.observe)
