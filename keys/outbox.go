@@ -138,7 +138,7 @@ func (s *Service) relayOutbox(ctx context.Context) (int, error) {
 			// now (with the signatures uploaded for them, as /keys/query
 			// shows them): a later entry of the same device carries the
 			// same, which is what the receiver must end with.
-			if s.edus != nil {
+			if s.eduSender() != nil {
 				if st.servers, err = s.remoteServersOf(ctx, e.User); err != nil {
 					return 0, err
 				}
@@ -160,7 +160,7 @@ func (s *Service) relayOutbox(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if w, ok := s.edus.(QueueWaker); ok {
+	if w, ok := s.eduSender().(QueueWaker); ok {
 		for _, d := range woken {
 			w.Wake(d)
 		}

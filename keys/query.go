@@ -241,14 +241,15 @@ func (s *Service) queryRemote(ctx context.Context, server id.ServerName, users m
 		defer s.mergeMu.Unlock()
 		resp.Failures[string(server)], _ = json.Marshal(map[string]string{"status": "503", "message": msg})
 	}
-	if s.remote == nil {
+	rk := s.remoteKeys()
+	if rk == nil {
 		fail("federation is not available")
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"device_keys": users})
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	raw, err := s.remote.QueryKeys(ctx, server, body)
+	raw, err := rk.QueryKeys(ctx, server, body)
 	if err != nil {
 		s.logger.InfoContext(ctx, "remote key query failed", slog.String("server", string(server)), slog.String("error", err.Error()))
 		fail("the server did not answer")
@@ -344,14 +345,15 @@ func (s *Service) claimRemote(ctx context.Context, server id.ServerName, users m
 		defer s.mergeMu.Unlock()
 		resp.Failures[string(server)], _ = json.Marshal(map[string]string{"status": "503", "message": msg})
 	}
-	if s.remote == nil {
+	rk := s.remoteKeys()
+	if rk == nil {
 		fail("federation is not available")
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"one_time_keys": users})
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	raw, err := s.remote.ClaimKeys(ctx, server, body)
+	raw, err := rk.ClaimKeys(ctx, server, body)
 	if err != nil {
 		fail("the server did not answer")
 		return

@@ -53,7 +53,7 @@ type RemoteDevices interface {
 }
 
 func (s *Service) remoteDevices() RemoteDevices {
-	rd, _ := s.remote.(RemoteDevices)
+	rd, _ := s.remoteKeys().(RemoteDevices)
 	return rd
 }
 

@@ -59,6 +59,7 @@ type Service struct {
 	notifier Notifier
 	uia      UIA
 	logger   *slog.Logger
+	wireMu   sync.RWMutex // guards edus and remote
 	edus     EDUSender
 	remote   RemoteKeys
 	// mergeMu guards the responses that concurrent remote queries merge
@@ -110,10 +111,32 @@ func (s *Service) Close() {
 
 // SetEDUSender plugs the outbound federation queue in; call it while
 // wiring.
-func (s *Service) SetEDUSender(e EDUSender) { s.edus = e }
+func (s *Service) SetEDUSender(e EDUSender) {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	s.edus = e
+}
 
 // SetRemoteKeys plugs the federation client in; call it while wiring.
-func (s *Service) SetRemoteKeys(r RemoteKeys) { s.remote = r }
+func (s *Service) SetRemoteKeys(r RemoteKeys) {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	s.remote = r
+}
+
+// eduSender and remoteKeys read what the Set methods plugged in: tests
+// replace them while the background workers run.
+func (s *Service) eduSender() EDUSender {
+	s.wireMu.RLock()
+	defer s.wireMu.RUnlock()
+	return s.edus
+}
+
+func (s *Service) remoteKeys() RemoteKeys {
+	s.wireMu.RLock()
+	defer s.wireMu.RUnlock()
+	return s.remote
+}
 
 // ErrWrongBackupVersion is M_WRONG_ROOM_KEYS_VERSION (spec: "Server-side
 // key backups"): keys sent to a backup version that is not the current

@@ -94,8 +94,9 @@ func messageID(txn TxnKey) string {
 // of the queue fails the send, which the client retries.
 func (s *Service) sendRemoteToDevice(ctx context.Context, sender id.UserID, eventType, messageID string,
 	remote map[id.ServerName]map[id.UserID]map[id.DeviceID]json.RawMessage) error {
+	edus := s.eduSender()
 	for server, msgs := range remote {
-		if s.edus == nil {
+		if edus == nil {
 			s.logger.InfoContext(ctx, "to-device message for a remote server dropped: no federation sender",
 				slog.String("destination", string(server)))
 			continue
@@ -105,7 +106,7 @@ func (s *Service) sendRemoteToDevice(ctx context.Context, sender id.UserID, even
 		if err != nil {
 			return mxerr.BadJSON.Msg("messages: not JSON")
 		}
-		if err := s.edus.SendEDU(ctx, server, "m.direct_to_device", content); err != nil {
+		if err := edus.SendEDU(ctx, server, "m.direct_to_device", content); err != nil {
 			return fmt.Errorf("queue m.direct_to_device for %s: %w", server, err)
 		}
 	}
