@@ -226,8 +226,11 @@ func (s *Service) applyDeviceListUpdate(ctx context.Context, u deviceListUpdate)
 	if l == nil {
 		// Not cached, or dropped for a resync under way: that one must
 		// fetch again, the list it fetched may predate this update.
-		if _, err := s.store.RemarkResync(ctx, u.UserID); err != nil {
+		marked, err := s.store.RemarkResync(ctx, u.UserID)
+		if err != nil {
 			s.logger.WarnContext(ctx, "remote device list resync", slog.String("error", err.Error()))
+		} else if marked {
+			s.kickResyncs() // the server just spoke: it is up
 		}
 		return
 	}
