@@ -48,7 +48,7 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 	if err != nil {
 		return err
 	}
-	tl, state, trimmed, err := b.timelineAndState(ctx, p, evs, joined, upTo)
+	tl, state, trimmed, err := b.timelineAndState(ctx, p, evs, !limited, joined, upTo)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,9 @@ func (b *builder) addRoom(ctx context.Context, resp *Response, p roomPlan) error
 // trimmed reports that more such events were left out. It also builds the
 // state section that goes with it (state_after with use_state_after),
 // from the history of the room's resolved state when the store keeps one.
-func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms.StoredEvent, joined bool, upTo int64) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
+//
+// fetchedAll reports that evs are every event of the range.
+func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms.StoredEvent, fetchedAll, joined bool, upTo int64) (tl, state []*rooms.StoredEvent, trimmed bool, err error) {
 	tf := b.filter.TimelineFilter()
 	limit := b.filter.TimelineLimit()
 	hs, resolved := b.s.store.(StateHistoryStore)
@@ -108,9 +110,19 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 		// visible — but for one built on a branch of a fork where the user
 		// was not joined yet, under "joined" or "invited" history; the
 		// state section is what changed before the timeline.
-		views, err := b.forkViews(ctx, p.room, evs)
-		if err != nil {
-			return nil, nil, false, err
+		//
+		// Events of this server are built on all forward extremities: the
+		// state after one is the state before it and itself, whatever
+		// forked before. A range of only such events needs neither the
+		// views of a forked room nor the history of the resolved state
+		// (the common case of a sync woken by a local message reads
+		// nothing more than before).
+		linear := localOnly(evs, b.req.User.Server())
+		var views map[int64]rooms.UserView
+		if !linear {
+			if views, err = b.forkViews(ctx, p.room, evs); err != nil {
+				return nil, nil, false, err
+			}
 		}
 		for _, se := range evs {
 			if tf.Matches(matchView(se)) && visibleToMember(b.req.User, se, views) {
@@ -119,6 +131,10 @@ func (b *builder) timelineAndState(ctx context.Context, p roomPlan, evs []*rooms
 		}
 		if len(tl) > limit {
 			tl, trimmed = tl[len(tl)-limit:], true
+		}
+		if resolved && linear && fetchedAll && len(tl) == len(evs) {
+			state, err := b.linearDelta(ctx, p.room, tl)
+			return tl, state, trimmed, err
 		}
 		if resolved {
 			tl, state, cut, err := b.resolvedDelta(ctx, hs, p.room, tl, upTo)

@@ -193,6 +193,40 @@ func cutAtUnresolved(tl []*rooms.StoredEvent, inForce func(k auth.StateKey, se *
 	return tl, false
 }
 
+// localOnly reports whether every event of evs is of server (the syncing
+// user's, this one).
+func localOnly(evs []*rooms.StoredEvent, server id.ServerName) bool {
+	for _, se := range evs {
+		if se.Event.Sender().Server() != server {
+			return false
+		}
+	}
+	return true
+}
+
+// linearDelta is the state section of a room the user was joined to all
+// along when the timeline is every event of the range and each was built
+// on all forward extremities (timelineAndState): nothing changed outside
+// the timeline. state_after is then the timeline's state events, the last
+// of each key; state is empty. Both get the senders' member events for a
+// lazy-loading filter.
+func (b *builder) linearDelta(ctx context.Context, room id.RoomID, tl []*rooms.StoredEvent) ([]*rooms.StoredEvent, error) {
+	var state []*rooms.StoredEvent
+	if b.req.UseStateAfter {
+		st := rooms.State{}
+		for _, se := range tl {
+			if ev := se.Event; ev.IsState() {
+				st[auth.StateKey{Type: ev.Type(), StateKey: *ev.StateKey()}] = ev
+			}
+		}
+		state = b.filterState(sortedState(room, st))
+	}
+	if lazy, _ := b.filter.LazyLoadMembers(); lazy && len(tl) > 0 {
+		return b.addSenderMembers(ctx, room, state, tl)
+	}
+	return state, nil
+}
+
 // resolvedDelta is the state section of a room the user was joined to all
 // along, from the history of its resolved state (sectionSeqs), with the
 // member events of the timeline's senders for a lazy-loading filter. It
