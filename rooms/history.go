@@ -141,7 +141,14 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 			backfills++
 			more = s.backfillBefore(ctx, h)
 			fetched = more
-			rules.complete = nil
+			if more {
+				// The rules read the history visibility events just
+				// backfilled too.
+				if _, vis, err = s.headVisibility(ctx, room, user); err != nil {
+					return nil, pos, err
+				}
+				rules = &historyRules{s: s, room: room, vis: vis}
+			}
 		}
 	}
 	// A page that ends right after a backfill that brought events may

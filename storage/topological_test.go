@@ -374,3 +374,59 @@ FROM rooms, generate_series(1, 3) d`); err != nil {
 		t.Fatalf("topo of the stored events after 0015: %v, want their depths", topos)
 	}
 }
+
+// TestBackfilledHistoryFollowsEachHistoryVisibilityChange: history that
+// was "shared", then "joined", then "shared" again before dave joined: the
+// messages of the "joined" stretch stay hidden from him, also when the
+// history visibility event that started it comes in the same backfill as
+// the room's creation.
+func TestBackfilledHistoryFollowsEachHistoryVisibilityChange(t *testing.T) {
+	h := newFedHarness(t)
+	room, bob, st, last := h.remoteRoom("11")
+	v := st.Get(auth.TypeCreate, "").Version()
+	var shown, hidden []id.EventID
+	send := func(body string) id.EventID {
+		last = h.build(inRemote, v, room, bob, "m.room.message", nil, fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body), []*event.Event{last}, st)
+		return last.EventID()
+	}
+	setHV := func(hv string) {
+		last = h.build(inRemote, v, room, bob, "m.room.history_visibility", strp(""), fmt.Sprintf(`{"history_visibility":%q}`, hv), []*event.Event{last}, st)
+		st = st.With(last)
+	}
+	shown = append(shown, send("shared 1"), send("shared 2"))
+	setHV("joined")
+	hidden = append(hidden, send("joined 1"), send("joined 2"), send("joined 3"))
+	setHV("shared")
+	shown = append(shown, send("shared again"))
+	dave := uniqueUser(t, "dave")
+	join := h.build(roomServer, v, room, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{last}, st)
+	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+		if server == inRemote && keyID == h.remote.key.ID() {
+			return h.remote.key.Public(), nil
+		}
+		if server == roomServer && keyID == h.local.ID() {
+			return h.local.Public(), nil
+		}
+		return nil, fmt.Errorf("no key %s of %s", keyID, server)
+	}
+	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetBackfill(&remoteHistory{h: h})
+
+	got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 50)
+	for _, e := range shown {
+		if !slices.Contains(got, e) {
+			t.Errorf("a message of shared history is not shown")
+		}
+	}
+	for _, e := range hidden {
+		if slices.Contains(got, e) {
+			t.Errorf("a message of joined history is shown to a later joiner")
+		}
+		if _, err := h.svc.Event(h.ctx, dave, room, e); err == nil {
+			t.Errorf("GET /event shows a message of joined history to a later joiner")
+		}
+	}
+}
