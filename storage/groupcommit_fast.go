@@ -57,9 +57,10 @@ lk AS MATERIALIZED (SELECT room_nid, last_seq, snapshot_nid FROM rooms WHERE roo
        ORDER BY room_id COLLATE "C" FOR UPDATE),
 t AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
       AS t(u, d, id, nid, ev)),
+used AS (SELECT t.nid FROM t, LATERAL (SELECT 1 FROM client_txns c
+                                        WHERE c.user_id = t.u AND c.device_id = t.d AND c.txn_id = t.id LIMIT 1) c),
 ok AS MATERIALIZED (SELECT x.nid, x.last, lk.snapshot_nid FROM x JOIN lk ON lk.room_nid = x.nid AND lk.last_seq = x.expect
-       WHERE NOT EXISTS (SELECT 1 FROM t JOIN client_txns c ON c.user_id = t.u AND c.device_id = t.d AND c.txn_id = t.id
-                         WHERE t.nid = x.nid)),
+       WHERE x.nid NOT IN (SELECT nid FROM used)),
 rm AS (UPDATE rooms r SET last_seq = ok.last, extremities = ARRAY[ok.last] FROM ok WHERE r.room_nid = ok.nid),
 tx AS (INSERT INTO client_txns (user_id, device_id, txn_id, room_nid, event_id, created_ts)
        SELECT t.u, t.d, t.id, t.nid, t.ev, $9 FROM t JOIN ok ON ok.nid = t.nid),
