@@ -302,6 +302,10 @@ func (a *App) Run(ctx context.Context) error {
 	// The E2EE workers: the device list outbox relay (what a previous run
 	// left goes out now), remote device list resyncs, to-device expiry.
 	a.keys.Start()
+	// A signing key rotated meanwhile is picked up (app/keyrotation.go).
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.watchSigningKey(watchCtx)
 	for i, srv := range a.servers {
 		go func() { errs <- srv.Serve(a.listeners[i]) }()
 	}
