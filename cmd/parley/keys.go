@@ -28,7 +28,7 @@ func runKeys(cfg *config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("retired %s, new key %s; restart the server to use it\n", oldID, newID)
+		fmt.Printf("retired %s, new key %s; a running server switches to it within 10 seconds\n", oldID, newID)
 		return nil
 	default:
 		return usagef("usage: parley keys list|rotate")
