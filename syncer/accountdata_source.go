@@ -43,11 +43,16 @@ func (s AccountDataSource) Fill(ctx context.Context, q StreamQuery, resp *Respon
 	if q.Initial {
 		since = 0
 	}
+	gf, rf := q.Filter.AccountDataFilter(), q.Filter.RoomAccountDataFilter()
+	if since >= q.Pos || (excludesAll(gf) && (rf == nil || excludesAll(&rf.EventFilter))) {
+		// Nothing in the range, or nothing the client wants: no query (a
+		// fan-out is hundreds of these syncs at once).
+		return nil
+	}
 	entries, err := s.Store.AccountDataBetween(ctx, q.User, since, q.Pos)
 	if err != nil {
 		return err
 	}
-	gf, rf := q.Filter.AccountDataFilter(), q.Filter.RoomAccountDataFilter()
 	for _, e := range entries {
 		raw, err := json.Marshal(map[string]any{"type": e.Type, "content": e.Content})
 		if err != nil {
@@ -66,4 +71,9 @@ func (s AccountDataSource) Fill(ctx context.Context, q StreamQuery, resp *Respon
 		jr.AccountData.Events = append(jr.AccountData.Events, raw)
 	}
 	return nil
+}
+
+// excludesAll reports whether f matches no event at all ("types": []).
+func excludesAll(f *EventFilter) bool {
+	return f != nil && f.Types != nil && len(f.Types) == 0
 }

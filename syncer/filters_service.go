@@ -69,6 +69,9 @@ func (s *Service) resolveFilter(ctx context.Context, user id.UserID, param strin
 	case param[0] == '{':
 		return ParseFilter([]byte(param))
 	}
+	if f := s.filterCache.get(user, param); f != nil {
+		return f, nil
+	}
 	def, err := s.filters.Filter(ctx, user, param)
 	if errors.Is(err, ErrFilterNotFound) {
 		return nil, mxerr.InvalidParam.Msg("filter: no such filter")
@@ -80,5 +83,7 @@ func (s *Service) resolveFilter(ctx context.Context, user id.UserID, param strin
 	if err := json.Unmarshal(def, &f); err != nil {
 		return nil, fmt.Errorf("decode stored filter %s: %w", param, err)
 	}
+	// Shared by every later sync naming it: the builder only reads it.
+	s.filterCache.put(user, param, &f)
 	return &f, nil
 }

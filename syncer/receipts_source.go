@@ -63,11 +63,14 @@ func (s ReceiptSource) Fill(ctx context.Context, q StreamQuery, resp *Response) 
 	if q.Initial {
 		since = 0
 	}
+	ef := q.Filter.EphemeralFilter()
+	if since >= q.Pos || (ef != nil && excludesAll(&ef.EventFilter)) {
+		return nil // nothing in the range, or the client wants no ephemeral events
+	}
 	receipts, err := s.Store.ReceiptsBetween(ctx, q.Joined, since, q.Pos)
 	if err != nil {
 		return err
 	}
-	ef := q.Filter.EphemeralFilter()
 	byRoom := map[id.RoomID]receiptContent{}
 	var order []id.RoomID
 	for _, r := range receipts {

@@ -26,6 +26,11 @@ type Service struct {
 	ignore IgnoreList
 	// tracker hears syncs start and end (presence); nil: nobody.
 	tracker PresenceTracker
+	// posReads shares reads of the streams' positions between syncs
+	// that ask at the same time.
+	posReads sharedRead
+	// filterCache keeps the stored filters syncs name by id.
+	filterCache filterCache
 }
 
 // New returns the service. notifier is the one the rooms service tells

@@ -62,9 +62,18 @@ func (r *Response) Joined(room id.RoomID) *JoinedRoom {
 	return jr
 }
 
-// positions reads the current position of every stream: the timeline's
-// from the store, the others from their sources.
+// positions returns the current position of every stream, read after the
+// call began: a sync woken by a commit must see it. The syncs that one
+// commit wakes (every member of a room) all ask at once; they share one
+// read that starts after all of them asked (posReads), instead of one
+// query per stream each.
 func (s *Service) positions(ctx context.Context) (Token, error) {
+	return s.posReads.read(ctx, s.readPositions)
+}
+
+// readPositions reads the current position of every stream: the
+// timeline's from the store, the others from their sources.
+func (s *Service) readPositions(ctx context.Context) (Token, error) {
 	var t Token
 	pos, err := s.store.CurrentStreamPos(ctx)
 	if err != nil {
