@@ -42,6 +42,9 @@ func runFederation(ctx context.Context, cfg *config.Config, args []string, out i
 		return fmt.Errorf("discovery: %w", err)
 	}
 	fmt.Fprintf(out, "target      %s (Host: %s, certificate for %s)\n", target.Addr, target.Host, target.TLSName)
+	for _, addr := range target.Fallbacks {
+		fmt.Fprintf(out, "  then      %s (further SRV record, tried when the ones before do not connect)\n", addr)
+	}
 	var version struct {
 		Server struct {
 			Name    string `json:"name"`
