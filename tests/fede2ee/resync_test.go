@@ -1,9 +1,13 @@
 package fede2ee
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
+	"os"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +17,8 @@ import (
 
 	"github.com/parleyhq/parley/apptest"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/federation/fedtest"
+	"github.com/parleyhq/parley/federation/xmatrix"
 )
 
 // TestDeviceListResyncInBackground: a gap in bob@hs2's chain while hs2
@@ -132,4 +138,115 @@ func TestDeviceListResyncInBackground(t *testing.T) {
 	if !slices.Equal(got, []string{bob.device}) {
 		t.Fatalf("bob's devices from hs1's cache with hs2 down: %v (%s)", got, q.Raw)
 	}
+}
+
+// TestSendReturnsBeforeTheResync: a transaction to hs1 whose
+// m.device_list_update has a gap in bob's chain gets its answer while
+// bob's server (played by a double standing in for hs2) is still working
+// on GET /user/devices; once it answers, hs1's cache holds its list.
+func TestSendReturnsBeforeTheResync(t *testing.T) {
+	servers := apptest.StartFederation(t, 2)
+	hs1, hs2 := servers[0], servers[1]
+	ctx := context.Background()
+	alice := newDevice(t, hs1, "alice")
+	bob := newDevice(t, hs2, "bob")
+	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", alice.token, obj{"preset": "public_chat"})
+	apptest.MustStatus(t, res, http.StatusOK)
+	room := res.String("room_id")
+	apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(room)+"?server_name=hs1.test", bob.token, obj{}), http.StatusOK)
+	var aliceSince string
+	alice.follow(t, &aliceSince, "bob's join", func(b map[string]any) bool {
+		for _, e := range asSlice(field(b, "rooms", "join", room, "timeline", "events")) {
+			if field(e, "state_key") == bob.user {
+				return true
+			}
+		}
+		return false
+	})
+	bob.upload(t, 0)
+	query := func() apptest.Response {
+		q := hs1.Do(t, http.MethodPost, v3+"/keys/query", alice.token, obj{"device_keys": obj{bob.user: []string{}}})
+		apptest.MustStatus(t, q, http.StatusOK)
+		return q
+	}
+	waitFor(t, "bob's keys on hs1", func() bool { return field(query().Body, "device_keys", bob.user, bob.device) != nil })
+
+	// hs2 goes; a double answers for it, slowly: GET /user/devices waits
+	// until the test lets it answer.
+	hs2Key := hs2.App.SigningKey()
+	hs2.Stop(t)
+	double := fedtest.StartDouble(t, hs2.CA, "hs2.test", hs2.Config.Listen.Federation)
+	asked := make(chan struct{}, 10)
+	release := make(chan struct{})
+	double.Handle("GET /_matrix/federation/v1/user/devices/{userId}", func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		fedtest.WriteJSON(w, http.StatusOK, obj{"user_id": bob.user, "stream_id": 4242, "devices": []obj{{
+			"device_id": "NEWDEV", "keys": obj{"user_id": bob.user, "device_id": "NEWDEV", "keys": obj{"ed25519:NEWDEV": "k"}},
+		}}})
+	})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
+	// The transaction, signed with hs2's own key, which hs1 knows.
+	body, _ := json.Marshal(obj{"origin": "hs2.test", "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{},
+		"edus": []obj{{"edu_type": "m.device_list_update", "content": obj{"user_id": bob.user, "device_id": "GHOST",
+			"stream_id": 9000, "prev_id": []int64{8999}, "deleted": false, // 8999 was never seen: a gap
+			"keys": obj{"user_id": bob.user, "device_id": "GHOST", "keys": obj{"ed25519:GHOST": "k"}}}}}})
+	uri := "/_matrix/federation/v1/send/gap1"
+	auth, err := xmatrix.Sign(hs2Key, "hs2.test", "hs1.test", http.MethodPut, uri, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(hs1.Config.Federation.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "hs1.test"}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, hs1.FederationURL+uri, bytes.NewReader(body))
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/send: %d", resp.StatusCode)
+	}
+	// /send answered; the resync is under way (or about to be) and waits
+	// for the double.
+	select {
+	case <-asked:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no GET /user/devices reached bob's server (/send took %v)", took)
+	}
+	select {
+	case <-release:
+		t.Fatal("released too early")
+	default:
+	}
+	if took > 5*time.Second {
+		t.Fatalf("/send took %v", took)
+	}
+	close(release)
+	waitFor(t, "bob's list from the resync", func() bool {
+		q := query()
+		return field(q.Body, "device_keys", bob.user, "NEWDEV") != nil && field(q.Body, "device_keys", bob.user, bob.device) == nil &&
+			field(q.Body, "device_keys", bob.user, "GHOST") == nil
+	})
 }
