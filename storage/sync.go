@@ -18,6 +18,8 @@ import (
 // the user's membership changes (events_member_changes).
 type Sync struct {
 	*Rooms
+	// timelines shares timeline reads between the syncs one commit wakes.
+	timelines *timelineCache
 }
 
 var (
@@ -26,7 +28,17 @@ var (
 )
 
 // NewSync returns the sync store reading through rooms (and its caches).
-func NewSync(rooms *Rooms) *Sync { return &Sync{Rooms: rooms} }
+func NewSync(rooms *Rooms) *Sync { return &Sync{Rooms: rooms, timelines: &timelineCache{}} }
+
+// RoomEventsBetween implements syncer.Store: Rooms.RoomEventsBetween
+// through the timeline cache (sync_cache.go). In a fan-out every member's
+// sync reads the same range; it is read and parsed once.
+func (s *Sync) RoomEventsBetween(ctx context.Context, room id.RoomID, after, upTo int64, limit int) ([]*rooms.StoredEvent, bool, error) {
+	return s.timelines.get(ctx, rangeKey{room: room, after: after, upTo: upTo, limit: limit},
+		func(ctx context.Context) ([]*rooms.StoredEvent, bool, error) {
+			return s.Rooms.RoomEventsBetween(ctx, room, after, upTo, limit)
+		})
+}
 
 const (
 	selectMemberships = `

@@ -1,0 +1,64 @@
+package clientapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/parleyhq/parley/apptest"
+)
+
+// BenchmarkFanoutSyncs measures the server's side of a fan-out (issue #9):
+// after one message into a room of N members, every member's incremental
+// /sync (lazy-loaded members, a filter stored by id as Element does) from
+// the same position, eight at a time — one op is the time until the last
+// of the N syncs has answered. The send is not timed. Its figures are
+// the server's cost without a load tool's clients competing for the CPU.
+//
+//	go run ./storage/pgtest/pgtestrun -- go test -run '^$' -bench FanoutSyncs -benchtime 20x ./clientapi
+func BenchmarkFanoutSyncs(b *testing.B) {
+	const n = 200
+	s := apptest.Start(b)
+	_, senderTok := s.Register(b, "sender", pw)
+	room := newRoom(b, s, senderTok, obj{"preset": "public_chat"})
+	toks := make([]string, n)
+	filters := make([]string, n)
+	for i := range n {
+		user, tok := s.Register(b, fmt.Sprintf("m%d", i), pw)
+		apptest.MustStatus(b, s.Do(b, http.MethodPost, v3+"/join/"+url.PathEscape(room), tok, obj{}), http.StatusOK)
+		res := s.Do(b, http.MethodPost, v3+"/user/"+url.PathEscape(user)+"/filter", tok, obj{
+			"presence": obj{"types": []string{}},
+			"room":     obj{"timeline": obj{"limit": 20}, "state": obj{"lazy_load_members": true}},
+		})
+		apptest.MustStatus(b, res, http.StatusOK)
+		toks[i], filters[i] = tok, res.String("filter_id")
+	}
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		since := mustSync(b, s, toks[0], "", "filter", filters[0]).NextBatch
+		id := sendText(b, s, senderTok, room, fmt.Sprintf("b%d", i), "hello")
+		i++
+		b.StartTimer()
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for m := range work {
+					body := mustSync(b, s, toks[m], since, "filter", filters[m])
+					if evs := body.Rooms.Join[room].Timeline.Events; len(evs) != 1 || evs[0].EventID != id {
+						b.Errorf("member %d: timeline %+v, want %s", m, evs, id)
+					}
+				}
+			})
+		}
+		for m := range n {
+			work <- m
+		}
+		close(work)
+		wg.Wait()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/n, "µs/member")
+}
