@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -102,7 +103,7 @@ func (s *Keys) RelayDeviceListOutbox(ctx context.Context, edus []keys.RelayedEDU
 func (s *Keys) OutboundHead(ctx context.Context, user id.UserID) (int64, error) {
 	var head int64
 	err := s.pool.QueryRow(ctx, selectOutboundHead, user).Scan(&head)
-	if err != nil && err != pgx.ErrNoRows {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("device list head of %s: %w", user, err)
 	}
 	return head, nil
