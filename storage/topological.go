@@ -69,6 +69,13 @@ ORDER BY e.topo, e.seq LIMIT $4`
 	selectTopoArrivedBy = `
 SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND ` + clientVisible + `
 ORDER BY e.topo DESC, e.seq DESC LIMIT 1`
+	// selectTopoArrivedLast is the latest event clients see that arrived
+	// at or before seq, backfilled history aside (a walk down the primary
+	// key): while the room's history is linear up to seq, it is also the
+	// topologically latest.
+	selectTopoArrivedLast = `
+SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND e.stream_pos > 0 AND ` + clientVisible + `
+ORDER BY e.seq DESC LIMIT 1`
 	selectTopoArrivedAfter = `
 SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq > $2 AND ` + clientVisible + `
 ORDER BY e.seq LIMIT 1`
@@ -142,6 +149,23 @@ func (r *Rooms) TopoPosOfSeq(ctx context.Context, room id.RoomID, seq int64) (ro
 		return rooms.TopoPos{}, err
 	}
 	var p rooms.TopoPos
+	// Up to the room's first fork (sql/0016's room_forks), every event
+	// arrived after those it follows — no late event — so the latest
+	// arrival is the topological latest: one primary-key lookup. History
+	// backfilled before the room's first event is older than every event
+	// that arrived. Past a fork, the topological index is walked down from
+	// the top (selectTopoArrivedBy: as many rows as arrived after seq).
+	if first, forked, err := r.ForkedFrom(ctx, room); err != nil {
+		return p, err
+	} else if !forked || seq < first {
+		err := r.pool.QueryRow(ctx, selectTopoArrivedLast, e.nid, seq).Scan(&p.Topo, &p.Seq)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
+		}
+	}
 	err = r.pool.QueryRow(ctx, selectTopoArrivedBy, e.nid, seq).Scan(&p.Topo, &p.Seq)
 	if err == nil {
 		return p, nil

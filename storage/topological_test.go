@@ -84,6 +84,18 @@ func TestMessagesOrderALateForkEventByDepth(t *testing.T) {
 	if !slices.Equal(backward, forward) {
 		t.Fatalf("backward pages %v\nforward pages %v", backward, forward)
 	}
+	// A sync timeline starting with the late event has prev_batch "t" of
+	// the position before it: paging back from it misses none of what
+	// arrived before (the late event itself comes again: it is
+	// topologically before them).
+	lateSeq := h.known(room, late.EventID()).Seq
+	fromSync, err := h.svc.Messages(h.ctx, alice, room, rooms.MessagesRequest{From: rooms.PositionToken(lateSeq - 1), Dir: rooms.Backward, Limit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idsOfStored(fromSync.Chunk); !slices.Equal(got, []id.EventID{local[2], local[1], late.EventID(), local[0]}) {
+		t.Fatalf("/messages back from before the late event's arrival: %v", got)
+	}
 	// /sync keeps arrival order.
 	evs, _, err := h.st.RoomEventsBetween(h.ctx, room, 0, 1<<62, 10)
 	if err != nil {
