@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,9 +22,10 @@ const (
 	// of $1 at once: per room, the latest $3 client-visible events at or
 	// below $2, newest first (each room one descent of events_room_stream).
 	selectTimelines = `
-SELECT r.room_id, r.room_version, x.seq, x.stream_pos, x.event_json, x.txn_device, x.txn_id, x.redaction, x.prev
+SELECT r.room_id, r.room_version, x.seq, x.stream_pos, x.event_json, x.txn_device, x.txn_id, x.redaction, x.prev, x.event_id
 FROM rooms r CROSS JOIN LATERAL (
-    SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, rd.event_json AS redaction, p.event_json AS prev
+    SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, rd.event_json AS redaction, p.event_json AS prev,
+           e.event_id
     FROM events e
     LEFT JOIN events rd ON rd.room_nid = e.room_nid AND rd.seq = e.redacted_by
     LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq
@@ -59,33 +61,39 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 		}
 		return p
 	}
+	// The rows are parsed after the round trip, several rooms at a time:
+	// parsing thousands of events on the reading goroutine alone cost more
+	// than the round trips saved.
+	type row struct {
+		se                   *rooms.StoredEvent
+		v                    roomversion.Version
+		raw, redaction, prev []byte
+		dev, txn             *string
+		eventID              id.EventID
+	}
+	raws := map[id.RoomID][]*row{}
 	batch := &pgx.Batch{}
 	batch.Queue(selectTimelines, req.Rooms, req.UpTo, req.Limit+1).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
-				room                 id.RoomID
-				ver                  string
-				se                   = &rooms.StoredEvent{}
-				raw, redaction, prev []byte
-				dev, txn             *string
+				room id.RoomID
+				ver  string
+				r    = &row{se: &rooms.StoredEvent{}}
 			)
-			if err := rows.Scan(&room, &ver, &se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev); err != nil {
+			if err := rows.Scan(&room, &ver, &r.se.Seq, &r.se.StreamPos, &r.raw, &r.dev, &r.txn, &r.redaction, &r.prev, &r.eventID); err != nil {
 				return err
 			}
-			v, ok := roomversion.Lookup(roomversion.ID(ver))
-			if !ok {
+			var ok bool
+			if r.v, ok = roomversion.Lookup(roomversion.ID(ver)); !ok {
 				return fmt.Errorf("room %s has unknown version %q", room, ver)
 			}
-			se.RoomID = room
-			if err := fillStored(se, v, raw, redaction, prev, dev, txn); err != nil {
-				return err
-			}
+			r.se.RoomID = room
 			p := get(room)
-			if len(p.Events) == req.Limit {
+			if len(raws[room]) == req.Limit {
 				p.Limited = true
 				continue
 			}
-			p.Events = append(p.Events, se)
+			raws[room] = append(raws[room], r)
 		}
 		return rows.Err()
 	})
@@ -108,20 +116,52 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("prefetch %d rooms: %w", len(req.Rooms), err)
 	}
+	next := make(chan id.RoomID)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range min(prefetchParsers, len(raws)) {
+		wg.Go(func() {
+			for room := range next {
+				rs := raws[room]
+				evs := make([]*rooms.StoredEvent, len(rs))
+				for i, r := range rs {
+					if err := fillStored(r.se, r.v, r.raw, r.redaction, r.prev, r.dev, r.txn, r.eventID); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+						break
+					}
+					// Oldest first, as RoomEventsBetween returns them.
+					evs[len(rs)-1-i] = r.se
+				}
+				out[room].Events = evs
+			}
+		})
+	}
+	for room := range raws {
+		next <- room
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, fmt.Errorf("prefetch %d rooms: %w", len(req.Rooms), err)
+	default:
+	}
 	for _, p := range out {
-		// Oldest first, as RoomEventsBetween returns them.
-		for i, j := 0, len(p.Events)-1; i < j; i, j = i+1, j-1 {
-			p.Events[i], p.Events[j] = p.Events[j], p.Events[i]
-		}
 		p.HasEvents = true
 	}
 	return out, nil
 }
 
+// prefetchParsers bounds the goroutines that parse a prefetch's events.
+const prefetchParsers = 4
+
 // fillStored parses a stored event's columns as scanStored does.
-func fillStored(se *rooms.StoredEvent, v roomversion.Version, raw, redaction, prev []byte, dev, txn *string) error {
+func fillStored(se *rooms.StoredEvent, v roomversion.Version, raw, redaction, prev []byte, dev, txn *string, eventID id.EventID) error {
 	var err error
-	if se.Event, err = event.Parse(v, raw); err != nil {
+	if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
 		return fmt.Errorf("stored event does not parse: %w", err)
 	}
 	if redaction != nil {
