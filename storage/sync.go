@@ -157,15 +157,16 @@ func (s *Sync) StateChanges(ctx context.Context, room id.RoomID, after, upTo int
 	return out, nil
 }
 
-const (
-	selectMemberCounts = `
-SELECT membership, count(*) FROM room_memberships
-WHERE room_nid = $1 AND membership IN ('join', 'invite') GROUP BY membership`
-	selectHeroes = `
-SELECT user_id FROM room_memberships
-WHERE room_nid = $1 AND membership IN ('join', 'invite') AND user_id <> $2
-ORDER BY stream_pos LIMIT 5`
-)
+// selectSummary counts the room's joined and invited members and picks
+// its heroes in one statement (one round trip; a lazy-loading sync asks
+// for the summary whenever its state section has a member event, so
+// every member of a fan-out asks on every message).
+const selectSummary = `
+SELECT count(*) FILTER (WHERE m.membership = 'join'), count(*) FILTER (WHERE m.membership = 'invite'),
+       ARRAY(SELECT h.user_id FROM room_memberships h
+             WHERE h.room_nid = $1 AND h.membership IN ('join', 'invite') AND h.user_id <> $2
+             ORDER BY h.stream_pos LIMIT 5)
+FROM room_memberships m WHERE m.room_nid = $1 AND m.membership IN ('join', 'invite')`
 
 // RoomSummary implements syncer.Store.
 func (s *Sync) RoomSummary(ctx context.Context, room id.RoomID, user id.UserID) (syncer.Summary, error) {
@@ -174,32 +175,13 @@ func (s *Sync) RoomSummary(ctx context.Context, room id.RoomID, user id.UserID) 
 	if err != nil {
 		return sum, err
 	}
-	rows, err := s.pool.Query(ctx, selectMemberCounts, e.nid)
-	if err != nil {
-		return sum, fmt.Errorf("member counts of %s: %w", room, err)
+	var heroes []string
+	if err := s.pool.QueryRow(ctx, selectSummary, e.nid, user).Scan(&sum.Joined, &sum.Invited, &heroes); err != nil {
+		return sum, fmt.Errorf("summary of %s: %w", room, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var m string
-		var n int
-		if err := rows.Scan(&m, &n); err != nil {
-			return sum, fmt.Errorf("member counts of %s: %w", room, err)
-		}
-		if m == "join" {
-			sum.Joined = n
-		} else {
-			sum.Invited = n
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return sum, fmt.Errorf("member counts of %s: %w", room, err)
-	}
-	heroes, err := s.pool.Query(ctx, selectHeroes, e.nid, user)
-	if err != nil {
-		return sum, fmt.Errorf("heroes of %s: %w", room, err)
-	}
-	if sum.Heroes, err = pgx.CollectRows(heroes, pgx.RowTo[id.UserID]); err != nil {
-		return sum, fmt.Errorf("heroes of %s: %w", room, err)
+	sum.Heroes = make([]id.UserID, 0, len(heroes))
+	for _, h := range heroes {
+		sum.Heroes = append(sum.Heroes, id.UserID(h))
 	}
 	return sum, nil
 }
