@@ -212,8 +212,8 @@ func (k *Keyring) VerifyKey(ctx context.Context, server id.ServerName, keyID str
 
 func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string, atTS int64, viaNotaries bool) (ed25519.PublicKey, error) {
 	if server == k.cfg.ServerName {
-		if keyID == k.cfg.Key.ID() {
-			return k.cfg.Key.Public(), nil
+		if cur := k.cfg.Key.Current(); keyID == cur.ID() {
+			return cur.Public(), nil
 		}
 		for _, old := range k.OldKeys() {
 			if old.KeyID == keyID && (atTS == 0 || atTS < old.ExpiredTS) {
