@@ -138,11 +138,13 @@ ORDER BY seq DESC LIMIT 1`
 	// selectMembershipAtAny is selectFedMembershipAt with outliers: the
 	// state of a room joined over federation is stored as outliers before
 	// our join, so as of our join those are the remote members' memberships.
+	// Outliers and backfilled history share stream_pos 0: among them the
+	// latest in depth order (topo) is the membership in force.
 	selectMembershipAtAny = `
 SELECT membership FROM events
 WHERE room_nid = $1 AND event_type = 'm.room.member' AND state_key = $2 AND stream_pos <= $3
   AND NOT soft_failed AND rejected IS NULL
-ORDER BY stream_pos DESC LIMIT 1`
+ORDER BY stream_pos DESC, topo DESC, seq DESC LIMIT 1`
 	// selectJoinedServers: the servers that may have had joined members in
 	// a room as of a stream position ($2): joined now, or changed since.
 	selectJoinedServers = `
