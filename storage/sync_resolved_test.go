@@ -101,10 +101,15 @@ func TestStateDeltasReplayTheStateBeforeEveryEvent(t *testing.T) {
 		t.Fatalf("deltas give %v, current state %v", got, stateIDs(h.State))
 	}
 
-	// Every delta is positioned once its transaction commits.
-	pool := pgtest.NewPool(t)
+	assertDeltasPositioned(t)
+}
+
+// assertDeltasPositioned checks that every committed state delta has its
+// stream position (sql/0016's deferred trigger ran).
+func assertDeltasPositioned(t *testing.T) {
+	t.Helper()
 	var unstamped int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM room_state_deltas WHERE stream_pos IS NULL`).Scan(&unstamped); err != nil {
+	if err := pgtest.NewPool(t).QueryRow(context.Background(), `SELECT count(*) FROM room_state_deltas WHERE stream_pos IS NULL`).Scan(&unstamped); err != nil {
 		t.Fatal(err)
 	}
 	if unstamped != 0 {
@@ -238,6 +243,7 @@ func TestSyncEndsWithTheResolvedStateAfterAPowerLevelRace(t *testing.T) {
 			t.Errorf("without state_after, the timeline still shows bob's power levels last: %v", c.timeline)
 		}
 	}
+	assertDeltasPositioned(t)
 	// Later syncs keep it.
 	if _, err := h.svc.Send(h.ctx, rooms.Viewer{User: alice, Device: "D"}, room, "m.room.message", "after", []byte(`{"msgtype":"m.text","body":"after"}`)); err != nil {
 		t.Fatal(err)
