@@ -73,6 +73,9 @@ type wsInFrame struct {
 	Filter      json.RawMessage `json:"filter"`
 	FullState   bool            `json:"full_state"`
 	SetPresence string          `json:"set_presence"`
+	// UseStateAfter: batches carry state_after, not state (/sync's
+	// use_state_after).
+	UseStateAfter bool `json:"use_state_after"`
 }
 
 // serve runs the connection until it closes.

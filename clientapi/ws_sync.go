@@ -32,11 +32,12 @@ type wsSyncError struct {
 // that after this frame only batches of the new stream arrive.
 func (c *wsConn) startSync(f wsInFrame) {
 	req := syncer.Request{
-		User:        c.requester.UserID,
-		Device:      c.requester.DeviceID,
-		FullState:   f.FullState,
-		SetPresence: f.SetPresence,
-		Timeout:     c.limits.syncTimeout,
+		User:          c.requester.UserID,
+		Device:        c.requester.DeviceID,
+		FullState:     f.FullState,
+		UseStateAfter: f.UseStateAfter,
+		SetPresence:   f.SetPresence,
+		Timeout:       c.limits.syncTimeout,
 	}
 	if f.Since != nil {
 		req.Since = *f.Since
