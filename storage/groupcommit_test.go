@@ -54,7 +54,7 @@ func TestGroupCommitMixedBatch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			user := id.NewUserID(fmt.Sprintf("gc_%d_%p", g, t), roomServer)
+			user := id.NewUserID(fmt.Sprintf("gc_%d_%d", g, testNumber(t)), roomServer)
 			room, err := svc.CreateRoom(ctx, user, rooms.CreateRequest{})
 			if err != nil {
 				results <- result{what: "create", err: err}
@@ -76,7 +76,7 @@ func TestGroupCommitMixedBatch(t *testing.T) {
 				results <- result{what: "shared", err: err}
 				// A stranger's send into this sender's private room fails
 				// on the auth rules; it must not take the batch with it.
-				stranger := rooms.Viewer{User: id.NewUserID(fmt.Sprintf("gc_x%d_%p", g, t), roomServer), Device: "D"}
+				stranger := rooms.Viewer{User: id.NewUserID(fmt.Sprintf("gc_x%d_%d", g, testNumber(t)), roomServer), Device: "D"}
 				_, err = svc.Send(ctx, stranger, room, "m.room.message", fmt.Sprint("x", i), json.RawMessage(`{}`))
 				results <- result{what: "forbidden", err: err}
 			}

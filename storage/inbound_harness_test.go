@@ -322,7 +322,7 @@ func strp(s string) *string { return &s }
 func (h *fedHarness) publicRoom(version string) (id.RoomID, id.UserID, id.UserID, *event.Event) {
 	h.t.Helper()
 	alice := uniqueUser(h.t, "alice")
-	bob := id.NewUserID(fmt.Sprintf("bob_%p", h.t), inRemote)
+	bob := id.NewUserID(fmt.Sprintf("bob_%d", testNumber(h.t)), inRemote)
 	room, err := h.svc.CreateRoom(h.ctx, alice, rooms.CreateRequest{Preset: "public_chat", RoomVersion: version})
 	if err != nil {
 		h.t.Fatal(err)

@@ -32,7 +32,7 @@ func (h *fedHarness) remoteRoom(version string) (id.RoomID, id.UserID, rooms.Sta
 	if !ok {
 		h.t.Fatalf("no room version %s", version)
 	}
-	bob := id.NewUserID(fmt.Sprintf("bob_%p", h.t), inRemote)
+	bob := id.NewUserID(fmt.Sprintf("bob_%d", testNumber(h.t)), inRemote)
 	var room id.RoomID
 	if !v.CreateEventDefinesRoomID {
 		room = id.RoomID(fmt.Sprintf("!remote%d:%s", roomCounter.Add(1)+time.Now().UnixNano(), inRemote))

@@ -478,7 +478,7 @@ func TestInboundDropsAnEventIDTakenInAnotherRoom(t *testing.T) {
 func TestInboundEventNamingASoftFailedOneMergesTheBranches(t *testing.T) {
 	h := newFedHarness(t)
 	room, alice, bob, _ := h.publicRoom("")
-	carol := id.NewUserID(fmt.Sprintf("carol_%p", t), inRemote)
+	carol := id.NewUserID(fmt.Sprintf("carol_%d", testNumber(t)), inRemote)
 	hd := h.head(room)
 	cj := h.remoteEvent(hd, carol, auth.TypeMember, strp(string(carol)), `{"membership":"join"}`, hd.Extremities, hd.State)
 	h.mustReceive(cj)

@@ -29,10 +29,36 @@ func newRoomService(t testing.TB) (*rooms.Service, *storage.Rooms) {
 	return rooms.New(rooms.Config{ServerName: roomServer, Key: key}, st, nil, nil, slog.Default()), st
 }
 
-// uniqueUser returns a user id no other test uses.
+// uniqueUser returns a user id no other test uses: the same for the same
+// test and name, never one an earlier test had (a finished test's
+// *testing.T may be reused at the same address, so the address alone is
+// not enough: each test gets a number of its own on first use).
 func uniqueUser(t testing.TB, name string) id.UserID {
 	t.Helper()
-	return id.NewUserID(fmt.Sprintf("%s_%p", name, t), roomServer)
+	return id.NewUserID(fmt.Sprintf("%s_%d", name, testNumber(t)), roomServer)
+}
+
+var testNumbers = struct {
+	sync.Mutex
+	next int
+	of   map[testing.TB]int
+}{of: map[testing.TB]int{}}
+
+func testNumber(t testing.TB) int {
+	testNumbers.Lock()
+	defer testNumbers.Unlock()
+	if n, ok := testNumbers.of[t]; ok {
+		return n
+	}
+	testNumbers.next++
+	n := testNumbers.next
+	testNumbers.of[t] = n
+	t.Cleanup(func() {
+		testNumbers.Lock()
+		defer testNumbers.Unlock()
+		delete(testNumbers.of, t)
+	})
+	return n
 }
 
 func TestAppendSequencesAreGapFreeUnderConcurrency(t *testing.T) {

@@ -17,7 +17,7 @@ func BenchmarkServeStateLargeRoom(b *testing.B) {
 	ctx := context.Background()
 	f := newServeFixture(b, rooms.CreateRequest{})
 	for i := range members {
-		f.join(b, id.NewUserID(fmt.Sprintf("m%d_%p", i, b), remoteServer))
+		f.join(b, id.NewUserID(fmt.Sprintf("m%d_%d", i, testNumber(b)), remoteServer))
 	}
 	last := f.say(b, "last")
 	b.ResetTimer()

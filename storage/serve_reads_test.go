@@ -51,7 +51,7 @@ func newServeFixture(t testing.TB, req rooms.CreateRequest) *serveFixture {
 	st := storage.NewRooms(pool)
 	svc := rooms.New(rooms.Config{ServerName: roomServer, Key: key}, st, nil, nil, slog.Default())
 	f := &serveFixture{svc: svc, st: st, pool: pool,
-		alice: uniqueUser(t, "alice"), bob: id.NewUserID(fmt.Sprintf("bob_%p", t), remoteServer)}
+		alice: uniqueUser(t, "alice"), bob: id.NewUserID(fmt.Sprintf("bob_%d", testNumber(t)), remoteServer)}
 	if req.Preset == "" {
 		req.Preset = "public_chat"
 	}
@@ -372,7 +372,7 @@ func TestServeMissingEvents(t *testing.T) {
 func TestServeHistoryVisibility(t *testing.T) {
 	ctx := context.Background()
 	f := newServeFixture(t, rooms.CreateRequest{})
-	carol := id.NewUserID(fmt.Sprintf("carol_%p", t), otherServer)
+	carol := id.NewUserID(fmt.Sprintf("carol_%d", testNumber(t)), otherServer)
 
 	sharedMsg := f.say(t, "shared before bob joined")
 	f.setState(t, "m.room.history_visibility", `{"history_visibility":"joined"}`)
