@@ -82,7 +82,7 @@ ORDER BY d.destination`
 SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor FROM federation_destinations
 WHERE destination = $1 FOR UPDATE`
 	lockDestinationLease = `
-SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor, lease_node, lease_until_ts, retry_at_ts
+SELECT pdu_cursor, txn_id, txn_pdus, txn_edus, txn_cursor, txn_catch_up, lease_node, lease_until_ts, retry_at_ts
 FROM federation_destinations WHERE destination = $1 FOR UPDATE`
 	releaseLeases = `
 UPDATE federation_destinations SET lease_node = NULL, lease_until_ts = 0 WHERE lease_node = $1`
@@ -95,7 +95,8 @@ SELECT seq, edu_type, content FROM federation_outbound_edus WHERE destination = 
 	deleteExpiredEDUs = `
 DELETE FROM federation_outbound_edus WHERE destination = $1 AND expires_ts < $2`
 	updateTxn = `
-UPDATE federation_destinations SET txn_id = $2, txn_pdus = $3, txn_edus = $4, txn_cursor = $5 WHERE destination = $1`
+UPDATE federation_destinations SET txn_id = $2, txn_pdus = $3, txn_edus = $4, txn_cursor = $5, txn_catch_up = $6
+WHERE destination = $1`
 	// updateIdle moves an idle destination's cursor past everything the
 	// fan-out has seen and releases its lease.
 	updateIdle = `
@@ -105,7 +106,7 @@ WHERE destination = $1`
 DELETE FROM federation_destination_rooms WHERE destination = $1 AND until_pos IS NOT NULL AND until_pos <= $2`
 	ackTxn = `
 UPDATE federation_destinations SET pdu_cursor = GREATEST(pdu_cursor, txn_cursor), txn_id = NULL, txn_pdus = NULL,
-       txn_edus = NULL, txn_cursor = NULL, failures = 0, retry_at_ts = 0
+       txn_edus = NULL, txn_cursor = NULL, txn_catch_up = false, failures = 0, retry_at_ts = 0
 WHERE destination = $1 AND txn_id = $2 RETURNING pdu_cursor`
 	deleteEDUsBySeq = `DELETE FROM federation_outbound_edus WHERE destination = $1 AND seq = ANY($2)`
 	updateBackoff   = `UPDATE federation_destinations SET failures = $2, retry_at_ts = $3 WHERE destination = $1`
@@ -448,10 +449,11 @@ func (s *FedQueue) NextTxn(ctx context.Context, dest id.ServerName, p queue.Buil
 		var txnID *string
 		var txnPDUs, txnEDUs []int64
 		var txnCursor *int64
+		var txnCatchUp bool
 		var leaseNode *string
 		var leaseUntil, retryAt int64
 		err := tx.QueryRow(ctx, lockDestinationLease, dest).Scan(&cursor, &txnID, &txnPDUs, &txnEDUs, &txnCursor,
-			&leaseNode, &leaseUntil, &retryAt)
+			&txnCatchUp, &leaseNode, &leaseUntil, &retryAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -470,6 +472,9 @@ func (s *FedQueue) NextTxn(ctx context.Context, dest id.ServerName, p queue.Buil
 		}
 		if txnID != nil {
 			txn, err = loadTxn(ctx, tx, dest, *txnID, txnPDUs, txnEDUs)
+			if txn != nil {
+				txn.CatchUp = txnCatchUp
+			}
 			return err
 		}
 		txn, err = buildTxn(ctx, tx, dest, cursor, p)
@@ -575,7 +580,7 @@ func buildTxn(ctx context.Context, tx pgx.Tx, dest id.ServerName, cursor int64, 
 	if seqs == nil {
 		seqs = []int64{}
 	}
-	if _, err := tx.Exec(ctx, updateTxn, dest, txn.ID, positions, seqs, max(newCursor, cursor)); err != nil {
+	if _, err := tx.Exec(ctx, updateTxn, dest, txn.ID, positions, seqs, max(newCursor, cursor), txn.CatchUp); err != nil {
 		return nil, err
 	}
 	return txn, nil

@@ -254,8 +254,24 @@ func TestPartitionAndRestartDeliverEverythingOnce(t *testing.T) {
 	if asJSON(got) != asJSON([]string{"m0", "m1", "m2", "m3", "m4"}) {
 		t.Fatalf("bob saw %v", got)
 	}
-	if n := metric(t, hs1, "parley_federation_pdus_sent_total"); n < 1 {
+	if n := metricReaches(t, hs1, "parley_federation_pdus_sent_total", 1); n < 1 {
 		t.Fatalf("hs1 counted %v PDUs sent since its restart", n)
+	}
+}
+
+// metricReaches reads a sample of a server's /metrics until it reaches
+// want or 10 s have passed, and returns the last value read. The sender
+// counts a transaction once its destination's answer is back, which may
+// be after the destination's clients already see what it carried.
+func metricReaches(t *testing.T, srv *apptest.Server, name string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := metric(t, srv, name)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -344,7 +360,7 @@ func TestCatchUpAfterALongOutage(t *testing.T) {
 		}
 		return false
 	})
-	if n := metric(t, hs1, `parley_federation_transactions_sent_total{mode="catch_up"}`); n < 1 {
+	if n := metricReaches(t, hs1, `parley_federation_transactions_sent_total{mode="catch_up"}`, 1); n < 1 {
 		t.Fatalf("hs1 sent %v catch-up transactions", n)
 	}
 	// hs2 fetched the gap itself: /messages backwards from the end finds

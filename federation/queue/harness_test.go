@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleyhq/parley/federation/queue"
 	"github.com/parleyhq/parley/id"
@@ -227,6 +228,8 @@ type world struct {
 	q     *queue.Queue
 	recv  map[id.ServerName]*receiver
 	keys  map[id.ServerName]signing.Key
+	// registry holds the metrics of the queue start runs.
+	registry *prometheus.Registry
 }
 
 func newWorld(t testing.TB, cfg queue.Config, remotes ...id.ServerName) *world {
@@ -287,7 +290,8 @@ func (w *world) sendEvent(room id.RoomID, ev *event.Event) {
 // start runs a new queue on the world's database.
 func (w *world) start() *queue.Queue {
 	w.t.Helper()
-	q := queue.New(w.cfg, w.store, w.tr, queue.NewMetrics(nil), slog.Default())
+	w.registry = prometheus.NewRegistry()
+	q := queue.New(w.cfg, w.store, w.tr, queue.NewMetrics(w.registry), slog.Default())
 	if err := q.Start(context.Background()); err != nil {
 		w.t.Fatal(err)
 	}

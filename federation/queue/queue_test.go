@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestEventsReachEveryServerInBatchesInOrder(t *testing.T) {
@@ -160,6 +162,49 @@ func TestCatchUpSendsTheNewestEventOfEachRoom(t *testing.T) {
 	r.waitFor(t, "the next message", func() bool { return slices.Contains(r.bodies(t), "after") })
 	if n := len(r.bodies(t)); n != 4 {
 		t.Fatalf("%d messages after the catch-up", n)
+	}
+}
+
+// A catch-up transaction that failed is retried as it was built, and
+// still counted as catch-up when it is accepted (its mode is recorded with
+// it, not recomputed from the PDUs it carries).
+func TestRetriedCatchUpTransactionKeepsItsMode(t *testing.T) {
+	w := newWorld(t, queue.Config{CatchUpThreshold: 60, BackoffInitial: 10 * time.Millisecond}, hs2)
+	bob := id.NewUserID("bob", hs2)
+	rooms := []id.RoomID{w.room(bob), w.room(bob)}
+	for i, room := range rooms {
+		w.send(room, bodies(string(rune('a'+i)), 40)...)
+	}
+	r := w.recv[hs2]
+	r.set(func(r *receiver) { r.failNext = 2 })
+	w.start()
+	r.waitFor(t, "the catch-up after two failures", func() bool { return len(r.bodies(t)) >= 2 })
+	if got := r.bodies(t); !slices.Equal(got, []string{"a039", "b039"}) {
+		t.Fatalf("catch-up sent %v", got)
+	}
+	r.mu.Lock()
+	attempts := slices.Clone(r.attempts)
+	r.mu.Unlock()
+	if len(attempts) != 3 || attempts[0] != attempts[2] {
+		t.Fatalf("attempts %v: want three of one transaction id", attempts)
+	}
+	want := `
+# HELP parley_federation_transactions_sent_total Outbound federation transactions accepted by their destination, by mode (normal, catch_up).
+# TYPE parley_federation_transactions_sent_total counter
+parley_federation_transactions_sent_total{mode="catch_up"} 1
+`
+	// The count follows the destination's answer, which may come back
+	// after the receiver recorded the bodies.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(w.registry, strings.NewReader(want), "parley_federation_transactions_sent_total")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
