@@ -21,11 +21,17 @@ func nowMS() int64 { return time.Now().UnixMilli() }
 // redaction r and the replaced state event p joined. The event id comes
 // with the bytes so that they are parsed without hashing them again
 // (event.ParseStored).
-const storedColumns = `
-SELECT e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json, e.event_id
+const storedColumns = `SELECT ` + storedList + storedFrom
+
+// storedList and storedFrom are the columns and joins every stored-event
+// read shares; scanStoredRow decodes them.
+const (
+	storedList = `e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json, e.event_id`
+	storedFrom = `
 FROM events e
 LEFT JOIN events r ON r.room_nid = e.room_nid AND r.seq = e.redacted_by
 LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq`
+)
 
 const (
 	selectEventByID = storedColumns + ` WHERE e.room_nid = $1 AND e.event_id = $2 AND ` + clientVisible
@@ -61,38 +67,51 @@ func scanStored(ctx context.Context, q querier, room id.RoomID, v roomversion.Ve
 	defer rows.Close()
 	var out []*rooms.StoredEvent
 	for rows.Next() {
-		var (
-			se                   = &rooms.StoredEvent{RoomID: room}
-			raw, redaction, prev []byte
-			dev, txn             *string
-			eventID              id.EventID
-		)
-		if err := rows.Scan(&se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev, &eventID); err != nil {
+		se, err := scanStoredRow(rows, room, v)
+		if err != nil {
 			return nil, err
-		}
-		if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
-			return nil, fmt.Errorf("stored event does not parse: %w", err)
-		}
-		if redaction != nil {
-			if se.Redaction, err = event.Parse(v, redaction); err != nil {
-				return nil, fmt.Errorf("stored redaction does not parse: %w", err)
-			}
-			se.Event = se.Event.Redacted()
-		}
-		if prev != nil {
-			var p struct {
-				Content json.RawMessage `json:"content"`
-			}
-			if json.Unmarshal(prev, &p) == nil {
-				se.PrevContent = p.Content
-			}
-		}
-		if dev != nil && txn != nil {
-			se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
 		}
 		out = append(out, se)
 	}
 	return out, rows.Err()
+}
+
+// scanStoredRow decodes one row of storedList, followed by the columns
+// extra scans into (a read's own additions, such as the topological
+// position).
+func scanStoredRow(rows pgx.Rows, room id.RoomID, v roomversion.Version, extra ...any) (*rooms.StoredEvent, error) {
+	var (
+		se                   = &rooms.StoredEvent{RoomID: room}
+		raw, redaction, prev []byte
+		dev, txn             *string
+		eventID              id.EventID
+		err                  error
+	)
+	dest := append([]any{&se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev, &eventID}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
+		return nil, fmt.Errorf("stored event does not parse: %w", err)
+	}
+	if redaction != nil {
+		if se.Redaction, err = event.Parse(v, redaction); err != nil {
+			return nil, fmt.Errorf("stored redaction does not parse: %w", err)
+		}
+		se.Event = se.Event.Redacted()
+	}
+	if prev != nil {
+		var p struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(prev, &p) == nil {
+			se.PrevContent = p.Content
+		}
+	}
+	if dev != nil && txn != nil {
+		se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
+	}
+	return se, nil
 }
 
 func (r *Rooms) stored(ctx context.Context, room id.RoomID, sql string, args func(nid int64) []any) ([]*rooms.StoredEvent, error) {

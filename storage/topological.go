@@ -5,7 +5,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -47,12 +46,8 @@ func receivedTopo(ctx context.Context, tx pgx.Tx, nid int64, ev *event.Event) (i
 
 var _ rooms.TopologyReader = (*Rooms)(nil)
 
-// topoColumns are storedColumns with the topological position first.
-const topoColumns = `
-SELECT e.topo, e.seq, e.stream_pos, e.event_json, e.txn_device, e.txn_id, r.event_json, p.event_json
-FROM events e
-LEFT JOIN events r ON r.room_nid = e.room_nid AND r.seq = e.redacted_by
-LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq`
+// topoColumns are storedColumns with the topological position last.
+const topoColumns = `SELECT ` + storedList + `, e.topo` + storedFrom
 
 const (
 	// selectTopoBackward and selectTopoForward page through a room in
@@ -108,36 +103,12 @@ func scanTopo(ctx context.Context, q querier, room id.RoomID, v roomversion.Vers
 	defer rows.Close()
 	var out []rooms.TopoEvent
 	for rows.Next() {
-		var (
-			te                   = rooms.TopoEvent{StoredEvent: &rooms.StoredEvent{RoomID: room}}
-			se                   = te.StoredEvent
-			raw, redaction, prev []byte
-			dev, txn             *string
-		)
-		if err := rows.Scan(&te.Topo, &se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev); err != nil {
+		var topo int64
+		se, err := scanStoredRow(rows, room, v, &topo)
+		if err != nil {
 			return nil, err
 		}
-		if se.Event, err = event.Parse(v, raw); err != nil {
-			return nil, fmt.Errorf("stored event does not parse: %w", err)
-		}
-		if redaction != nil {
-			if se.Redaction, err = event.Parse(v, redaction); err != nil {
-				return nil, fmt.Errorf("stored redaction does not parse: %w", err)
-			}
-			se.Event = se.Event.Redacted()
-		}
-		if prev != nil {
-			var p struct {
-				Content json.RawMessage `json:"content"`
-			}
-			if json.Unmarshal(prev, &p) == nil {
-				se.PrevContent = p.Content
-			}
-		}
-		if dev != nil && txn != nil {
-			se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
-		}
-		out = append(out, te)
+		out = append(out, rooms.TopoEvent{StoredEvent: se, Topo: topo})
 	}
 	return out, rows.Err()
 }
