@@ -85,31 +85,13 @@ func scanStoredRow(rows pgx.Rows, room id.RoomID, v roomversion.Version, extra .
 		raw, redaction, prev []byte
 		dev, txn             *string
 		eventID              id.EventID
-		err                  error
 	)
 	dest := append([]any{&se.Seq, &se.StreamPos, &raw, &dev, &txn, &redaction, &prev, &eventID}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
-		return nil, fmt.Errorf("stored event does not parse: %w", err)
-	}
-	if redaction != nil {
-		if se.Redaction, err = event.Parse(v, redaction); err != nil {
-			return nil, fmt.Errorf("stored redaction does not parse: %w", err)
-		}
-		se.Event = se.Event.Redacted()
-	}
-	if prev != nil {
-		var p struct {
-			Content json.RawMessage `json:"content"`
-		}
-		if json.Unmarshal(prev, &p) == nil {
-			se.PrevContent = p.Content
-		}
-	}
-	if dev != nil && txn != nil {
-		se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
+	if err := fillStored(se, v, raw, redaction, prev, dev, txn, eventID); err != nil {
+		return nil, err
 	}
 	return se, nil
 }
@@ -312,4 +294,30 @@ func (r *Rooms) SeqAtStreamPos(ctx context.Context, room id.RoomID, pos int64) (
 		return 0, fmt.Errorf("sequence at stream position %d in %s: %w", pos, room, err)
 	}
 	return seq, nil
+}
+
+// fillStored parses the columns of storedList into se.
+func fillStored(se *rooms.StoredEvent, v roomversion.Version, raw, redaction, prev []byte, dev, txn *string, eventID id.EventID) error {
+	var err error
+	if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
+		return fmt.Errorf("stored event does not parse: %w", err)
+	}
+	if redaction != nil {
+		if se.Redaction, err = event.Parse(v, redaction); err != nil {
+			return fmt.Errorf("stored redaction does not parse: %w", err)
+		}
+		se.Event = se.Event.Redacted()
+	}
+	if prev != nil {
+		var p struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(prev, &p) == nil {
+			se.PrevContent = p.Content
+		}
+	}
+	if dev != nil && txn != nil {
+		se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
+	}
+	return nil
 }

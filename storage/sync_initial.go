@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -10,7 +9,6 @@ import (
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
-	"github.com/parleyhq/parley/rooms/event"
 	"github.com/parleyhq/parley/rooms/roomversion"
 	"github.com/parleyhq/parley/syncer"
 )
@@ -157,29 +155,3 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 
 // prefetchParsers bounds the goroutines that parse a prefetch's events.
 const prefetchParsers = 4
-
-// fillStored parses a stored event's columns as scanStored does.
-func fillStored(se *rooms.StoredEvent, v roomversion.Version, raw, redaction, prev []byte, dev, txn *string, eventID id.EventID) error {
-	var err error
-	if se.Event, err = event.ParseStored(v, raw, eventID); err != nil {
-		return fmt.Errorf("stored event does not parse: %w", err)
-	}
-	if redaction != nil {
-		if se.Redaction, err = event.Parse(v, redaction); err != nil {
-			return fmt.Errorf("stored redaction does not parse: %w", err)
-		}
-		se.Event = se.Event.Redacted()
-	}
-	if prev != nil {
-		var p struct {
-			Content json.RawMessage `json:"content"`
-		}
-		if json.Unmarshal(prev, &p) == nil {
-			se.PrevContent = p.Content
-		}
-	}
-	if dev != nil && txn != nil {
-		se.TxnDevice, se.TxnID = id.DeviceID(*dev), *txn
-	}
-	return nil
-}
