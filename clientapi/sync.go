@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -19,20 +20,13 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		Filter:      q.Get("filter"),
 		SetPresence: q.Get("set_presence"),
 	}
-	switch fs := q.Get("full_state"); fs {
-	case "", "false":
-	case "true":
-		req.FullState = true
-	default:
-		a.writeError(w, r, mxerr.InvalidParam.Msg("full_state must be true or false"))
+	var err error
+	if req.FullState, err = boolQuery(q, "full_state"); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	switch v := q.Get("use_state_after"); v {
-	case "", "false":
-	case "true":
-		req.UseStateAfter = true
-	default:
-		a.writeError(w, r, mxerr.InvalidParam.Msg("use_state_after must be true or false"))
+	if req.UseStateAfter, err = boolQuery(q, "use_state_after"); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	if t := q.Get("timeout"); t != "" {
@@ -53,4 +47,17 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// boolQuery reads the boolean query parameter name: absent is false, and
+// anything but "true" or "false" is M_INVALID_PARAM.
+func boolQuery(q url.Values, name string) (bool, error) {
+	switch q.Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, mxerr.InvalidParam.Msg(name + " must be true or false")
+	}
 }
