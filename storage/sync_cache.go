@@ -43,8 +43,8 @@ type rangeRead struct {
 const (
 	// timelineTTL is how long a read range is reused.
 	timelineTTL = 2 * time.Second
-	// timelineCacheMax is the number of ranges kept before expired ones are
-	// dropped.
+	// timelineCacheMax bounds the ranges kept: expired ones are dropped
+	// when it is reached, and past it a range is read without the cache.
 	timelineCacheMax = 512
 	// timelineReadTimeout bounds a shared read, which no single caller's
 	// context governs.
@@ -67,6 +67,12 @@ func (c *timelineCache) get(ctx context.Context, k rangeKey, load func(context.C
 	if r == nil {
 		if len(c.m) >= timelineCacheMax {
 			c.expire(now)
+		}
+		if len(c.m) >= timelineCacheMax {
+			// As many ranges read within the TTL as the cache holds: this
+			// one is read for its caller alone rather than grow the map.
+			c.mu.Unlock()
+			return load(ctx)
 		}
 		r = &rangeRead{done: make(chan struct{})}
 		c.m[k] = r

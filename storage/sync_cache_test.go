@@ -80,3 +80,35 @@ func TestTimelineCacheSharesOneRead(t *testing.T) {
 		t.Errorf("an expired range was not read again")
 	}
 }
+
+// TestTimelineCacheStaysBounded: with as many fresh ranges as it holds,
+// the cache reads a further range for its caller without keeping it.
+func TestTimelineCacheStaysBounded(t *testing.T) {
+	var c timelineCache
+	var loads atomic.Int64
+	load := func(context.Context) ([]*rooms.StoredEvent, bool, error) {
+		loads.Add(1)
+		return []*rooms.StoredEvent{{Seq: 1}}, false, nil
+	}
+	for i := range timelineCacheMax + 10 {
+		k := rangeKey{room: "!r:x", after: int64(i), upTo: int64(i + 1), limit: 10}
+		evs, _, err := c.get(context.Background(), k, load)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("range %d: %v %v", i, evs, err)
+		}
+	}
+	if n := len(c.m); n != timelineCacheMax {
+		t.Fatalf("%d ranges kept, want at most %d", n, timelineCacheMax)
+	}
+	if n := loads.Load(); n != timelineCacheMax+10 {
+		t.Fatalf("%d loads, want one per range", n)
+	}
+	// A range beyond the bound was not kept: reading it again loads again.
+	k := rangeKey{room: "!r:x", after: int64(timelineCacheMax + 5), upTo: int64(timelineCacheMax + 6), limit: 10}
+	if _, _, err := c.get(context.Background(), k, load); err != nil {
+		t.Fatal(err)
+	}
+	if n := loads.Load(); n != timelineCacheMax+11 {
+		t.Fatalf("%d loads after re-reading an uncached range, want %d", n, timelineCacheMax+11)
+	}
+}
