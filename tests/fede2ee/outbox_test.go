@@ -3,7 +3,6 @@ package fede2ee
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -63,27 +62,9 @@ func TestDeviceListOutboxSurvivesACrash(t *testing.T) {
 	})
 	hs1, hs2 := servers[0], servers[1]
 	ctx := context.Background()
-	alice := newDevice(t, hs1, "alice")
-	bob := newDevice(t, hs2, "bob")
-	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", alice.token, obj{"preset": "public_chat"})
-	apptest.MustStatus(t, res, http.StatusOK)
-	room := res.String("room_id")
-	apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(room)+"?server_name=hs1.test", bob.token, obj{}), http.StatusOK)
-	var aliceSince string
-	alice.follow(t, &aliceSince, "bob's join", func(b map[string]any) bool {
-		for _, e := range asSlice(field(b, "rooms", "join", room, "timeline", "events")) {
-			if field(e, "state_key") == bob.user {
-				return true
-			}
-		}
-		return false
-	})
+	alice, bob, _ := sharedRoom(t, hs1, hs2)
 	alice.upload(t, 0)
-	query := func() apptest.Response {
-		q := hs2.Do(t, http.MethodPost, v3+"/keys/query", bob.token, obj{"device_keys": obj{alice.user: []string{}}})
-		apptest.MustStatus(t, q, http.StatusOK)
-		return q
-	}
+	query := func() apptest.Response { return queryKeys(t, hs2, bob.token, alice.user) }
 	waitFor(t, "alice's keys on hs2", func() bool { return field(query().Body, "device_keys", alice.user, alice.device) != nil })
 	db1, db2 := dbConn(t, hs1), dbConn(t, hs2)
 	cachedStream := func() int64 {
@@ -104,7 +85,7 @@ func TestDeviceListOutboxSurvivesACrash(t *testing.T) {
 	hs2.Stop(t)
 	hs1.App.Keys().HoldOutbox(true)
 	alice2 := &device{srv: hs1, user: alice.user, priv: alice.priv}
-	res = hs1.Do(t, http.MethodPost, v3+"/login", "", obj{"type": "m.login.password",
+	res := hs1.Do(t, http.MethodPost, v3+"/login", "", obj{"type": "m.login.password",
 		"identifier": obj{"type": "m.id.user", "user": "alice"}, "password": "correct horse battery"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	alice2.device, alice2.token = res.String("device_id"), res.String("access_token")

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -32,21 +31,7 @@ func TestDeviceListResyncInBackground(t *testing.T) {
 	})
 	hs1, hs2 := servers[0], servers[1]
 	ctx := context.Background()
-	alice := newDevice(t, hs1, "alice")
-	bob := newDevice(t, hs2, "bob")
-	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", alice.token, obj{"preset": "public_chat"})
-	apptest.MustStatus(t, res, http.StatusOK)
-	room := res.String("room_id")
-	apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(room)+"?server_name=hs1.test", bob.token, obj{}), http.StatusOK)
-	var aliceSince string
-	alice.follow(t, &aliceSince, "bob's join", func(b map[string]any) bool {
-		for _, e := range asSlice(field(b, "rooms", "join", room, "timeline", "events")) {
-			if field(e, "state_key") == bob.user {
-				return true
-			}
-		}
-		return false
-	})
+	alice, bob, _ := sharedRoom(t, hs1, hs2)
 	bob.upload(t, 0)
 	db1 := dbConn(t, hs1)
 	cached := func() (int64, bool) {
@@ -148,27 +133,9 @@ func TestSendReturnsBeforeTheResync(t *testing.T) {
 	servers := apptest.StartFederation(t, 2)
 	hs1, hs2 := servers[0], servers[1]
 	ctx := context.Background()
-	alice := newDevice(t, hs1, "alice")
-	bob := newDevice(t, hs2, "bob")
-	res := hs1.Do(t, http.MethodPost, v3+"/createRoom", alice.token, obj{"preset": "public_chat"})
-	apptest.MustStatus(t, res, http.StatusOK)
-	room := res.String("room_id")
-	apptest.MustStatus(t, hs2.Do(t, http.MethodPost, v3+"/join/"+url.PathEscape(room)+"?server_name=hs1.test", bob.token, obj{}), http.StatusOK)
-	var aliceSince string
-	alice.follow(t, &aliceSince, "bob's join", func(b map[string]any) bool {
-		for _, e := range asSlice(field(b, "rooms", "join", room, "timeline", "events")) {
-			if field(e, "state_key") == bob.user {
-				return true
-			}
-		}
-		return false
-	})
+	alice, bob, _ := sharedRoom(t, hs1, hs2)
 	bob.upload(t, 0)
-	query := func() apptest.Response {
-		q := hs1.Do(t, http.MethodPost, v3+"/keys/query", alice.token, obj{"device_keys": obj{bob.user: []string{}}})
-		apptest.MustStatus(t, q, http.StatusOK)
-		return q
-	}
+	query := func() apptest.Response { return queryKeys(t, hs1, alice.token, bob.user) }
 	waitFor(t, "bob's keys on hs1", func() bool { return field(query().Body, "device_keys", bob.user, bob.device) != nil })
 
 	// hs2 goes; a double answers for it, slowly: GET /user/devices waits
