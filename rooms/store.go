@@ -34,6 +34,10 @@ type Head struct {
 	// Extremities are the forward extremities: the events the next
 	// event's prev_events name.
 	Extremities []*event.Event
+	// Topo is the highest topological position (topological.go) among
+	// Extremities: an event built on them is placed above it, whatever
+	// depth they claim.
+	Topo int64
 	// Seq is the per-room sequence number of the latest event.
 	Seq int64
 }

@@ -109,7 +109,7 @@ func buildMessages(on *rooms.Head, build []rooms.BuildFunc) ([]*event.Event, *ro
 			return nil, nil
 		}
 		evs = append(evs, ev)
-		h.Extremities = []*event.Event{ev}
+		h.Extremities, h.Topo = []*event.Event{ev}, topoAbove(h.Topo, ev)
 		h.Seq++
 	}
 	return evs, &h
@@ -216,7 +216,9 @@ func (r *Rooms) runFast(ctx context.Context, order []*groupJob, chains map[id.Ro
 			continue
 		}
 		nid := j.entry.nid
+		topo := j.builtOn.Topo // as buildMessages placed them
 		for i, ev := range j.evs {
+			topo = topoAbove(topo, ev)
 			var dev, txn *string
 			if t := j.req.Txn; t != nil && i == 0 {
 				d := string(t.Device)
@@ -226,7 +228,7 @@ func (r *Rooms) runFast(ctx context.Context, order []*groupJob, chains map[id.Ro
 			}
 			eNid, eSeq = append(eNid, nid), append(eSeq, j.builtOn.Seq+int64(i)+1)
 			eID, eType, eSender = append(eID, string(ev.EventID())), append(eType, ev.Type()), append(eSender, string(ev.Sender()))
-			eTS, eTopo = append(eTS, ev.OriginServerTS()), append(eTopo, ev.Depth())
+			eTS, eTopo = append(eTS, ev.OriginServerTS()), append(eTopo, topo)
 			eTxnDev, eTxnID, eRaw = append(eTxnDev, dev), append(eTxnID, txn), append(eRaw, ev.Raw())
 		}
 	}

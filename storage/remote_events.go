@@ -409,6 +409,11 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 				extremities = append(extremities, s)
 			}
 		}
+		if accepted {
+			if next.Topo, err = extremitiesTopo(ctx, tx, nid, extremities, seq, row.topo); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, updateRoomHead, nid, next.Seq, newSnap, extremities); err != nil {
 			return fmt.Errorf("update room %s: %w", room, err)
 		}

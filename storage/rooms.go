@@ -138,6 +138,7 @@ type pendingEvent struct {
 	seq      int64
 	snapshot int64
 	replaces *int64
+	topo     int64
 }
 
 // Append implements rooms.EventWriter.
@@ -288,7 +289,7 @@ func (r *Rooms) appendIn(ctx context.Context, tx pgx.Tx, req rooms.AppendRequest
 			if err != nil {
 				return err
 			}
-			p := pendingEvent{ev: ev, seq: head.Seq + 1, snapshot: snapshot}
+			p := pendingEvent{ev: ev, seq: head.Seq + 1, snapshot: snapshot, topo: topoAbove(head.Topo, ev)}
 			if ev.IsState() {
 				keyNid, err := r.keyNid(ctx, tx, learned, ev.Type(), *ev.StateKey())
 				if err != nil {
@@ -312,7 +313,7 @@ func (r *Rooms) appendIn(ctx context.Context, tx pgx.Tx, req rooms.AppendRequest
 				}
 			}
 			pending = append(pending, p)
-			head.Extremities = []*event.Event{ev}
+			head.Extremities, head.Topo = []*event.Event{ev}, p.topo
 			head.Seq = p.seq
 		}
 		var err error
@@ -367,9 +368,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 			txnDev, txnIDs = append(txnDev, nil), append(txnIDs, nil)
 		}
 		raws = append(raws, ev.Raw())
-		// A local event's depth is one more than its prev_events' (the
-		// topological order, sql/0015).
-		topos = append(topos, ev.Depth())
+		topos = append(topos, p.topo)
 	}
 	batch := &pgx.Batch{}
 	last := pending[n-1].seq
@@ -541,7 +540,10 @@ type querier interface {
 }
 
 const (
-	selectHead         = `SELECT last_seq, extremities FROM rooms WHERE room_nid = $1`
+	selectHead = `
+SELECT last_seq, extremities,
+       (SELECT COALESCE(max(e.topo), 0) FROM events e WHERE e.room_nid = $1 AND e.seq = ANY(r.extremities))
+FROM rooms r WHERE room_nid = $1`
 	selectCurrentState = `
 SELECT e.event_json, e.redacted_by IS NOT NULL, e.event_id FROM current_state c
 JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq WHERE c.room_nid = $1`
@@ -553,7 +555,7 @@ SELECT event_json, redacted_by IS NOT NULL, event_id FROM events WHERE room_nid 
 func (r *Rooms) loadHead(ctx context.Context, q querier, room id.RoomID, nid int64, v roomversion.Version) (*rooms.Head, error) {
 	h := &rooms.Head{RoomID: room, Version: v, State: rooms.State{}}
 	var extremities []int64
-	if err := q.QueryRow(ctx, selectHead, nid).Scan(&h.Seq, &extremities); err != nil {
+	if err := q.QueryRow(ctx, selectHead, nid).Scan(&h.Seq, &extremities, &h.Topo); err != nil {
 		return nil, fmt.Errorf("read head of %s: %w", room, err)
 	}
 	state, err := scanEvents(ctx, q, v, selectCurrentState, nid)

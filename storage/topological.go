@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,6 +43,34 @@ func receivedTopo(ctx context.Context, tx pgx.Tx, nid int64, ev *event.Event) (i
 		return ev.Depth(), nil
 	}
 	return min(top, math.MaxInt64-1) + 1, nil
+}
+
+// topoAbove is the topological position of an event whose prev events'
+// highest position is prevTopo: its depth, or one above prevTopo when the
+// depth is not (a local event built on a remote event whose depth was
+// clamped by receivedTopo takes the spec's depth, one more than that
+// event's claimed depth, which may lie far below it).
+func topoAbove(prevTopo int64, ev *event.Event) int64 {
+	return max(ev.Depth(), min(prevTopo, math.MaxInt64-1)+1)
+}
+
+// selectExtremitiesTopo is the highest topo of the extremities at seqs
+// but one, the event being written at $3 (its row may not be there yet,
+// or be an outlier's with its old position).
+const selectExtremitiesTopo = `
+SELECT COALESCE(max(topo), 0) FROM events WHERE room_nid = $1 AND seq = ANY($2) AND seq <> $3`
+
+// extremitiesTopo is rooms.Head.Topo for the extremities at seqs, among
+// which may be the event at seq being written with position topo.
+func extremitiesTopo(ctx context.Context, tx pgx.Tx, nid int64, seqs []int64, seq, topo int64) (int64, error) {
+	var top int64
+	if err := tx.QueryRow(ctx, selectExtremitiesTopo, nid, seqs, seq).Scan(&top); err != nil {
+		return 0, fmt.Errorf("topological position of the extremities: %w", err)
+	}
+	if slices.Contains(seqs, seq) {
+		top = max(top, topo)
+	}
+	return top, nil
 }
 
 var _ rooms.TopologyReader = (*Rooms)(nil)
