@@ -31,6 +31,12 @@ type Service struct {
 	posReads sharedRead
 	// filterCache keeps the stored filters syncs name by id.
 	filterCache filterCache
+	// joinedCache keeps each user's joined rooms at the position of
+	// their last build, for the wait of an idle long-poll (idle.go).
+	joinedCache joinedCache
+	// beforeIdleWait, when set (tests), runs between an idle long-poll's
+	// read of the positions and its wait.
+	beforeIdleWait func()
 }
 
 // New returns the service. notifier is the one the rooms service tells

@@ -63,26 +63,31 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 			return nil, mxerr.UnknownPos.Msg("since: the sync token is ahead of this server")
 		}
 		at = s.keepUnsourced(at, since)
+		if !initial && !req.FullState && at == since {
+			// Nothing at all since the client's token: wait first.
+			resp, err := s.waitIdle(ctx, req, filter, at, deadline)
+			if err != nil || resp != nil {
+				return resp, err
+			}
+			continue
+		}
 		b := &builder{s: s, req: req, filter: filter, since: since, initial: initial, pos: pos, at: at}
 		resp, err := b.build(ctx)
 		if err != nil {
 			return nil, err
 		}
+		s.joinedCache.put(req.User, pos, b.joined)
 		if !resp.empty || initial || req.FullState || !time.Now().Before(deadline) {
 			return resp, nil
 		}
 		// Nothing relevant up to at in any stream: wait for a change past
 		// it, then sync again from at (what lies before it is known to be
-		// empty).
+		// empty). On time-out the answer is that of the empty range from
+		// at, read after the wait (the key counts may have changed).
 		since = at
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		woken := s.notifier.Wait(wctx, req.User, b.joined, since)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !woken {
-			return resp, nil
+		resp, err = s.waitIdle(ctx, req, filter, at, deadline)
+		if err != nil || resp != nil {
+			return resp, err
 		}
 	}
 }
