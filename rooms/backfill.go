@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"slices"
-	"sync"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/auth"
@@ -27,79 +25,41 @@ type Backfiller interface {
 	Backfill(ctx context.Context, dest id.ServerName, room id.RoomID, from []id.EventID, limit int) ([]json.RawMessage, error)
 }
 
-// BackfillStore keeps backfilled history.
+// BackfillStore keeps backfilled history and the room's backward
+// extremities (backfill_holes.go).
 type BackfillStore interface {
-	// InsertBackfilled stores evs, newest first, before every event of the
-	// room (lower sequence numbers, their depth as topological position),
-	// in the timeline but with no state and no stream position: history,
-	// never news. Events the store holds already are skipped, except
-	// outliers, which join the timeline; it returns how many it stored or
-	// moved into the timeline.
-	InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error)
+	// InsertBackfilled stores evs, newest first, below every sequence
+	// number of the room, their depth as topological position (raised
+	// above their prev events in the timeline, capped at maxTopo), in the
+	// timeline but with no state and no stream position: history, never
+	// news. Events the store holds already are skipped, except outliers,
+	// which join the timeline; it returns how many it stored or moved into
+	// the timeline.
+	InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event, maxTopo int64) (int, error)
+	// BackwardExtremities returns, of the events given with their prev
+	// events, those whose prev events are not all in the timeline, with
+	// the missing ones, leaving out those SettleBackwardExtremity marked
+	// exhausted; it records the ones it finds.
+	BackwardExtremities(ctx context.Context, room id.RoomID, prevs map[id.EventID][]id.EventID) (map[id.EventID][]id.EventID, error)
+	// SettleBackwardExtremity forgets ev as a backward extremity (its
+	// hole was filled), or with exhausted keeps it as one no server could
+	// fill, not to be reported again.
+	SettleBackwardExtremity(ctx context.Context, room id.RoomID, ev id.EventID, exhausted bool) error
 }
 
 // backfillBatch is how many events one /backfill asks for.
 const backfillBatch = 50
 
-// backfillState remembers where backfilling found nothing more, so that
-// paging at the start of a room's history does not ask again and again.
+// backfillState is the federation side of backfilling.
 type backfillState struct {
 	fetcher Backfiller
-	mu      sync.Mutex
-	done    map[id.EventID]bool // earliest events nothing was found before
 }
 
 // SetBackfill lets /messages fetch the history of rooms joined over
 // federation; app calls it once, before serving. Signatures are checked
 // with the keys of SetFederation.
 func (s *Service) SetBackfill(b Backfiller) {
-	s.backfill = &backfillState{fetcher: b, done: map[id.EventID]bool{}}
-}
-
-// backfillBefore fetches history preceding the room's earliest timeline
-// event when that is not the room's creation; it reports whether anything
-// was stored.
-func (s *Service) backfillBefore(ctx context.Context, h *Head) bool {
-	if s.backfill == nil || s.fed.Keys == nil {
-		return false
-	}
-	first, err := s.store.HistoryPage(ctx, h.RoomID, topoStart, Forward, 1)
-	if err != nil || len(first) == 0 || first[0].Event.Type() == auth.TypeCreate {
-		return false
-	}
-	earliest := first[0].Event
-	b := s.backfill
-	b.mu.Lock()
-	done := b.done[earliest.EventID()]
-	b.mu.Unlock()
-	if done {
-		return false
-	}
-	stored := false
-	for _, server := range backfillServers(h.State, earliest, s.cfg.ServerName) {
-		raws, err := b.fetcher.Backfill(ctx, server, h.RoomID, []id.EventID{earliest.EventID()}, backfillBatch)
-		if err != nil {
-			s.logger.InfoContext(ctx, "backfill failed", slog.String("room_id", string(h.RoomID)),
-				slog.String("server", string(server)), slog.String("error", err.Error()))
-			continue
-		}
-		evs := s.checkBackfilled(ctx, h, raws)
-		n, err := s.backfillStore().InsertBackfilled(ctx, h.RoomID, evs)
-		if err != nil {
-			s.logger.WarnContext(ctx, "store backfilled events", slog.String("room_id", string(h.RoomID)), slog.String("error", err.Error()))
-			return false
-		}
-		if n > 0 {
-			stored = true
-			break
-		}
-	}
-	if !stored {
-		b.mu.Lock()
-		b.done[earliest.EventID()] = true
-		b.mu.Unlock()
-	}
-	return stored
+	s.backfill = &backfillState{fetcher: b}
 }
 
 func (s *Service) backfillStore() BackfillStore { return s.store }

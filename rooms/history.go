@@ -16,7 +16,8 @@ const (
 	// maxScan bounds the events one page reads while skipping what the
 	// filter or the visibility rules hide.
 	maxScan = 5000
-	// maxPageBackfills bounds the /backfill requests of one page.
+	// maxPageBackfills bounds the holes one page fills (each a round of
+	// /backfill requests).
 	maxPageBackfills = 3
 )
 
@@ -103,8 +104,46 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 	}
 	atEnd := req.From == "" && dir == Backward
 	rules := &historyRules{s: s, room: room, vis: vis}
-	scanned, more, backfills, fetched := 0, true, 0, false
-	for len(page.Chunk) < limit && scanned < maxScan && more {
+	scanned, more, fills, deferred := 0, true, 0, false
+	// Holes in what this server holds of a room joined over federation
+	// are filled from other servers as the page reaches them, a few times
+	// per page (backfill_holes.go): backwards right after the event whose
+	// prev events are missing, forwards right before it; the page then
+	// reads on from where it is, through the events just stored. History
+	// the reader may not see is skipped.
+	fill := func(te TopoEvent, missing []id.EventID) (bool, error) {
+		fills++
+		if !s.fillHole(ctx, h, te, missing) {
+			return false, nil
+		}
+		// The rules read the history visibility events just backfilled
+		// too.
+		_, vis, err := s.headVisibility(ctx, room, user)
+		if err != nil {
+			return false, err
+		}
+		rules = &historyRules{s: s, room: room, vis: vis}
+		return true, nil
+	}
+	if dir == Backward && req.From != "" && s.backfill != nil {
+		// A page that starts right below an event (a sync's prev_batch
+		// below the join of a room joined over federation) starts with
+		// its hole.
+		above, err := s.store.HistoryPage(ctx, room, pos, Forward, 1)
+		if err != nil {
+			return nil, pos, err
+		}
+		holes, err := s.holesIn(ctx, room, above)
+		if err != nil {
+			return nil, pos, err
+		}
+		if len(above) == 1 && holes[above[0].Event.EventID()] != nil {
+			if _, err := fill(above[0], holes[above[0].Event.EventID()]); err != nil {
+				return nil, pos, err
+			}
+		}
+	}
+	for len(page.Chunk) < limit && scanned < maxScan && more && !deferred {
 		want := min(max(limit*2, 20), maxScan-scanned)
 		batch, err := s.store.HistoryPage(ctx, room, pos, dir, want)
 		if err != nil {
@@ -114,11 +153,27 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		if atEnd && len(batch) > 0 {
 			page.Start, atEnd = TopoToken(batch[0].Pos()), false
 		}
+		holes, err := s.holesIn(ctx, room, batch)
+		if err != nil {
+			return nil, pos, err
+		}
+		filled := false
 		for _, te := range batch {
 			at := te.Pos()
 			if stop != nil && ((dir == Backward && !stop.Less(at)) || (dir == Forward && stop.Less(at))) {
 				more = false
 				break
+			}
+			hole := holes[te.Event.EventID()] != nil
+			if hole && fills >= maxPageBackfills {
+				// The next page starts at this event and fills its hole.
+				deferred = true
+				break
+			}
+			if hole && dir == Forward {
+				if filled, err = fill(te, holes[te.Event.EventID()]); err != nil || filled {
+					break
+				}
 			}
 			scanned++
 			if dir == Backward {
@@ -128,32 +183,24 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 			}
 			if rules.visible(ctx, te.StoredEvent) && f.Matches(te.StoredEvent) {
 				page.Chunk = append(page.Chunk, te.StoredEvent)
-				if len(page.Chunk) == limit {
+			}
+			if hole && dir == Backward {
+				if filled, err = fill(te, holes[te.Event.EventID()]); err != nil || filled {
 					break
 				}
 			}
-		}
-		// At the start of what this server holds of a room joined over
-		// federation, the history before it is asked of other servers, a
-		// few times per page (backfill.go): history the reader may not
-		// see is skipped.
-		if !more && dir == Backward && stop == nil && backfills < maxPageBackfills && len(page.Chunk) < limit {
-			backfills++
-			more = s.backfillBefore(ctx, h)
-			fetched = more
-			if more {
-				// The rules read the history visibility events just
-				// backfilled too.
-				if _, vis, err = s.headVisibility(ctx, room, user); err != nil {
-					return nil, pos, err
-				}
-				rules = &historyRules{s: s, room: room, vis: vis}
+			if len(page.Chunk) == limit {
+				break
 			}
 		}
+		if err != nil {
+			return nil, pos, err
+		}
+		if filled {
+			more = true
+		}
 	}
-	// A page that ends right after a backfill that brought events may
-	// have more before it: the next page asks again.
-	if more || len(page.Chunk) == limit || fetched {
+	if more || len(page.Chunk) == limit || deferred {
 		page.End = TopoToken(pos)
 	}
 	if f.LazyLoadMembers {

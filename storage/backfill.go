@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,6 +19,9 @@ var _ rooms.BackfillStore = (*Rooms)(nil)
 const (
 	lockRoomForBackfill = `SELECT room_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
 	selectMinSeq        = `SELECT COALESCE(min(seq), 1) FROM events WHERE room_nid = $1`
+	// selectTimelineTopos is the topological position of the events among
+	// ids that are in the room's timeline.
+	selectTimelineTopos = `SELECT event_id, topo FROM events WHERE room_nid = $1 AND event_id = ANY($2) AND NOT outlier`
 	// insertBackfilled stores history fetched from other servers before
 	// the room's first event: timeline events (clients see them in
 	// /messages) with no known state (snapshot -1) and stream position 0,
@@ -42,11 +46,12 @@ WHERE e.room_nid = $1 AND e.event_id = u.event_id AND e.outlier AND NOT e.soft_f
 
 // InsertBackfilled implements rooms.BackfillStore: evs, newest first, get
 // the sequence numbers below the room's lowest and their depth as
-// topological position (sql/0015), so that /messages pages into them
-// before the room's first event. An outlier among them joins the timeline
-// in its row. The room's current state, memberships and forward
-// extremities do not change.
-func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event) (int, error) {
+// topological position (sql/0015), raised above their prev events in the
+// timeline as a received event's is (topological.go) and capped at
+// maxTopo, so that /messages pages into them before the event whose hole
+// they fill. An outlier among them joins the timeline in its row. The
+// room's current state, memberships and forward extremities do not change.
+func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event, maxTopo int64) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -63,11 +68,15 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 		if err := tx.QueryRow(ctx, selectMinSeq, nid).Scan(&low); err != nil {
 			return fmt.Errorf("lowest sequence of %s: %w", room, err)
 		}
+		topos, err := backfilledTopos(ctx, tx, nid, evs, maxTopo)
+		if err != nil {
+			return fmt.Errorf("topological positions of backfilled events of %s: %w", room, err)
+		}
 		n := len(evs)
 		seqs, ts := make([]int64, n), make([]int64, n)
 		ids, types, senders := make([]string, n), make([]string, n), make([]string, n)
 		keys, members := make([]*string, n), make([]*string, n)
-		raws, topos := make([][]byte, n), make([]int64, n)
+		raws := make([][]byte, n)
 		for i, ev := range evs {
 			seqs[i] = low - 1 - int64(i)
 			ids[i], types[i], senders[i] = string(ev.EventID()), ev.Type(), string(ev.Sender())
@@ -76,7 +85,7 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 				m := ev.Membership()
 				members[i] = &m
 			}
-			ts[i], raws[i], topos[i] = ev.OriginServerTS(), ev.Raw(), ev.Depth()
+			ts[i], raws[i] = ev.OriginServerTS(), ev.Raw()
 		}
 		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos)
 		if err != nil {
@@ -94,4 +103,58 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 		return nil
 	})
 	return inserted, err
+}
+
+// backfilledTopos is the topological position of each of evs (newest
+// first): its depth, at least one more than its prev events' (in evs or in
+// the timeline), at most maxTopo (at least 0). The cap wins: the events
+// fill a hole below an event at maxTopo+1, and a page that reached that
+// event must find them below it, whatever depth their sender claimed.
+func backfilledTopos(ctx context.Context, tx pgx.Tx, nid int64, evs []*event.Event, maxTopo int64) ([]int64, error) {
+	in := make(map[id.EventID]bool, len(evs))
+	for _, ev := range evs {
+		in[ev.EventID()] = true
+	}
+	var outside []string
+	for _, ev := range evs {
+		for _, p := range ev.PrevEventIDs() {
+			if !in[p] {
+				outside = append(outside, string(p))
+			}
+		}
+	}
+	topo := map[id.EventID]int64{}
+	if len(outside) > 0 {
+		rows, err := tx.Query(ctx, selectTimelineTopos, nid, outside)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var eid string
+			var t int64
+			if err := rows.Scan(&eid, &t); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			topo[id.EventID(eid)] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	maxTopo = max(maxTopo, 0)
+	out := make([]int64, len(evs))
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		t := max(ev.Depth(), 0)
+		for _, p := range ev.PrevEventIDs() {
+			if pt, ok := topo[p]; ok && pt >= t {
+				t = min(pt, math.MaxInt64-1) + 1
+			}
+		}
+		out[i] = min(t, maxTopo)
+		topo[ev.EventID()] = out[i]
+	}
+	return out, nil
 }

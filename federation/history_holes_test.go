@@ -1,0 +1,112 @@
+package federation_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/parleyhq/parley/apptest"
+)
+
+// TestRejoinerPagesThroughTheHole: bob's server holds the room's history
+// until bob left and from his rejoin on; what alice sent meanwhile never
+// reached it (hs1 sends a room's events only to servers in it), so bob's
+// rejoin names prev events hs2 lacks — a hole in the middle of its
+// history. Paging /messages back from the end fills it from hs1 (GET
+// /backfill, in more than one round: 60 messages) and returns every event
+// once, in order. With "shared" history bob sees the messages sent while
+// he was away (client-server API, "History visibility": shared history is
+// visible to members who join later, "even those sent when the member
+// was not a part of the room"); with "joined" he does not.
+func TestRejoinerPagesThroughTheHole(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice := register(t, srvs[0], "alice")
+	for _, visibility := range []string{"shared", "joined"} {
+		t.Run(visibility, func(t *testing.T) {
+			bob := register(t, srvs[1], "bob_"+visibility)
+			room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat",
+				"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "",
+					"content": map[string]any{"history_visibility": visibility}}}})
+			joinRoom := func() {
+				bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+			}
+			joinRoom()
+			together := []string{alice.send(t, room, "together 0"), alice.send(t, room, "together 1")}
+			sees(t, bob, room, together[1])
+			bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+			eventually(t, "hs1 sees bob leave", func() (bool, string) {
+				m := membershipOf(t, alice, room, bob.id)
+				return m == "leave", m
+			})
+
+			var away []string
+			for i := range 60 {
+				away = append(away, alice.send(t, room, fmt.Sprintf("away %d", i)))
+			}
+			joinRoom()
+			rejoin := joinEventID(t, bob, room, bob.id)
+			back := []string{alice.send(t, room, "back 0"), alice.send(t, room, "back 1")}
+			sees(t, bob, room, back[1])
+
+			// hs2 had none of the hole before paging into it.
+			full := alice.timeline(t, room)
+			got := pageBack(t, bob, room, "", 7)
+			for _, e := range got {
+				if !slices.Contains(full, e) {
+					t.Fatalf("hs2 shows an event hs1 does not: %s", bob.describe(t, room, []string{e}))
+				}
+			}
+			// Every event hs2 shows in hs1's order.
+			var inOrder []string
+			for _, e := range full {
+				if slices.Contains(got, e) {
+					inOrder = append(inOrder, e)
+				}
+			}
+			if !slices.Equal(got, inOrder) {
+				t.Fatalf("hs2 pages back through the room in another order than hs1:\n%s\nvs %s",
+					bob.describe(t, room, got), alice.describe(t, room, inOrder))
+			}
+			for _, e := range append(append(slices.Clone(together), rejoin), back...) {
+				if !slices.Contains(got, e) {
+					t.Fatalf("hs2 lacks %s, sent while bob was in the room", bob.describe(t, room, []string{e}))
+				}
+			}
+			var seen int
+			for _, e := range away {
+				if slices.Contains(got, e) {
+					seen++
+				}
+			}
+			if visibility == "shared" {
+				if seen != len(away) {
+					t.Fatalf("hs2 shows %d of the %d messages sent while bob was away", seen, len(away))
+				}
+				// Nothing else missing: hs2 shows the whole room.
+				if !slices.Equal(got, full) {
+					t.Fatalf("hs2 shows %d events, hs1 %d", len(got), len(full))
+				}
+			} else if seen != 0 {
+				t.Fatalf("hs2 shows %d messages sent while bob was away from a room whose history is \"joined\"", seen)
+			}
+			// Shown or not, the hole was filled: hs2 holds the messages.
+			var held int
+			if err := mustConnect(t, bob.srv).QueryRow(context.Background(),
+				`SELECT count(*) FROM events WHERE event_id = ANY($1) AND NOT outlier`, away).Scan(&held); err != nil {
+				t.Fatal(err)
+			}
+			if held != len(away) {
+				t.Fatalf("hs2 holds %d of the %d messages sent while bob was away", held, len(away))
+			}
+
+			// Paged again, in other page sizes, the same.
+			for _, limit := range []int{1, 50} {
+				if again := pageBack(t, bob, room, "", limit); !slices.Equal(again, got) {
+					t.Fatalf("paged back by %d: %d events, by 7: %d", limit, len(again), len(got))
+				}
+			}
+		})
+	}
+}
