@@ -20,15 +20,28 @@ type Sync struct {
 	*Rooms
 	// timelines shares timeline reads between the syncs one commit wakes.
 	timelines *timelineCache
+	// log knows the changes up to the last position read
+	// (sync_memberlog.go).
+	log *memberLog
+	// stateEntries and summaries share the lazy-loaded members and the
+	// room summaries of a fan-out (sync_shared.go).
+	stateEntries *sharedReads[stateEntriesKey, rooms.State]
+	summaries    *summaryCache
 }
 
 var (
 	_ syncer.Store       = (*Sync)(nil)
 	_ syncer.RoomSharers = (*Sync)(nil)
+
+	_ syncer.MembershipRangeStore = (*Sync)(nil)
 )
 
 // NewSync returns the sync store reading through rooms (and its caches).
-func NewSync(rooms *Rooms) *Sync { return &Sync{Rooms: rooms, timelines: &timelineCache{}} }
+func NewSync(r *Rooms) *Sync {
+	return &Sync{Rooms: r, timelines: &timelineCache{}, log: &memberLog{},
+		stateEntries: &sharedReads[stateEntriesKey, rooms.State]{ttl: timelineTTL, max: timelineCacheMax},
+		summaries:    &summaryCache{reads: sharedReads[summaryKey, roomCounts]{ttl: timelineTTL, max: timelineCacheMax}}}
+}
 
 // RoomEventsBetween implements syncer.Store: Rooms.RoomEventsBetween
 // through the timeline cache (sync_cache.go). In a fan-out every member's
@@ -94,6 +107,28 @@ func (s *Sync) Memberships(ctx context.Context, user id.UserID, upTo int64) ([]s
 	return out, nil
 }
 
+// MembershipsInRange implements syncer.MembershipRangeStore: when the log
+// (sync_memberlog.go) knows the user's membership did not change in the
+// range, there are no changes to read, and the memberships an earlier
+// sync of the user read are still the answer.
+func (s *Sync) MembershipsInRange(ctx context.Context, user id.UserID, after, upTo int64) (current, changes []syncer.MembershipChange, err error) {
+	if list, ok := s.log.membershipsAt(user, after, upTo); ok {
+		return list, nil, nil
+	}
+	unchanged := s.log.userUnchanged(user, after, upTo)
+	if current, err = s.Memberships(ctx, user, upTo); err != nil {
+		return nil, nil, err
+	}
+	s.log.putMemberships(user, upTo, current)
+	if unchanged {
+		return current, nil, nil
+	}
+	if changes, err = s.MembershipChanges(ctx, user, after, upTo); err != nil {
+		return nil, nil, err
+	}
+	return current, changes, nil
+}
+
 // MembershipChanges implements syncer.Store.
 func (s *Sync) MembershipChanges(ctx context.Context, user id.UserID, after, upTo int64) ([]syncer.MembershipChange, error) {
 	rows, err := s.pool.Query(ctx, selectMembershipChangesPrev, user, after, upTo)
@@ -118,9 +153,17 @@ WHERE r.room_id = ANY($1) AND EXISTS (
     SELECT 1 FROM events e WHERE e.room_nid = r.room_nid AND e.stream_pos > $2 AND e.stream_pos <= $3
       AND ` + clientVisible + `)`
 
-// ActiveRooms implements syncer.Store.
+// ActiveRooms implements syncer.Store: from the log when it covers the
+// range (sync_memberlog.go), from the database for the rooms it cannot
+// tell. A room the log calls active may have only events no client sees
+// (soft-failed, rejected): the sync then reads its range and shows
+// nothing, as for a room whose events the filter leaves out.
 func (s *Sync) ActiveRooms(ctx context.Context, roomIDs []id.RoomID, after, upTo int64) ([]id.RoomID, error) {
-	rows, err := s.pool.Query(ctx, selectActiveRooms, roomIDs, after, upTo)
+	active, unknown := s.log.activeRooms(roomIDs, after, upTo)
+	if len(unknown) == 0 {
+		return active, nil
+	}
+	rows, err := s.pool.Query(ctx, selectActiveRooms, unknown, after, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("active rooms: %w", err)
 	}
@@ -128,7 +171,7 @@ func (s *Sync) ActiveRooms(ctx context.Context, roomIDs []id.RoomID, after, upTo
 	if err != nil {
 		return nil, fmt.Errorf("active rooms: %w", err)
 	}
-	return out, nil
+	return append(active, out...), nil
 }
 
 const selectStateChanges = storedColumns + `
@@ -155,35 +198,6 @@ func (s *Sync) StateChanges(ctx context.Context, room id.RoomID, after, upTo int
 		}
 	}
 	return out, nil
-}
-
-// selectSummary counts the room's joined and invited members and picks
-// its heroes in one statement (one round trip; a lazy-loading sync asks
-// for the summary whenever its state section has a member event, so
-// every member of a fan-out asks on every message).
-const selectSummary = `
-SELECT count(*) FILTER (WHERE m.membership = 'join'), count(*) FILTER (WHERE m.membership = 'invite'),
-       ARRAY(SELECT h.user_id FROM room_memberships h
-             WHERE h.room_nid = $1 AND h.membership IN ('join', 'invite') AND h.user_id <> $2
-             ORDER BY h.stream_pos LIMIT 5)
-FROM room_memberships m WHERE m.room_nid = $1 AND m.membership IN ('join', 'invite')`
-
-// RoomSummary implements syncer.Store.
-func (s *Sync) RoomSummary(ctx context.Context, room id.RoomID, user id.UserID) (syncer.Summary, error) {
-	var sum syncer.Summary
-	e, err := s.room(ctx, room)
-	if err != nil {
-		return sum, err
-	}
-	var heroes []string
-	if err := s.pool.QueryRow(ctx, selectSummary, e.nid, user).Scan(&sum.Joined, &sum.Invited, &heroes); err != nil {
-		return sum, fmt.Errorf("summary of %s: %w", room, err)
-	}
-	sum.Heroes = make([]id.UserID, 0, len(heroes))
-	for _, h := range heroes {
-		sum.Heroes = append(sum.Heroes, id.UserID(h))
-	}
-	return sum, nil
 }
 
 // selectJoinedAmong probes room_memberships' primary key once per (room,

@@ -50,9 +50,9 @@ WITH RECURSIVE snap AS (
 )
 SELECT e.event_json, e.redacted_by IS NOT NULL FROM entries x JOIN events e ON e.room_nid = $1 AND e.seq = x.s`
 
-// StateEntriesBefore implements syncer.Store: the entries of keys in the
-// state StateBefore(room, seq) would return, without reading the rest.
-func (s *Sync) StateEntriesBefore(ctx context.Context, room id.RoomID, seq int64, keys []auth.StateKey) (rooms.State, error) {
+// readStateEntriesBefore reads the entries of keys in the state
+// StateBefore(room, seq) would return, without reading the rest.
+func (s *Sync) readStateEntriesBefore(ctx context.Context, room id.RoomID, seq int64, keys []auth.StateKey) (rooms.State, error) {
 	st := rooms.State{}
 	if len(keys) == 0 {
 		return st, nil

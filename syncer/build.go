@@ -63,7 +63,7 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 		return nil, err
 	}
 
-	current, err := b.s.store.Memberships(ctx, b.req.User, b.pos)
+	current, changes, err := b.memberships(ctx, sinceTL)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +77,6 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 	}
 	churned := map[id.RoomID]bool{} // a non-join membership within the range
 	if !b.initial {
-		changes, err := b.s.store.MembershipChanges(ctx, b.req.User, sinceTL, b.pos)
-		if err != nil {
-			return nil, err
-		}
 		first := map[id.RoomID]bool{}
 		for _, c := range changes {
 			if !first[c.RoomID] {

@@ -17,12 +17,17 @@ type IgnoreList interface {
 // SetIgnoreList makes /sync apply users' ignore lists (spec
 // client-server-api "Ignoring Users"): timeline events and invites from
 // ignored users are left out. Call it while wiring.
-func (s *Service) SetIgnoreList(l IgnoreList) { s.ignore = l }
+func (s *Service) SetIgnoreList(l IgnoreList) { s.ignore = &ignoreCache{list: l} }
 
 // loadIgnored reads the syncing user's ignore list once per response.
 func (b *builder) loadIgnored(ctx context.Context) error {
 	if b.s.ignore == nil {
 		return nil
+	}
+	if c, ok := b.s.ignore.(*ignoreCache); ok && b.s.serves(StreamAccountData) {
+		ignored, err := c.at(ctx, b.req.User, b.at.Pos(StreamAccountData))
+		b.ignored = ignored
+		return err
 	}
 	ignored, err := b.s.ignore.Ignored(ctx, b.req.User)
 	if err != nil {
@@ -30,6 +35,16 @@ func (b *builder) loadIgnored(ctx context.Context) error {
 	}
 	b.ignored = ignored
 	return nil
+}
+
+// serves reports whether a source serves st.
+func (s *Service) serves(st Stream) bool {
+	for _, src := range s.sources {
+		if src.Stream() == st {
+			return true
+		}
+	}
+	return false
 }
 
 // dropIgnored leaves out the timeline's message-like events of ignored
