@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/apptest"
+	"github.com/parleyhq/parley/config"
 )
 
 // TestRejoinerPagesThroughTheHole: bob's server holds the room's history
@@ -108,5 +110,66 @@ func TestRejoinerPagesThroughTheHole(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCatchUpHoleIsBackfilled: hs2 is down while alice sends more than
+// hs1's queue sends it and more than get_missing_events fetches (hs1
+// catches hs2 up with the newest event only; hs2 asks for at most 500
+// events before it and takes the state at the oldest for the rest). The
+// events in neither are a hole in hs2's history, which paging /messages
+// back from the end fills: every message once, in order.
+func TestCatchUpHoleIsBackfilled(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2, func(c *config.Config) {
+		c.Federation.Queue.BackoffInitial = 50 * time.Millisecond
+		c.Federation.Queue.BackoffMax = 500 * time.Millisecond
+		c.Federation.Queue.CatchUpThreshold = 50
+	})
+	alice, bob := register(t, srvs[0], "alice"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat"})
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	first := alice.send(t, room, "before the outage")
+	sees(t, bob, room, first)
+
+	bob.srv.Stop(t)
+	// At most 50 in the transaction in flight, 500 by get_missing_events
+	// from the newest: more than 70 in neither.
+	const n = 620
+	sent := make([]string, 0, n)
+	for i := range n {
+		sent = append(sent, alice.send(t, room, fmt.Sprintf("c%d", i)))
+	}
+	bob.srv.Restart(t)
+	// Catch-up and get_missing_events take their time under load: the
+	// newest message is waited for in hs2's database, longer than
+	// eventually does.
+	db := mustConnect(t, bob.srv)
+	held := func(ids []string) int {
+		var n int
+		if err := db.QueryRow(context.Background(),
+			`SELECT count(*) FROM events WHERE event_id = ANY($1) AND NOT outlier`, ids).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(2 * time.Minute); held(sent[n-1:]) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("hs2 did not get the newest message within 2 minutes")
+		}
+	}
+	before := held(sent)
+	if before == n {
+		t.Fatalf("hs2 got all %d messages without a hole; the test needs one", n)
+	}
+	t.Logf("hs2 held %d of the %d messages before paging", before, n)
+	got := pageBack(t, bob, room, "", 100)
+	var msgs []string
+	for _, e := range got {
+		if slices.Contains(sent, e) {
+			msgs = append(msgs, e)
+		}
+	}
+	if !slices.Equal(msgs, sent) {
+		t.Fatalf("hs2 pages back through %d of the %d messages (it held %d before paging)", len(msgs), n, before)
 	}
 }
