@@ -249,11 +249,10 @@ func (s *Service) Context(ctx context.Context, user id.UserID, room id.RoomID, e
 	if f == nil {
 		f = &EventFilter{}
 	}
-	topo, err := s.store.EventTopo(ctx, room, se.Seq)
+	at, err := s.store.EventPos(ctx, room, se.Seq)
 	if err != nil {
 		return nil, err
 	}
-	at := TopoPos{Topo: topo, Seq: se.Seq}
 	before, first, err := s.messages(ctx, user, room, MessagesRequest{From: TopoToken(at.before()), Dir: Backward, Limit: max(limit/2, 1), Filter: f})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -12,8 +13,11 @@ import (
 
 // /messages tokens (clients treat them as opaque):
 //
-//   - "o<topo>_<seq>" (base 36, seq signed): a topological position
-//     (topological.go), what /messages and /context hand out;
+//   - "o<topo>_<tie>_<seq>" (base 36, tie and seq signed): a topological
+//     position (topological.go), what /messages and /context hand out;
+//     "o<topo>_<seq>", what they handed out before the tie-break
+//     (sql/0024), is read as the nearest position of today's order
+//     (legacyTopoPosition);
 //   - "t<seq>" and "h<seq>": a position in the room's arrival order — the
 //     gap just after the event with that sequence number ("h": negative,
 //     history backfilled before the room's first event). The sync engine's
@@ -56,41 +60,86 @@ func ParsePositionToken(tok string) (int64, error) {
 
 // TopoToken encodes a topological position.
 func TopoToken(p TopoPos) string {
-	return "o" + strconv.FormatInt(p.Topo, 36) + "_" + strconv.FormatInt(p.Seq, 36)
+	return "o" + strconv.FormatInt(p.Topo, 36) + "_" + strconv.FormatInt(p.Tie, 36) + "_" + strconv.FormatInt(p.Seq, 36)
 }
 
-// ParseTopoToken decodes TopoToken's tokens; only the canonical spelling
-// is accepted, so a token altered by hand does not pass as another.
-func ParseTopoToken(tok string) (TopoPos, error) {
+// ParseTopoToken decodes TopoToken's tokens, and with legacy set those of
+// the order before the tie-break, "o<topo>_<seq>", whose Tie is left 0;
+// only the canonical spelling is accepted, so a token altered by hand does
+// not pass as another.
+func ParseTopoToken(tok string) (p TopoPos, legacy bool, err error) {
 	rest, ok := strings.CutPrefix(tok, "o")
 	if !ok {
-		return TopoPos{}, invalidToken()
+		return TopoPos{}, false, invalidToken()
 	}
-	a, b, ok := strings.Cut(rest, "_")
-	if !ok {
-		return TopoPos{}, invalidToken()
+	parts := strings.Split(rest, "_")
+	if len(parts) != 2 && len(parts) != 3 {
+		return TopoPos{}, false, invalidToken()
 	}
-	topo, err1 := strconv.ParseInt(a, 36, 64)
-	seq, err2 := strconv.ParseInt(b, 36, 64)
-	if err1 != nil || err2 != nil || topo < 0 ||
-		strconv.FormatInt(topo, 36) != a || strconv.FormatInt(seq, 36) != b {
-		return TopoPos{}, invalidToken()
+	n := make([]int64, len(parts))
+	for i, part := range parts {
+		v, err := strconv.ParseInt(part, 36, 64)
+		if err != nil || strconv.FormatInt(v, 36) != part {
+			return TopoPos{}, false, invalidToken()
+		}
+		n[i] = v
 	}
-	return TopoPos{Topo: topo, Seq: seq}, nil
+	if n[0] < 0 {
+		return TopoPos{}, false, invalidToken()
+	}
+	if len(n) == 2 {
+		return TopoPos{Topo: n[0], Seq: n[1]}, true, nil
+	}
+	return TopoPos{Topo: n[0], Tie: n[1], Seq: n[2]}, false, nil
+}
+
+// legacyTopoPosition places a position of the (topo, seq) order of the
+// tokens before the tie-break in today's (topo, tie, seq) order: just after
+// the event at seq, or just before the one after it (a backward page's
+// end), when that event has the token's topo; else before every event of
+// that topo. Only a page boundary inside a fork's depth may move, by the
+// events of that depth.
+func (s *Service) legacyTopoPosition(ctx context.Context, room id.RoomID, p TopoPos) (TopoPos, error) {
+	switch p.Seq {
+	case math.MinInt64:
+		p.Tie = math.MinInt64
+		return p, nil
+	case math.MaxInt64:
+		p.Tie = math.MaxInt64
+		return p, nil
+	}
+	for _, seq := range []int64{p.Seq, p.Seq + 1} {
+		e, err := s.store.EventPos(ctx, room, seq)
+		if errors.Is(err, ErrEventNotFound) {
+			continue
+		}
+		if err != nil {
+			return p, err
+		}
+		if e.Topo == p.Topo {
+			p.Tie = e.Tie
+			return p, nil
+		}
+	}
+	p.Tie = math.MinInt64
+	return p, nil
 }
 
 // topoPosition reads a /messages token of room, whose latest event has
 // sequence number headSeq, as a topological position.
 func (s *Service) topoPosition(ctx context.Context, room id.RoomID, tok string, headSeq int64) (TopoPos, error) {
 	if strings.HasPrefix(tok, "o") {
-		p, err := ParseTopoToken(tok)
+		p, legacy, err := ParseTopoToken(tok)
 		if err != nil {
 			return p, err
 		}
-		if p != topoEnd && p != topoStart {
+		if p.Seq != topoEnd.Seq && p.Seq != topoStart.Seq {
 			if err := s.checkHanded(ctx, room, p.Seq, headSeq); err != nil {
 				return p, err
 			}
+		}
+		if legacy {
+			return s.legacyTopoPosition(ctx, room, p)
 		}
 		return p, nil
 	}

@@ -8,34 +8,48 @@ import (
 )
 
 // History is read in topological order (as other servers do, "topological
-// ordering" in Synapse): by the events' depth, then by arrival (seq). An
-// event received late over federation — a fork, a third server's event,
-// get_missing_events, an outlier promoted into the timeline, history
-// backfilled from another server — takes its place by depth in /messages
-// and /context, not where it arrived. /sync keeps arrival (stream) order,
-// as the spec asks of sync timelines.
+// ordering" in Synapse): by the events' depth, then, among events of the
+// same depth (the branches of a fork), by a value derived from the event
+// id. An event received late over federation — a fork, a third server's
+// event, get_missing_events, an outlier promoted into the timeline,
+// history backfilled from another server — takes its place by depth in
+// /messages and /context, not where it arrived, and every server holding
+// the same events shows them in the same order, whatever order they
+// arrived in. /sync keeps arrival (stream) order, as the spec asks of sync
+// timelines.
 //
 // The store keeps each event's topological position (storage, events.topo,
-// sql/0015): the PDU's depth, and for an event received over federation
-// at least one more than its stored prev_events' positions, so that a
-// wrong depth cannot put an event before history it names as its past.
+// sql/0015): the PDU's depth, and at least one more than its stored
+// prev_events' positions, so that a wrong depth cannot put an event before
+// history it names as its past (nor a local event built on such an event
+// before it). The tie-break (events.topo_tie, sql/0024) is the first 64
+// bits of the MD5 digest of the event id as a signed big-endian integer:
+// spread evenly, so that neither branch of a fork comes first by rule;
+// the arrival order (seq) settles what is left, two ids of one depth with
+// the same 64 bits, and makes positions exact.
 
 // TopoPos is a place in a room's topological order: the gap just after
-// the event with that (topo, seq). Paginating backwards from it returns
-// that event and those before it; forwards, the events after it.
+// the event with that (topo, tie, seq). Paginating backwards from it
+// returns that event and those before it; forwards, the events after it.
 type TopoPos struct {
-	Topo, Seq int64
+	Topo, Tie, Seq int64
 }
 
 var (
 	// topoStart lies before every event of a room, topoEnd after every one.
-	topoStart = TopoPos{Topo: 0, Seq: math.MinInt64}
-	topoEnd   = TopoPos{Topo: math.MaxInt64, Seq: math.MaxInt64}
+	topoStart = TopoPos{Topo: 0, Tie: math.MinInt64, Seq: math.MinInt64}
+	topoEnd   = TopoPos{Topo: math.MaxInt64, Tie: math.MaxInt64, Seq: math.MaxInt64}
 )
 
 // Less orders positions.
 func (p TopoPos) Less(q TopoPos) bool {
-	return p.Topo < q.Topo || (p.Topo == q.Topo && p.Seq < q.Seq)
+	if p.Topo != q.Topo {
+		return p.Topo < q.Topo
+	}
+	if p.Tie != q.Tie {
+		return p.Tie < q.Tie
+	}
+	return p.Seq < q.Seq
 }
 
 // before is the position just before the event at p: backwards from it,
@@ -44,17 +58,17 @@ func (p TopoPos) before() TopoPos {
 	if p.Seq == math.MinInt64 {
 		return p
 	}
-	return TopoPos{Topo: p.Topo, Seq: p.Seq - 1}
+	return TopoPos{Topo: p.Topo, Tie: p.Tie, Seq: p.Seq - 1}
 }
 
 // TopoEvent is a timeline event with its topological position.
 type TopoEvent struct {
 	*StoredEvent
-	Topo int64
+	Topo, Tie int64
 }
 
 // Pos is the position of the event.
-func (e TopoEvent) Pos() TopoPos { return TopoPos{Topo: e.Topo, Seq: e.Seq} }
+func (e TopoEvent) Pos() TopoPos { return TopoPos{Topo: e.Topo, Tie: e.Tie, Seq: e.Seq} }
 
 // TopologyReader reads a room's timeline in topological order.
 type TopologyReader interface {
@@ -70,6 +84,7 @@ type TopologyReader interface {
 	// before; when there is none, the position just before the first one
 	// that arrived after; the room's end when there is none at all.
 	TopoPosOfSeq(ctx context.Context, room id.RoomID, seq int64) (TopoPos, error)
-	// EventTopo returns the topological position of the event at seq.
-	EventTopo(ctx context.Context, room id.RoomID, seq int64) (int64, error)
+	// EventPos returns the topological position of the event at seq
+	// (ErrEventNotFound when there is none).
+	EventPos(ctx context.Context, room id.RoomID, seq int64) (TopoPos, error)
 }

@@ -1,7 +1,8 @@
 package storage
 
-// The topological order of a room's history (sql/0015_topological_order.sql):
-// /messages and /context read a room by (topo, seq), /sync by stream_pos.
+// The topological order of a room's history (sql/0015_topological_order.sql,
+// sql/0024_topo_tie.sql): /messages and /context read a room by (topo,
+// topo_tie, seq), /sync by stream_pos.
 
 import (
 	"context"
@@ -76,34 +77,34 @@ func extremitiesTopo(ctx context.Context, tx pgx.Tx, nid int64, seqs []int64, se
 var _ rooms.TopologyReader = (*Rooms)(nil)
 
 // topoColumns are storedColumns with the topological position last.
-const topoColumns = `SELECT ` + storedList + `, e.topo` + storedFrom
+const topoColumns = `SELECT ` + storedList + `, e.topo, e.topo_tie` + storedFrom
 
 const (
 	// selectTopoBackward and selectTopoForward page through a room in
-	// topological order (index events_room_topo).
+	// topological order (index events_room_topo_tie, sql/0024).
 	selectTopoBackward = topoColumns + `
-WHERE e.room_nid = $1 AND (e.topo, e.seq) <= ($2, $3) AND ` + clientVisible + `
-ORDER BY e.topo DESC, e.seq DESC LIMIT $4`
+WHERE e.room_nid = $1 AND (e.topo, e.topo_tie, e.seq) <= ($2, $3, $4) AND ` + clientVisible + `
+ORDER BY e.topo DESC, e.topo_tie DESC, e.seq DESC LIMIT $5`
 	selectTopoForward = topoColumns + `
-WHERE e.room_nid = $1 AND (e.topo, e.seq) > ($2, $3) AND ` + clientVisible + `
-ORDER BY e.topo, e.seq LIMIT $4`
+WHERE e.room_nid = $1 AND (e.topo, e.topo_tie, e.seq) > ($2, $3, $4) AND ` + clientVisible + `
+ORDER BY e.topo, e.topo_tie, e.seq LIMIT $5`
 	// selectTopoArrivedBy is the topologically latest event clients see
 	// that arrived at or before seq: a walk down the topological index from
 	// the top, short when seq is recent (a sync's prev_batch).
 	selectTopoArrivedBy = `
-SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND ` + clientVisible + `
-ORDER BY e.topo DESC, e.seq DESC LIMIT 1`
+SELECT e.topo, e.topo_tie, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND ` + clientVisible + `
+ORDER BY e.topo DESC, e.topo_tie DESC, e.seq DESC LIMIT 1`
 	// selectTopoArrivedLast is the latest event clients see that arrived
 	// at or before seq, backfilled history aside (a walk down the primary
 	// key): while the room's history is linear up to seq, it is also the
 	// topologically latest.
 	selectTopoArrivedLast = `
-SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND e.stream_pos > 0 AND ` + clientVisible + `
+SELECT e.topo, e.topo_tie, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq <= $2 AND e.stream_pos > 0 AND ` + clientVisible + `
 ORDER BY e.seq DESC LIMIT 1`
 	selectTopoArrivedAfter = `
-SELECT e.topo, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq > $2 AND ` + clientVisible + `
+SELECT e.topo, e.topo_tie, e.seq FROM events e WHERE e.room_nid = $1 AND e.seq > $2 AND ` + clientVisible + `
 ORDER BY e.seq LIMIT 1`
-	selectEventTopo = `SELECT topo FROM events WHERE room_nid = $1 AND seq = $2`
+	selectEventPos = `SELECT topo, topo_tie, seq FROM events WHERE room_nid = $1 AND seq = $2`
 )
 
 // HistoryPage implements rooms.TopologyReader.
@@ -116,7 +117,7 @@ func (r *Rooms) HistoryPage(ctx context.Context, room id.RoomID, from rooms.Topo
 	if dir == rooms.Forward {
 		sql = selectTopoForward
 	}
-	out, err := scanTopo(ctx, r.pool, room, e.version, sql, e.nid, from.Topo, from.Seq, limit)
+	out, err := scanTopo(ctx, r.pool, room, e.version, sql, e.nid, from.Topo, from.Tie, from.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", room, err)
 	}
@@ -132,12 +133,12 @@ func scanTopo(ctx context.Context, q querier, room id.RoomID, v roomversion.Vers
 	defer rows.Close()
 	var out []rooms.TopoEvent
 	for rows.Next() {
-		var topo int64
-		se, err := scanStoredRow(rows, room, v, &topo)
+		var topo, tie int64
+		se, err := scanStoredRow(rows, room, v, &topo, &tie)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rooms.TopoEvent{StoredEvent: se, Topo: topo})
+		out = append(out, rooms.TopoEvent{StoredEvent: se, Topo: topo, Tie: tie})
 	}
 	return out, rows.Err()
 }
@@ -158,7 +159,7 @@ func (r *Rooms) TopoPosOfSeq(ctx context.Context, room id.RoomID, seq int64) (ro
 	if first, forked, err := r.ForkedFrom(ctx, room); err != nil {
 		return p, err
 	} else if !forked || seq < first {
-		err := r.pool.QueryRow(ctx, selectTopoArrivedLast, e.nid, seq).Scan(&p.Topo, &p.Seq)
+		err := r.pool.QueryRow(ctx, selectTopoArrivedLast, e.nid, seq).Scan(&p.Topo, &p.Tie, &p.Seq)
 		if err == nil {
 			return p, nil
 		}
@@ -166,39 +167,39 @@ func (r *Rooms) TopoPosOfSeq(ctx context.Context, room id.RoomID, seq int64) (ro
 			return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
 		}
 	}
-	err = r.pool.QueryRow(ctx, selectTopoArrivedBy, e.nid, seq).Scan(&p.Topo, &p.Seq)
+	err = r.pool.QueryRow(ctx, selectTopoArrivedBy, e.nid, seq).Scan(&p.Topo, &p.Tie, &p.Seq)
 	if err == nil {
 		return p, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
 	}
-	err = r.pool.QueryRow(ctx, selectTopoArrivedAfter, e.nid, seq).Scan(&p.Topo, &p.Seq)
+	err = r.pool.QueryRow(ctx, selectTopoArrivedAfter, e.nid, seq).Scan(&p.Topo, &p.Tie, &p.Seq)
 	switch {
 	case err == nil:
 		// Just before it.
 		p.Seq--
 		return p, nil
 	case errors.Is(err, pgx.ErrNoRows):
-		return rooms.TopoPos{Topo: math.MaxInt64, Seq: math.MaxInt64}, nil
+		return rooms.TopoPos{Topo: math.MaxInt64, Tie: math.MaxInt64, Seq: math.MaxInt64}, nil
 	default:
 		return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
 	}
 }
 
-// EventTopo implements rooms.TopologyReader.
-func (r *Rooms) EventTopo(ctx context.Context, room id.RoomID, seq int64) (int64, error) {
+// EventPos implements rooms.TopologyReader.
+func (r *Rooms) EventPos(ctx context.Context, room id.RoomID, seq int64) (rooms.TopoPos, error) {
+	var p rooms.TopoPos
 	e, err := r.room(ctx, room)
 	if err != nil {
-		return 0, err
+		return p, err
 	}
-	var topo int64
-	err = r.pool.QueryRow(ctx, selectEventTopo, e.nid, seq).Scan(&topo)
+	err = r.pool.QueryRow(ctx, selectEventPos, e.nid, seq).Scan(&p.Topo, &p.Tie, &p.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, rooms.ErrEventNotFound
+		return p, rooms.ErrEventNotFound
 	}
 	if err != nil {
-		return 0, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
+		return p, fmt.Errorf("topological position of %d in %s: %w", seq, room, err)
 	}
-	return topo, nil
+	return p, nil
 }

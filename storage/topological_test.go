@@ -66,11 +66,16 @@ func TestMessagesOrderALateForkEventByDepth(t *testing.T) {
 		local = append(local, eid)
 	}
 	// bob's server sent one on the same head; it arrives after all three.
-	late := h.remoteEvent(fork, bob, "m.room.message", nil, `{"msgtype":"m.text","body":"late"}`, []*event.Event{join}, fork.State)
+	// Of the same depth as the first local event, it comes after it here
+	// because its event id's tie-break is higher (sql/0024; the other
+	// case: TestMessagesOrderEventsOfOneDepthByEventIDNotArrival).
+	late := eventTiedAbove(h, local[0], func(i int) *event.Event {
+		return h.remoteEvent(fork, bob, "m.room.message", nil, fmt.Sprintf(`{"msgtype":"m.text","body":"late %d"}`, i), []*event.Event{join}, fork.State)
+	})
 	h.mustReceive(late)
 
 	// Arrival order puts it last; the topological order by its depth, with
-	// the first local event (same depth, arrived first) before it.
+	// the first local event (same depth, lower tie-break) before it.
 	if tl := h.timeline(room); tl[len(tl)-1] != late.EventID() {
 		t.Fatalf("arrival order does not end with the late event")
 	}
