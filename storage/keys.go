@@ -19,12 +19,18 @@ import (
 // and key backups (sql/0011).
 type Keys struct {
 	pool *pgxpool.Pool
+	// counts and toDeviceEmpty spare a sync the reads whose answers did
+	// not change (keys_sync_cache.go).
+	counts        *keyCountCache
+	toDeviceEmpty *toDeviceEmpty
 }
 
 var _ keys.Store = (*Keys)(nil)
 
 // NewKeys returns the E2EE store on pool.
-func NewKeys(pool *pgxpool.Pool) *Keys { return &Keys{pool: pool} }
+func NewKeys(pool *pgxpool.Pool) *Keys {
+	return &Keys{pool: pool, counts: &keyCountCache{}, toDeviceEmpty: &toDeviceEmpty{}}
+}
 
 const (
 	selectDeviceKeyJSON = `SELECT key_json FROM device_keys WHERE user_id = $1 AND device_id = $2`
@@ -71,6 +77,8 @@ RETURNING key_id, key_json`
 
 // UploadKeys implements keys.KeyStore.
 func (s *Keys) UploadKeys(ctx context.Context, user id.UserID, device id.DeviceID, deviceKeys json.RawMessage, otks, fallbacks []keys.OneTimeKey) (int64, error) {
+	// After the commit (or the rollback): the next sync reads the counts.
+	defer s.counts.drop(user, device)
 	var pos int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if deviceKeys != nil {
@@ -134,8 +142,22 @@ func markDeviceListChanged(ctx context.Context, tx pgx.Tx, user id.UserID) (int6
 	return pos, err
 }
 
-// KeyCounts implements keys.KeyStore.
+// KeyCounts implements keys.KeyStore: every sync of every device asks,
+// and the answer changes only with an upload or a claim (keyCountCache).
 func (s *Keys) KeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, []string, error) {
+	counts, fallbacks, ok, gen := s.counts.get(user, device)
+	if ok {
+		return counts, fallbacks, nil
+	}
+	counts, fallbacks, err := s.readKeyCounts(ctx, user, device)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.counts.put(user, device, gen, counts, fallbacks)
+	return counts, fallbacks, nil
+}
+
+func (s *Keys) readKeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, []string, error) {
 	rows, err := s.pool.Query(ctx, selectKeyCounts, user, device)
 	if err != nil {
 		return nil, nil, fmt.Errorf("key counts of %s %s: %w", user, device, err)
@@ -212,6 +234,9 @@ func (s *Keys) ClaimKeys(ctx context.Context, reqs []keys.ClaimRequest) ([]keys.
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = s.pool.QueryRow(ctx, claimFallbackKey, r.User, r.Device, r.Algorithm).Scan(&keyID, &raw)
 		}
+		// Even when nothing was claimed: a device that has run out (or
+		// was created again under its id) then shows its true counts.
+		s.counts.drop(r.User, r.Device)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}

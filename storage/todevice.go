@@ -105,8 +105,28 @@ func (s *Keys) SendToDevice(ctx context.Context, txn keys.TxnKey, msgs []keys.To
 	return pos, recipients, dup, nil
 }
 
-// TakeToDevice implements keys.ToDeviceStore.
+// TakeToDevice implements keys.ToDeviceStore. A device known to have no
+// message at or below upTo (toDeviceEmpty) has nothing to take or delete:
+// no query — in a fan-out, the to-device stream does not move.
 func (s *Keys) TakeToDevice(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]keys.PendingMessage, error) {
+	if after <= upTo && s.toDeviceEmpty.emptyThrough(user, device, upTo) {
+		return nil, nil
+	}
+	out, err := s.takeToDevice(ctx, user, device, after, upTo, limit)
+	if err != nil {
+		return nil, err
+	}
+	// The statement deleted every message at or below after and found
+	// those of (after, upTo]: none left at or below after, or upTo.
+	learned := after
+	if len(out) == 0 {
+		learned = max(after, upTo)
+	}
+	s.toDeviceEmpty.learn(user, device, learned)
+	return out, nil
+}
+
+func (s *Keys) takeToDevice(ctx context.Context, user id.UserID, device id.DeviceID, after, upTo int64, limit int) ([]keys.PendingMessage, error) {
 	rows, err := s.pool.Query(ctx, takeToDevice, user, device, after, upTo, limit)
 	if err != nil {
 		return nil, fmt.Errorf("to-device messages of %s %s: %w", user, device, err)
