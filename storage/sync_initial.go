@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +20,10 @@ var _ syncer.RoomsPrefetcher = (*Sync)(nil)
 const (
 	// selectTimelines is RoomEventsBetween(room, 0, $2, $3) of every room
 	// of $1 at once: per room, the latest $3 client-visible events at or
-	// below $2, newest first (each room one descent of events_room_stream).
+	// below $2 (each room one descent of events_room_stream). The rows come
+	// unsorted: sorting them all (by room, then position) spilled to disk,
+	// wide as they are — 80 to 480 ms of the 500-room initial sync,
+	// more than the reads themselves.
 	selectTimelines = `
 SELECT r.room_id, r.room_version, x.seq, x.stream_pos, x.event_json, x.txn_device, x.txn_id, x.redaction, x.prev, x.event_id
 FROM rooms r CROSS JOIN LATERAL (
@@ -29,8 +34,7 @@ FROM rooms r CROSS JOIN LATERAL (
     LEFT JOIN events p ON p.room_nid = e.room_nid AND p.seq = e.replaces_seq
     WHERE e.room_nid = r.room_nid AND e.stream_pos > 0 AND e.stream_pos <= $2 AND ` + clientVisible + `
     ORDER BY e.stream_pos DESC LIMIT $3) x
-WHERE r.room_id = ANY($1)
-ORDER BY r.room_id, x.stream_pos DESC`
+WHERE r.room_id = ANY($1)`
 	// selectSummaries is RoomSummary of every room of $1 for user $2.
 	selectSummaries = `
 SELECT r.room_id,
@@ -40,6 +44,9 @@ SELECT r.room_id,
              WHERE h.room_nid = r.room_nid AND h.membership IN ('join', 'invite') AND h.user_id <> $2
              ORDER BY h.stream_pos LIMIT 5)
 FROM rooms r WHERE r.room_id = ANY($1)`
+	// selectForks is ForkedFrom of every room of $1 that forked.
+	selectForks = `
+SELECT r.room_id, f.first_seq FROM rooms r JOIN room_forks f ON f.room_nid = r.room_nid WHERE r.room_id = ANY($1)`
 )
 
 // PrefetchRooms implements syncer.RoomsPrefetcher: the timelines and the
@@ -86,11 +93,7 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 				return fmt.Errorf("room %s has unknown version %q", room, ver)
 			}
 			r.se.RoomID = room
-			p := get(room)
-			if len(raws[room]) == req.Limit {
-				p.Limited = true
-				continue
-			}
+			get(room)
 			raws[room] = append(raws[room], r)
 		}
 		return rows.Err()
@@ -111,8 +114,29 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 		}
 		return rows.Err()
 	})
+	// After the events, as the builder of one room reads it.
+	batch.Queue(selectForks, req.Rooms).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var room id.RoomID
+			var first int64
+			if err := rows.Scan(&room, &first); err != nil {
+				return err
+			}
+			p := get(room)
+			p.ForkedFrom, p.Forked = first, true
+		}
+		return rows.Err()
+	})
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("prefetch %d rooms: %w", len(req.Rooms), err)
+	}
+	for room, rs := range raws {
+		// Newest first; the one past the limit only tells that the
+		// timeline is limited.
+		slices.SortFunc(rs, func(a, b *row) int { return cmp.Compare(b.se.StreamPos, a.se.StreamPos) })
+		if len(rs) > req.Limit {
+			raws[room], out[room].Limited = rs[:req.Limit], true
+		}
 	}
 	next := make(chan id.RoomID)
 	errs := make(chan error, 1)
@@ -148,7 +172,7 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 	default:
 	}
 	for _, p := range out {
-		p.HasEvents = true
+		p.HasEvents, p.HasFork = true, true
 	}
 	return out, nil
 }

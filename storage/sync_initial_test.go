@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/id"
@@ -151,16 +152,27 @@ func eventIDs(evs []*rooms.StoredEvent) []id.EventID {
 }
 
 // noPrefetch is the sync store without PrefetchRooms (the field hides the
-// promoted method; every other optional interface stays).
+// promoted method; every other optional interface stays): each room's
+// builder reads its own timeline and summary, and its state with one
+// RoomStates of that room.
 type noPrefetch struct {
 	*storage.Sync
 	PrefetchRooms struct{}
 }
 
-// countingPrefetch counts the prefetches.
+// perRoomReads is the sync store without PrefetchRooms and RoomStates:
+// every room's state is read as before either existed (StateBefore of the
+// whole current state, StateDeltas, StateEvents).
+type perRoomReads struct {
+	*storage.Sync
+	PrefetchRooms struct{}
+	RoomStates    struct{}
+}
+
+// countingPrefetch counts the prefetches and the RoomStates reads.
 type countingPrefetch struct {
 	*storage.Sync
-	calls int
+	calls, stateCalls int
 }
 
 func (c *countingPrefetch) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (map[id.RoomID]*syncer.RoomPrefetch, error) {
@@ -168,77 +180,201 @@ func (c *countingPrefetch) PrefetchRooms(ctx context.Context, req syncer.Prefetc
 	return c.Sync.PrefetchRooms(ctx, req)
 }
 
-// An initial sync of many rooms reads their timelines and summaries with
-// one prefetch, and answers exactly what the per-room reads answer.
-func TestInitialSyncWithPrefetchMatchesWithout(t *testing.T) {
-	svc, st, _, pool := newFillService(t)
-	ctx := context.Background()
-	alice, bob := uniqueUser(t, "alice"), uniqueUser(t, "bob")
-	va := rooms.Viewer{User: alice, Device: "D"}
-	for i := range 12 {
-		room, err := svc.CreateRoom(ctx, bob, rooms.CreateRequest{Preset: "public_chat"})
+func (c *countingPrefetch) RoomStates(ctx context.Context, reqs []syncer.RoomStatesRequest) (map[id.RoomID]*syncer.RoomStates, error) {
+	c.stateCalls++
+	return c.Sync.RoomStates(ctx, reqs)
+}
+
+// initialSyncFixture is a user in many rooms of every kind an initial sync
+// shows: joined rooms with members that never speak, senders other than
+// the user, redacted messages and a redacted state event, a changed topic,
+// an invite and a leave within the latest events (member keys of users who
+// sent nothing), a room young enough for its m.room.create to be in the
+// timeline; rooms the user left (include_leave) and rooms they are invited
+// to.
+type initialSyncFixture struct {
+	user                id.UserID
+	joined, left, invit []id.RoomID
+}
+
+func newInitialSyncFixture(ctx context.Context, t *testing.T, svc *rooms.Service) *initialSyncFixture {
+	t.Helper()
+	alice, bob, carol, dave := uniqueUser(t, "alice"), uniqueUser(t, "bob"), uniqueUser(t, "carol"), uniqueUser(t, "dave")
+	f := &initialSyncFixture{user: alice}
+	var txn int
+	send := func(u id.UserID, room id.RoomID, body string) id.EventID {
+		t.Helper()
+		txn++
+		eid, err := svc.Send(ctx, rooms.Viewer{User: u, Device: "D"}, room, "m.room.message", fmt.Sprint("t", txn), json.RawMessage(`{"body":"`+body+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.Join(ctx, alice, room, ""); err != nil {
+		return eid
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	join := func(u id.UserID, room id.RoomID) {
+		t.Helper()
+		_, err := svc.Join(ctx, u, room, "")
+		must(err)
+	}
+	for i := range 12 {
+		room, err := svc.CreateRoom(ctx, bob, rooms.CreateRequest{Preset: "public_chat"})
+		must(err)
+		f.joined = append(f.joined, room)
+		join(alice, room)
+		// Members who never send: a lazy-loading sync must leave them out.
+		for j := range i % 5 {
+			join(uniqueUser(t, fmt.Sprintf("quiet%d", j)), room)
+		}
+		if i%3 == 0 {
+			join(carol, room)
+		}
 		for j := range i * 3 {
-			if _, err := svc.Send(ctx, va, room, "m.room.message", fmt.Sprintf("t%d-%d", i, j), json.RawMessage(`{"body":"hi"}`)); err != nil {
-				t.Fatal(err)
+			switch {
+			case i%3 == 0 && j%2 == 0:
+				send(carol, room, "from carol")
+			case j%3 == 1:
+				send(bob, room, "from bob")
+			default:
+				send(alice, room, "hi")
 			}
 		}
-		if i%4 == 1 {
-			target, err := svc.Send(ctx, va, room, "m.room.message", fmt.Sprintf("r%d", i), json.RawMessage(`{"body":"oops"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Redact(ctx, va, room, target, fmt.Sprintf("rr%d", i), ""); err != nil {
-				t.Fatal(err)
-			}
+		switch i % 4 {
+		case 1:
+			target := send(alice, room, "oops")
+			_, err := svc.Redact(ctx, rooms.Viewer{User: alice, Device: "D"}, room, target, fmt.Sprint("r", i), "")
+			must(err)
+		case 2:
+			_, err := svc.SetState(ctx, bob, room, "m.room.topic", "", json.RawMessage(`{"topic":"changed"}`))
+			must(err)
+		case 3:
+			topic, err := svc.SetState(ctx, bob, room, "m.room.topic", "", json.RawMessage(`{"topic":"secret"}`))
+			must(err)
+			_, err = svc.Redact(ctx, rooms.Viewer{User: bob, Device: "D"}, room, topic, fmt.Sprint("rt", i), "")
+			must(err)
 		}
-		if i%4 == 2 {
-			if _, err := svc.SetState(ctx, bob, room, "m.room.topic", "", json.RawMessage(`{"topic":"changed"}`)); err != nil {
-				t.Fatal(err)
-			}
+		if i == 5 {
+			must(svc.Invite(ctx, bob, room, dave, ""))
+			send(bob, room, "after the invite")
+		}
+		if i == 7 {
+			join(dave, room)
+			must(svc.Leave(ctx, dave, room, ""))
+			send(bob, room, "after dave left")
 		}
 	}
+	for i := range 2 {
+		room, err := svc.CreateRoom(ctx, bob, rooms.CreateRequest{Preset: "public_chat"})
+		must(err)
+		f.left = append(f.left, room)
+		join(alice, room)
+		join(carol, room)
+		for range 4 + i*6 {
+			send(carol, room, "before alice left")
+		}
+		send(alice, room, "bye")
+		must(svc.Leave(ctx, alice, room, ""))
+		send(bob, room, "after alice left")
+	}
+	for range 2 {
+		room, err := svc.CreateRoom(ctx, bob, rooms.CreateRequest{Preset: "private_chat"})
+		must(err)
+		f.invit = append(f.invit, room)
+		send(bob, room, "before the invite")
+		must(svc.Invite(ctx, bob, room, alice, ""))
+	}
+	return f
+}
+
+// An initial sync of many rooms reads their timelines, summaries and
+// state sections with one prefetch and one RoomStates, and answers exactly
+// what the per-room reads answer — with RoomStates room by room, and with
+// neither (the whole current state of each room, then lazy loading drops
+// members) — under filters with and without lazy-loading, with limits
+// above and below the rooms' histories, a selective timeline filter (its
+// rooms read further back than the prefetch), include_leave, and
+// use_state_after.
+func TestInitialSyncWithPrefetchMatchesWithout(t *testing.T) {
+	svc, st, _, pool := newFillService(t)
+	ctx := context.Background()
+	f := newInitialSyncFixture(ctx, t, svc)
 	filters := storage.NewFilters(pool)
+	newSync := func(store syncer.Store) *syncer.Service {
+		return syncer.New(syncer.Config{}, filters, store, syncer.NewNotifier(nil), svc, slog.Default())
+	}
 	counting := &countingPrefetch{Sync: storage.NewSync(st)}
-	with := syncer.New(syncer.Config{}, filters, counting, syncer.NewNotifier(nil), svc, slog.Default())
-	without := syncer.New(syncer.Config{}, filters, noPrefetch{Sync: storage.NewSync(st)}, syncer.NewNotifier(nil), svc, slog.Default())
-	for _, filter := range []string{"", elementFilter, `{"room":{"timeline":{"limit":4}}}`} {
-		t.Run("filter "+filter, func(t *testing.T) {
-			before := counting.calls
-			req := syncer.Request{User: alice, Device: "D", Filter: filter}
+	with := newSync(counting)
+	byRoom := newSync(noPrefetch{Sync: storage.NewSync(st)})
+	plain := newSync(perRoomReads{Sync: storage.NewSync(st)})
+	const lazy4 = `{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":4}}}`
+	for _, c := range []struct {
+		filter     string
+		stateAfter bool
+		// onlyPrefetched: every room shown is a joined room whose
+		// timeline the prefetch holds whole, so one RoomStates reads all.
+		onlyPrefetched bool
+	}{
+		{"", false, true},
+		{elementFilter, false, true},
+		{lazy4, false, true},
+		{`{"room":{"timeline":{"limit":4}}}`, false, true},
+		{`{"room":{"timeline":{"limit":50}}}`, false, true},
+		{`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":2,"types":["m.room.topic","m.room.member"]}}}`, false, false},
+		{`{"room":{"include_leave":true,"state":{"lazy_load_members":true},"timeline":{"limit":5}}}`, false, false},
+		{`{"room":{"include_leave":true,"timeline":{"limit":5}}}`, false, false},
+		{lazy4, true, true},
+		{"", true, true},
+	} {
+		t.Run(fmt.Sprintf("filter %s state_after %v", c.filter, c.stateAfter), func(t *testing.T) {
+			before, statesBefore := counting.calls, counting.stateCalls
+			req := syncer.Request{User: f.user, Device: "D", Filter: c.filter, UseStateAfter: c.stateAfter}
 			a, err := with.Sync(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := without.Sync(ctx, req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if counting.calls != before+1 {
 				t.Errorf("%d prefetches for one initial sync, want 1", counting.calls-before)
 			}
-			if len(a.Rooms.Join) != 12 {
-				t.Fatalf("%d joined rooms, want 12", len(a.Rooms.Join))
+			if n := counting.stateCalls - statesBefore; c.onlyPrefetched && n != 1 {
+				t.Errorf("%d RoomStates reads for one initial sync, want 1 (all rooms at once)", n)
 			}
-			// unsigned.age is the time since the event: it differs
-			// between the two syncs.
-			age := regexp.MustCompile(`"age":[0-9]+`)
-			ja, _ := json.Marshal(a.Rooms)
-			jb, _ := json.Marshal(b.Rooms)
-			ja, jb = age.ReplaceAll(ja, []byte(`"age":0`)), age.ReplaceAll(jb, []byte(`"age":0`))
-			if string(ja) != string(jb) {
-				i := 0
-				for i < min(len(ja), len(jb)) && ja[i] == jb[i] {
-					i++
+			if len(a.Rooms.Join) != len(f.joined) || len(a.Rooms.Invite) != len(f.invit) {
+				t.Fatalf("%d joined rooms and %d invites, want %d and %d", len(a.Rooms.Join), len(a.Rooms.Invite), len(f.joined), len(f.invit))
+			}
+			if strings.Contains(c.filter, "include_leave") && len(a.Rooms.Leave) != len(f.left) {
+				t.Fatalf("%d left rooms with include_leave, want %d", len(a.Rooms.Leave), len(f.left))
+			}
+			ja := roomsJSON(t, a)
+			for name, other := range map[string]*syncer.Service{"RoomStates room by room": byRoom, "the whole state room by room": plain} {
+				b, err := other.Sync(ctx, req)
+				if err != nil {
+					t.Fatal(err)
 				}
-				t.Errorf("rooms differ with the prefetch from byte %d:\n with    …%s\n without …%s",
-					i, ja[max(0, i-200):min(len(ja), i+200)], jb[max(0, i-200):min(len(jb), i+200)])
+				if jb := roomsJSON(t, b); ja != jb {
+					i := 0
+					for i < min(len(ja), len(jb)) && ja[i] == jb[i] {
+						i++
+					}
+					t.Errorf("rooms differ with the prefetch and %s from byte %d:\n with    …%s\n without …%s", name,
+						i, ja[max(0, i-300):min(len(ja), i+200)], jb[max(0, i-300):min(len(jb), i+200)])
+				}
 			}
 		})
 	}
+}
+
+// roomsJSON is the rooms section of a sync response, every unsigned.age
+// (the time since the event, which differs between two syncs) zeroed.
+func roomsJSON(t *testing.T, resp *syncer.Response) string {
+	t.Helper()
+	j, err := json.Marshal(resp.Rooms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(`"age":[0-9]+`).ReplaceAllString(string(j), `"age":0`)
 }

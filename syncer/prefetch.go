@@ -34,6 +34,16 @@ type RoomPrefetch struct {
 	// Summary is RoomSummary(room, User), when HasSummary.
 	Summary    Summary
 	HasSummary bool
+	// ForkedFrom and Forked are ForkViewStore.ForkedFrom(room), read
+	// after the events, when HasFork.
+	ForkedFrom int64
+	Forked     bool
+	HasFork    bool
+
+	// States are the room's fullStates as statesReq asked for them
+	// (prefetchStates), read after the rest.
+	States    *RoomStates
+	statesReq RoomStatesRequest
 }
 
 // prefetchMin is the fewest rooms worth a prefetch: below it, the rooms'
@@ -62,6 +72,63 @@ func (b *builder) prefetchRooms(ctx context.Context, plans []roomPlan) error {
 	}
 	b.pre = pre
 	b.preAt = PrefetchRequest{UpTo: b.pos, Limit: b.filter.TimelineLimit()}
+	return b.prefetchStates(ctx, ids)
+}
+
+// prefetchStates reads the state sections' fullStates of every prefetched
+// room whose timeline the prefetch holds whole, in one round trip (issue
+// #9: after the timelines and summaries, the state reads of each room —
+// its current state, its history, their events and whether it forked —
+// were what an initial sync of 500 rooms still waited on, 500 × 4 round
+// trips). A room whose timeline filter needs older events than the
+// prefetch read is left to its builder.
+func (b *builder) prefetchStates(ctx context.Context, ids []id.RoomID) error {
+	rs, ok := b.s.store.(RoomStatesReader)
+	if !ok {
+		return nil
+	}
+	tf := b.filter.TimelineFilter()
+	limit := b.filter.TimelineLimit()
+	reqs := make([]RoomStatesRequest, 0, len(ids))
+	for _, room := range ids {
+		p := b.pre[room]
+		if p == nil || !p.HasEvents {
+			continue
+		}
+		if p.Limited && tf != nil && len(p.Events) < MaxTimelineLimit {
+			// fetchTimeline reads further back unless enough events of
+			// this batch pass the filter.
+			matched := 0
+			for _, se := range p.Events {
+				if tf.Matches(matchView(se)) {
+					matched++
+				}
+			}
+			if matched < limit {
+				continue
+			}
+		}
+		from := b.pos
+		if len(p.Events) > 0 {
+			from = min(p.Events[0].StreamPos-1, b.pos)
+		}
+		p.statesReq = b.fullStatesRequest(room, from, p.Events)
+		reqs = append(reqs, p.statesReq)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	got, err := rs.RoomStates(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for _, req := range reqs {
+		st := got[req.Room]
+		if st == nil {
+			st = &RoomStates{}
+		}
+		b.pre[req.Room].States = st
+	}
 	return nil
 }
 
@@ -81,4 +148,12 @@ func (b *builder) roomSummary(ctx context.Context, room id.RoomID) (Summary, err
 		return p.Summary, nil
 	}
 	return b.s.store.RoomSummary(ctx, room, b.req.User)
+}
+
+// forkedFrom is the store's ForkedFrom, from the prefetch when it has it.
+func (b *builder) forkedFrom(ctx context.Context, fv ForkViewStore, room id.RoomID) (int64, bool, error) {
+	if p := b.pre[room]; p != nil && p.HasFork {
+		return p.ForkedFrom, p.Forked, nil
+	}
+	return fv.ForkedFrom(ctx, room)
 }
