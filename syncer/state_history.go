@@ -347,6 +347,9 @@ func (b *builder) loadFullStates(ctx context.Context, hs StateHistoryStore, room
 	if len(evs) > 0 {
 		from = min(evs[0].StreamPos-1, upTo)
 	}
+	if fs, ok, err := b.readFullStates(ctx, room, from, evs); ok {
+		return fs, err
+	}
 	fs := &fullStates{}
 	var err error
 	if !hasCreate(evs) {
