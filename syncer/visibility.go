@@ -50,7 +50,7 @@ func (b *builder) forkViews(ctx context.Context, room id.RoomID, evs []*rooms.St
 	if !ok || len(evs) == 0 {
 		return nil, nil
 	}
-	first, forked, err := fv.ForkedFrom(ctx, room)
+	first, forked, err := b.forkedFrom(ctx, fv, room)
 	if err != nil || !forked {
 		return nil, err
 	}
