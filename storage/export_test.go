@@ -2,17 +2,22 @@ package storage
 
 import "time"
 
-// PauseGroupCommit makes the next Append requests queue without a
-// committer until resume is called; the committer then takes them as one
-// batch (at most maxGroup). It waits for a running batch to finish first.
+// PauseGroupCommit makes the next Append requests queue without a batch
+// starting until resume is called; the next batch then takes them (at
+// most maxGroup). It waits for the running batches to finish first.
 func (r *Rooms) PauseGroupCommit() (resume func()) {
 	g := &r.group
 	for {
 		g.mu.Lock()
-		if !g.running {
-			g.running = true
+		if g.inFlight == 0 && !g.paused {
+			g.paused = true
 			g.mu.Unlock()
-			return func() { go g.loop(r) }
+			return func() {
+				g.mu.Lock()
+				g.paused = false
+				g.dispatch(r)
+				g.mu.Unlock()
+			}
 		}
 		g.mu.Unlock()
 		time.Sleep(time.Millisecond)
@@ -30,4 +35,11 @@ func (r *Rooms) QueuedGroup() int {
 // statement and by the savepoint path.
 func (r *Rooms) GroupCommitPaths() (fast, locked int64) {
 	return r.group.fast.Load(), r.group.locked.Load()
+}
+
+// ObserveReservations makes r call f with the stream positions of each
+// of its reservations once taken, and again (ended) once the writing
+// transaction has ended. Set it before r is used concurrently.
+func (r *Rooms) ObserveReservations(f func(positions []int64, ended bool)) {
+	r.stream.observe = f
 }

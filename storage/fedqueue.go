@@ -20,12 +20,24 @@ import (
 // their rooms' windows and their EDUs.
 type FedQueue struct {
 	pool *pgxpool.Pool
+	// stream is the frontier of the process's room writes (UpToFrontierOf).
+	stream *streamFrontier
 }
 
 var _ queue.Store = (*FedQueue)(nil)
 
 // NewFedQueue returns the outbound federation queue store on pool.
 func NewFedQueue(pool *pgxpool.Pool) *FedQueue { return &FedQueue{pool: pool} }
+
+// UpToFrontierOf makes the fan-out read the stream only up to the
+// frontier of rooms' writes (stream_frontier.go): a position still being
+// written below the highest reserved one would otherwise be passed for
+// good. Without it the fan-out reads up to the highest reserved position,
+// which is right only when no write is in flight in this process.
+func (s *FedQueue) UpToFrontierOf(rooms *Rooms) *FedQueue {
+	s.stream = rooms.stream
+	return s
+}
 
 // serverOf is the SQL of a user id's server name (after the first colon).
 const serverOf = `substr(%[1]s, strpos(%[1]s, ':') + 1)`
@@ -220,7 +232,12 @@ func (s *FedQueue) FanOut(ctx context.Context, origin id.ServerName, limit int) 
 		if err := tx.QueryRow(ctx, lockFanOutPos).Scan(&from); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, selectStreamMax).Scan(&upTo); err != nil {
+		if s.stream != nil {
+			var err error
+			if upTo, err = s.stream.current(ctx, s.pool); err != nil {
+				return err
+			}
+		} else if err := tx.QueryRow(ctx, selectStreamMax).Scan(&upTo); err != nil {
 			return err
 		}
 		if upTo <= from {

@@ -3,26 +3,24 @@ package storage
 // Group commit of local sends (issue #9, docs/performance.md "Group
 // commit").
 //
-// Every persisting transaction bumps the single stream_position row and
-// holds its lock until its commit has been flushed, so that stream order is
-// commit order ("every event with stream_pos <= N is committed", which
-// /sync and the federation fan-out rely on). One flush per event caps all
-// sends of all rooms at ≈ 1 / (fdatasync + round trip). Here the sends that
-// arrive while a commit is being flushed are gathered and persisted in one
-// transaction: each request in its own savepoint (an auth error, a
-// deduplicated transaction id or a missing room fails that request only),
-// the events inserted with stream_pos 0, and the batch's last statement,
-// under the stream_position row lock, numbers every event of the batch in
-// order. One flush then acknowledges the whole batch; a send is still
-// answered only after its commit.
+// One flush per event caps the sends at ≈ 1 / (fdatasync + round trip) per
+// connection. Here the sends that arrive while batches are being committed
+// are gathered and persisted in one transaction: each request in its own
+// savepoint (an auth error, a deduplicated transaction id or a missing room
+// fails that request only), the events inserted with stream_pos 0, and the
+// batch's last statement gives them the stream positions reserved for the
+// batch, under its room locks (stream_frontier.go). One flush then
+// acknowledges the whole batch; a send is still answered only after its
+// commit, and only once every position below its own is committed too.
+// Several batches (of different rooms) commit at once: no lock outlives a
+// batch's statements but its rooms', so their flushes overlap.
 //
-// Lock order: the requests of a batch are sorted by room, so two nodes
-// sharing one database take room row locks in the same order and
-// stream_position last (as the single-request paths do): no lock cycle.
-// A batch that fails as a whole (the final statement, COMMIT, a broken
-// connection) has rolled back entirely; its requests are then run one by
-// one on the single-request path, so a batch never fails a request that
-// would have succeeded alone.
+// Lock order: the requests of a batch are sorted by room, so two batches
+// or two nodes sharing one database take room row locks in the same order:
+// no lock cycle. A batch that fails as a whole (the final statement,
+// COMMIT, a broken connection) has rolled back entirely; its requests are
+// then run one by one on the single-request path, so a batch never fails a
+// request that would have succeeded alone.
 
 import (
 	"context"
@@ -44,14 +42,11 @@ import (
 // before other sessions' snapshots get slower.
 const maxGroup = 48
 
-// assignPositions numbers the batch's events (given as parallel arrays
-// in commit order) with stream positions, under the stream_position row
-// lock that is then held until COMMIT, and moves the membership rows the
-// batch wrote to their events' positions.
+// assignPositions gives the batch's events (parallel arrays in commit
+// order) the stream positions reserved for them ($1, ascending), and
+// moves the membership rows the batch wrote to their events' positions.
 const assignPositions = `
-WITH p AS (UPDATE stream_position SET pos = pos + $1 RETURNING pos),
-u AS (SELECT p.pos - $1 + u.ord AS pos, u.room_nid, u.seq
-      FROM p, unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(room_nid, seq, ord)),
+WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(pos, room_nid, seq)),
 m AS (UPDATE room_memberships rm SET stream_pos = u.pos FROM u
       WHERE rm.room_nid = u.room_nid AND rm.seq = u.seq)
 UPDATE events e SET stream_pos = u.pos FROM u
@@ -76,12 +71,24 @@ type groupJob struct {
 	entry   *roomEntry
 }
 
-// groupCommitter gathers the Append requests that arrive while a batch is
-// being committed; one goroutine at a time runs the batches.
+// maxBatchesInFlight bounds the batches committing at once. Positions
+// are not locked across a commit (stream_frontier.go), so the batches'
+// flushes overlap and PostgreSQL merges them; more batches in flight
+// also means smaller ones (more statements for the same messages).
+const maxBatchesInFlight = 4
+
+// groupCommitter gathers the Append requests that arrive while batches are
+// being committed, and starts a batch whenever fewer than
+// maxBatchesInFlight are. A room is in at most one batch at a time: its
+// requests wait in the queue, in order, while a batch holds it, so that
+// its next batch builds on the head the last one committed.
 type groupCommitter struct {
-	mu      sync.Mutex
-	queue   []*groupJob
-	running bool
+	mu       sync.Mutex
+	queue    []*groupJob
+	inFlight int
+	busy     map[id.RoomID]bool
+	// paused holds every batch back (tests: PauseGroupCommit).
+	paused bool
 
 	// fast and locked count the requests committed by the pipelined
 	// statement and those that took the savepoint path (tests, profiles).
@@ -93,14 +100,17 @@ func (g *groupCommitter) append(ctx context.Context, r *Rooms, req rooms.AppendR
 	r.prebuild(j)
 	g.mu.Lock()
 	g.queue = append(g.queue, j)
-	if !g.running {
-		g.running = true
-		go g.loop(r)
-	}
+	g.dispatch(r)
 	g.mu.Unlock()
 	select {
 	case <-j.done:
-		return j.out, j.err
+		if j.err != nil {
+			return j.out, j.err
+		}
+		if err := r.visible(ctx, j.out); err != nil {
+			return nil, err
+		}
+		return j.out, nil
 	case <-ctx.Done():
 		// The request may still commit with its batch, as a request whose
 		// client went away during COMMIT does.
@@ -108,39 +118,58 @@ func (g *groupCommitter) append(ctx context.Context, r *Rooms, req rooms.AppendR
 	}
 }
 
-func (g *groupCommitter) loop(r *Rooms) {
-	for {
-		g.mu.Lock()
-		jobs := g.queue
-		if len(jobs) > maxGroup {
-			jobs = jobs[:maxGroup:maxGroup]
-			g.queue = append([]*groupJob(nil), g.queue[maxGroup:]...)
-		} else {
-			g.queue = nil
-		}
-		if len(jobs) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		var slow, fast []*groupJob
-		for _, j := range jobs {
-			if j.builtOn != nil {
-				fast = append(fast, j)
+// dispatch starts batches while fewer than maxBatchesInFlight run and
+// requests of rooms no batch holds are queued; g.mu held.
+func (g *groupCommitter) dispatch(r *Rooms) {
+	for !g.paused && g.inFlight < maxBatchesInFlight && len(g.queue) > 0 {
+		var jobs, rest []*groupJob
+		for _, j := range g.queue {
+			if len(jobs) < maxGroup && !g.busy[j.req.RoomID] {
+				jobs = append(jobs, j)
 			} else {
-				slow = append(slow, j)
+				rest = append(rest, j)
 			}
 		}
-		if len(slow) > 0 {
-			r.commitGroup(slow)
+		if len(jobs) == 0 {
+			return
 		}
-		if len(fast) > 0 {
-			r.commitFast(fast)
+		if g.busy == nil {
+			g.busy = map[id.RoomID]bool{}
 		}
 		for _, j := range jobs {
-			close(j.done)
+			g.busy[j.req.RoomID] = true
 		}
+		g.queue = rest
+		g.inFlight++
+		go g.run(r, jobs)
+	}
+}
+
+// run commits one batch, then lets the rooms it held go to the next.
+func (g *groupCommitter) run(r *Rooms, jobs []*groupJob) {
+	var slow, fast []*groupJob
+	for _, j := range jobs {
+		if j.builtOn != nil {
+			fast = append(fast, j)
+		} else {
+			slow = append(slow, j)
+		}
+	}
+	if len(slow) > 0 {
+		r.commitGroup(slow)
+	}
+	if len(fast) > 0 {
+		r.commitFast(fast)
+	}
+	g.mu.Lock()
+	for _, j := range jobs {
+		delete(g.busy, j.req.RoomID)
+	}
+	g.inFlight--
+	g.dispatch(r)
+	g.mu.Unlock()
+	for _, j := range jobs {
+		close(j.done)
 	}
 }
 
@@ -220,8 +249,16 @@ func (r *Rooms) runGroup(ctx context.Context, jobs []*groupJob) error {
 		}
 	}
 	if len(seqs) > 0 {
+		// Reserved last, under every room lock of the batch and after
+		// its current_state writes (sql/0016's floor_pos); in flight
+		// until the transaction has ended.
+		res, err := r.stream.reserve(ctx, tx, len(seqs))
+		if err != nil {
+			return err
+		}
+		defer res.end()
 		pos := make(map[[2]int64]int64, len(seqs))
-		rows, err := tx.Query(ctx, assignPositions, int64(len(seqs)), nids, seqs)
+		rows, err := tx.Query(ctx, assignPositions, res.positions, nids, seqs)
 		if err != nil {
 			return err
 		}

@@ -35,31 +35,29 @@ FROM events e WHERE e.room_nid = $1 AND e.event_id = ANY($2)`
 	selectExistingIDs  = `SELECT event_id FROM events WHERE event_id = ANY($1)`
 	selectOutlierSeq   = `SELECT seq, outlier FROM events WHERE room_nid = $1 AND event_id = $2`
 	// updateOutlierRow moves an outlier into the graph with a new stream
-	// position, taken last as insertRemoteEvents does.
+	// position ($8), reserved last as insertRemoteRows does.
 	updateOutlierRow = `
-WITH p AS (UPDATE stream_position SET pos = pos + 1 RETURNING pos)
 UPDATE events SET outlier = FALSE, soft_failed = $3, rejected = $4, snapshot_nid = $5, replaces_seq = $6,
-    stream_pos = p.pos, topo = $7
-FROM p WHERE room_nid = $1 AND seq = $2 RETURNING p.pos`
+    stream_pos = $8, topo = $7
+WHERE room_nid = $1 AND seq = $2 RETURNING stream_pos`
 	lockRoomOnly       = `SELECT room_nid, room_version, last_seq, snapshot_nid FROM rooms WHERE room_id = $1 FOR UPDATE`
 	updateLastSeq      = `UPDATE rooms SET last_seq = $2 WHERE room_nid = $1`
 	deleteCurrentState = `DELETE FROM current_state WHERE room_nid = $1 AND key_nid = ANY($2)`
 	upsertStateRows    = `
 INSERT INTO current_state (room_nid, key_nid, seq) SELECT $1, k, s FROM unnest($2::bigint[], $3::bigint[]) AS u(k, s)
 ON CONFLICT (room_nid, key_nid) DO UPDATE SET seq = EXCLUDED.seq`
-	// insertRemoteEvents is insertEvents with the markers; it takes the
-	// stream positions last, as insertEvents does.
+	// insertRemoteEvents is insertEvents with the markers, at the stream
+	// positions reserved for the rows ($2, in row order).
 	insertRemoteEvents = `
-WITH p AS (UPDATE stream_position SET pos = pos + $2 RETURNING pos)
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
                     origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, topo)
-SELECT $1, u.seq, p.pos - $2 + u.ord, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
+SELECT $1, u.seq, u.pos, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
        u.origin_ts, u.snapshot_nid, u.replaces_seq, u.event_json, u.outlier, u.soft_failed, u.rejected, u.topo
-FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-               $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::boolean[], $14::boolean[], $15::text[],
-               $16::bigint[])
-     WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
-                          origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, topo, ord)
+FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::boolean[], $14::boolean[], $15::text[],
+            $16::bigint[])
+     AS u(pos, seq, event_id, event_type, state_key, sender, membership,
+          origin_ts, snapshot_nid, replaces_seq, event_json, outlier, soft_failed, rejected, topo)
 RETURNING seq, stream_pos`
 )
 
@@ -224,7 +222,10 @@ func (r *Rooms) StoreOutliers(ctx context.Context, room id.RoomID, newRoom *room
 		head    *rooms.Head
 		entry   *roomEntry
 		learned = map[auth.StateKey]int64{}
+		res     *reservation
 	)
+	// The positions stay in flight until the transaction has ended.
+	defer func() { res.end() }()
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		nid, v, lastSeq, roomSnap, err := r.lockOrCreate(ctx, tx, room, newRoom)
 		if err != nil {
@@ -285,7 +286,10 @@ func (r *Rooms) StoreOutliers(ctx context.Context, room id.RoomID, newRoom *room
 		if _, err := tx.Exec(ctx, updateLastSeq, nid, seq); err != nil {
 			return fmt.Errorf("update room %s: %w", room, err)
 		}
-		if _, err := insertRemoteRows(ctx, tx, nid, out); err != nil {
+		if res, err = r.stream.reserve(ctx, tx, len(out)); err != nil {
+			return err
+		}
+		if _, err := insertRemoteRows(ctx, tx, nid, out, res.positions); err != nil {
 			return err
 		}
 		head.Seq = seq
@@ -302,6 +306,10 @@ func (r *Rooms) StoreOutliers(ctx context.Context, room id.RoomID, newRoom *room
 	if head != nil {
 		entry.head = head
 		r.storeHead(room, entry)
+	}
+	if res != nil {
+		res.end()
+		return r.stream.wait(ctx, res.last())
 	}
 	return nil
 }
@@ -321,7 +329,10 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		entry   *roomEntry
 		out     *rooms.Persisted
 		learned = map[auth.StateKey]int64{}
+		res     *reservation
 	)
+	// The position stays in flight until the transaction has ended.
+	defer func() { res.end() }()
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		nid, v, lastSeq, roomSnap, err := r.lockOrCreate(ctx, tx, room, nil)
 		if err != nil {
@@ -417,14 +428,19 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 		if _, err := tx.Exec(ctx, updateRoomHead, nid, next.Seq, newSnap, extremities); err != nil {
 			return fmt.Errorf("update room %s: %w", room, err)
 		}
+		// The position is reserved last: under the room lock, after
+		// current_state is written (sql/0016's floor_pos).
+		if res, err = r.stream.reserve(ctx, tx, 1); err != nil {
+			return err
+		}
 		var pos map[int64]int64
 		if wasOutlier {
 			var p int64
-			if err := tx.QueryRow(ctx, updateOutlierRow, nid, seq, row.softFailed, row.rejected, row.snapshot, row.replaces, row.topo).Scan(&p); err != nil {
+			if err := tx.QueryRow(ctx, updateOutlierRow, nid, seq, row.softFailed, row.rejected, row.snapshot, row.replaces, row.topo, res.positions[0]).Scan(&p); err != nil {
 				return fmt.Errorf("move %s into the room graph: %w", eid, err)
 			}
 			pos = map[int64]int64{seq: p}
-		} else if pos, err = insertRemoteRows(ctx, tx, nid, []remoteRow{row}); err != nil {
+		} else if pos, err = insertRemoteRows(ctx, tx, nid, []remoteRow{row}, res.positions); err != nil {
 			return err
 		}
 		if dec.RedactedBy != "" {
@@ -457,6 +473,10 @@ func (r *Rooms) AppendRemote(ctx context.Context, room id.RoomID, ev *event.Even
 	r.learn(learned)
 	entry.head = head
 	r.storeHead(room, entry)
+	res.end()
+	if err := r.stream.wait(ctx, out.StreamPos); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -711,8 +731,9 @@ func (r *Rooms) keyNids(ctx context.Context, tx pgx.Tx, learned map[auth.StateKe
 	return out, nil
 }
 
-// insertRemoteRows inserts rows and returns their stream positions by seq.
-func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRow) (map[int64]int64, error) {
+// insertRemoteRows inserts rows at the stream positions reserved for them
+// and returns the positions by seq.
+func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRow, positions []int64) (map[int64]int64, error) {
 	n := len(rows)
 	var (
 		seqs, origin, snaps []int64
@@ -749,7 +770,7 @@ func insertRemoteRows(ctx context.Context, tx pgx.Tx, nid int64, rows []remoteRo
 		}
 		topos = append(topos, topo)
 	}
-	q, err := tx.Query(ctx, insertRemoteEvents, nid, n, seqs, ids, types, keys, senders, members, origin, snaps,
+	q, err := tx.Query(ctx, insertRemoteEvents, nid, positions, seqs, ids, types, keys, senders, members, origin, snaps,
 		replaces, raws, outliers, soft, rejected, topos)
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)

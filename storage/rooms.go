@@ -12,9 +12,9 @@ package storage
 //     events_member_changes).
 //
 // Every event with stream_pos <= CurrentStreamPos() is committed: the
-// position is assigned by the last statement of the persisting transaction,
-// under the lock of the single stream_position row, so stream order is
-// commit order.
+// positions come from a sequence, reserved by each persisting transaction
+// after its room row locks, and CurrentStreamPos is the frontier below
+// which no reservation is still in flight (stream_frontier.go).
 
 import (
 	"context"
@@ -53,6 +53,8 @@ type Rooms struct {
 	pending map[id.RoomID]*rooms.Head
 
 	group groupCommitter
+	// stream tracks the stream positions reserved and not yet committed.
+	stream *streamFrontier
 }
 
 // roomEntry is what the store remembers of a room.
@@ -65,7 +67,7 @@ type roomEntry struct {
 // NewRooms returns the rooms store on pool.
 func NewRooms(pool *pgxpool.Pool) *Rooms {
 	return &Rooms{pool: pool, cache: map[id.RoomID]*roomEntry{}, keys: map[auth.StateKey]int64{},
-		pending: map[id.RoomID]*rooms.Head{}}
+		pending: map[id.RoomID]*rooms.Head{}, stream: newStreamFrontier()}
 }
 
 const (
@@ -95,31 +97,18 @@ SELECT seq FROM old`
 	markRedacted = `
 UPDATE events SET redacted_by = $3
 WHERE room_nid = $1 AND event_id = $2 AND redacted_by IS NULL`
-	// insertEvents takes the stream positions last: bumping the single
-	// counter row locks it until COMMIT, so positions are handed out in
-	// commit order.
+	// insertEvents inserts a transaction's events with the stream
+	// positions reserved for them ($2, in seq order; NULL inside a group
+	// commit, where they stay 0 until the batch's last statement,
+	// assignPositions, numbers every event of the batch).
 	insertEvents = `
-WITH p AS (UPDATE stream_position SET pos = pos + $2 RETURNING pos)
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
                     origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
-SELECT $1, u.seq, p.pos - $2 + u.ord, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
+SELECT $1, u.seq, COALESCE(u.pos, 0), u.event_id, u.event_type, u.state_key, u.sender, u.membership,
        u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json, u.topo
-FROM p, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-               $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::bigint[])
-     WITH ORDINALITY AS u(seq, event_id, event_type, state_key, sender, membership,
-                          origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo, ord)
-RETURNING seq, stream_pos`
-	// insertEventsUnpositioned is insertEvents inside a group commit:
-	// stream_pos stays 0 until the batch's last statement
-	// (assignPositions) numbers every event of the batch.
-	insertEventsUnpositioned = `
-INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
-SELECT $1, u.seq, 0 + 0 * $2::bigint, u.event_id, u.event_type, u.state_key, u.sender, u.membership,
-       u.origin_ts, u.snapshot_nid, u.replaces_seq, u.txn_device, u.txn_id, u.event_json, u.topo
-FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::bigint[])
-     AS u(seq, event_id, event_type, state_key, sender, membership,
+     AS u(pos, seq, event_id, event_type, state_key, sender, membership,
           origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
 RETURNING seq, stream_pos`
 	upsertMemberships = `
@@ -168,6 +157,9 @@ func isConstraintViolation(err error, constraint string) bool {
 
 func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]rooms.Persisted, error) {
 	st := appendState{learned: map[auth.StateKey]int64{}}
+	// The reservation ends once the transaction has ended, not when the
+	// function BeginFunc runs returns (before its COMMIT).
+	defer func() { st.reserved.end() }()
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		if err := r.appendIn(ctx, tx, req, &st); err != nil {
 			return err
@@ -188,7 +180,25 @@ func (r *Rooms) appendOnce(ctx context.Context, req rooms.AppendRequest) ([]room
 		st.entry.head = st.head
 		r.storeHead(req.RoomID, st.entry)
 	}
+	st.reserved.end()
+	if err := r.visible(ctx, st.out); err != nil {
+		return nil, err
+	}
 	return st.out, nil
+}
+
+// visible returns once the stream frontier has passed every position of
+// out: an append is answered (and notified) only when readers can read
+// it.
+func (r *Rooms) visible(ctx context.Context, out []rooms.Persisted) error {
+	var top int64
+	for _, p := range out {
+		top = max(top, p.StreamPos)
+	}
+	if top == 0 {
+		return nil
+	}
+	return r.stream.wait(ctx, top)
 }
 
 // appendState is what appendIn hands back: the events stored (or the
@@ -201,6 +211,9 @@ type appendState struct {
 	// unpositioned (group commit) inserts the events with stream_pos 0;
 	// the batch assigns the positions at its end (groupcommit.go).
 	unpositioned bool
+	// reserved are the positions taken otherwise, to end once the
+	// transaction has ended.
+	reserved *reservation
 	// batchHead, when set, returns the head an earlier request of the same
 	// uncommitted batch left for the room at lastSeq.
 	batchHead func(room id.RoomID, lastSeq int64) *rooms.Head
@@ -316,8 +329,16 @@ func (r *Rooms) appendIn(ctx context.Context, tx pgx.Tx, req rooms.AppendRequest
 			head.Extremities, head.Topo = []*event.Event{ev}, p.topo
 			head.Seq = p.seq
 		}
+		var positions []int64
+		if !st.unpositioned {
+			res, err := r.stream.reserve(ctx, tx, len(pending))
+			if err != nil {
+				return err
+			}
+			st.reserved, positions = res, res.positions
+		}
 		var err error
-		if out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot, st.unpositioned); err != nil {
+		if out, err = insertPending(ctx, tx, nid, req.Txn, pending, snapshot, positions); err != nil {
 			return err
 		}
 		return nil
@@ -330,9 +351,10 @@ func (r *Rooms) appendIn(ctx context.Context, tx pgx.Tx, req rooms.AppendRequest
 }
 
 // insertPending moves the room's head, records the transaction id, inserts
-// the transaction's events, takes their stream positions and updates the
-// membership table, in one round trip.
-func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent, snapshot int64, unpositioned bool) ([]rooms.Persisted, error) {
+// the transaction's events at the positions reserved for them (nil: 0,
+// for the group commit to number) and updates the membership table, in
+// one round trip.
+func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey, pending []pendingEvent, snapshot int64, positions []int64) ([]rooms.Persisted, error) {
 	n := len(pending)
 	var (
 		seqs, origin, snaps []int64
@@ -377,11 +399,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, nid int64, txn *rooms.TxnKey,
 		batch.Queue(insertTxn, txn.User, txn.Device, txn.TxnID, nid, pending[0].ev.EventID(), nowMS())
 	}
 	out := make([]rooms.Persisted, 0, n)
-	insert := insertEvents
-	if unpositioned {
-		insert = insertEventsUnpositioned
-	}
-	batch.Queue(insert, nid, n, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
+	batch.Queue(insertEvents, nid, positions, seqs, ids, types, keys, senders, members, origin, snaps, replaces,
 		txnDev, txnIDs, raws, topos).Query(func(rows pgx.Rows) error {
 		bySeq := map[int64]int64{}
 		for rows.Next() {

@@ -261,6 +261,7 @@ func newWorld(t testing.TB, cfg queue.Config, remotes ...id.ServerName) *world {
 	// The rooms service tells the queue about commits through this
 	// indirection, so that a test can replace the queue (a restart).
 	roomStore := storage.NewRooms(pool)
+	w.store.UpToFrontierOf(roomStore)
 	w.rooms = rooms.New(rooms.Config{ServerName: hs1, Key: key}, roomStore, nil, outboundFunc(w.sendEvent),
 		slog.Default())
 	// The resident side of remote joins: the real inbound pipeline, with
