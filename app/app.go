@@ -126,7 +126,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	a.notifier = syncer.NewNotifier(nil)
 	// The durable outbound federation queue hears every commit too
 	// (app/federation_queue.go).
-	a.fedQueue = newFederationQueue(cfg, a.db.Pool, a.fedClient, registry, logger)
+	a.fedQueue = newFederationQueue(cfg, a.db.Pool, roomStore, a.fedClient, registry, logger)
 	roomService := rooms.New(rooms.Config{ServerName: cfg.ServerName, Key: a.signingKey},
 		roomStore, fanOutNotifier{Notifier: a.notifier, q: a.fedQueue}, a.fedQueue, logger)
 	// /messages and /members also take /sync's next_batch tokens.

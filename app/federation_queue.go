@@ -21,12 +21,13 @@ import (
 // newFederationQueue builds the durable outbound federation queue (issue
 // #7): the rooms service hands it every committed event (it replaces
 // rooms.NoOutbound), Start resumes whatever was queued before a restart.
-func newFederationQueue(cfg *config.Config, pool *pgxpool.Pool, transport queue.Transport,
+// Its fan-out reads the stream up to roomStore's frontier.
+func newFederationQueue(cfg *config.Config, pool *pgxpool.Pool, roomStore *storage.Rooms, transport queue.Transport,
 	registry prometheus.Registerer, logger *slog.Logger) *queue.Queue {
 	qc := cfg.Federation.Queue
 	return queue.New(queue.Config{ServerName: cfg.ServerName, BackoffInitial: qc.BackoffInitial,
 		BackoffMax: qc.BackoffMax, CatchUpThreshold: qc.CatchUpThreshold},
-		storage.NewFedQueue(pool), transport, queue.NewMetrics(registry), logger)
+		storage.NewFedQueue(pool).UpToFrontierOf(roomStore), transport, queue.NewMetrics(registry), logger)
 }
 
 // wireFederationEDUs makes local users' typing, receipts, presence and
