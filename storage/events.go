@@ -185,7 +185,6 @@ FROM events e JOIN rooms r ON r.room_nid = e.room_nid
 WHERE e.event_type = 'm.room.member' AND e.state_key = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3
   AND ` + clientVisible + `
 ORDER BY e.stream_pos`
-	selectStreamPos = `SELECT pos FROM stream_position`
 )
 
 // MembershipChanges returns every change of user's membership with a
@@ -207,14 +206,11 @@ func (r *Rooms) MembershipChanges(ctx context.Context, user id.UserID, after, up
 	return out, nil
 }
 
-// CurrentStreamPos is the highest committed stream position: every event
-// at or below it is committed.
+// CurrentStreamPos is the stream frontier: every event at or below it is
+// committed, and no position at or below it is still being written
+// (stream_frontier.go).
 func (r *Rooms) CurrentStreamPos(ctx context.Context) (int64, error) {
-	var pos int64
-	if err := r.pool.QueryRow(ctx, selectStreamPos).Scan(&pos); err != nil {
-		return 0, fmt.Errorf("read stream position: %w", err)
-	}
-	return pos, nil
+	return r.stream.current(ctx, r.pool)
 }
 
 const (
