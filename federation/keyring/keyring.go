@@ -33,10 +33,28 @@ import (
 const MaxValidity = 7 * 24 * time.Hour
 
 // refetchInterval is the shortest time between two fetches of a server's
-// keys: a server that does not answer must not cost every request a round
-// of timeouts, and requests naming made-up key ids must not make us fetch
-// once each.
+// keys for a key we know (one no longer valid at the time asked for), and
+// between two fetches for the same key id: a server that does not answer
+// must not cost every request a round of timeouts.
+//
+// A key id never seen for a server (it rotated its key: app/keyrotation.go)
+// is fetched at once, so that its first request or event signed with the
+// new key is accepted, not refused until refetchInterval passes. Requests
+// naming made-up key ids must not make us fetch once each: after a fetch
+// that did not bring the key id asked for, the server's keys are fetched
+// for no other unknown key id for unknownKeyFloor, or refetchInterval when
+// no source answered; a fetch that brought the key asked for leaves no
+// such floor.
 const refetchInterval = 30 * time.Second
+
+// unknownKeyFloor is the shortest time between a fetch of a server's keys
+// that did not bring the key id asked for and the next fetch for another
+// unknown key id of that server.
+const unknownKeyFloor = time.Second
+
+// maxFetchedKeyIDs bounds keyFetched before entries older than
+// refetchInterval are dropped.
+const maxFetchedKeyIDs = 4096
 
 // errFetchedRecently is the fetch error within refetchInterval.
 var errFetchedRecently = errors.New("keys fetched moments ago; not fetching again yet")
@@ -117,6 +135,11 @@ type Keyring struct {
 	inflight map[id.ServerName]*fetchCall
 	// lastFetch is when each server's keys were last fetched.
 	lastFetch map[id.ServerName]time.Time
+	// keyFetched is when the keys were last fetched for a key id, and
+	// unknownUntil until when a server's keys are not fetched for a key id
+	// never seen (refetchInterval).
+	keyFetched   map[fetchKeyID]time.Time
+	unknownUntil map[id.ServerName]time.Time
 	// mem caches the store's answer per server: every inbound request and
 	// every event signature looks a key up.
 	mem map[id.ServerName]memEntry
@@ -168,6 +191,12 @@ type fetchCall struct {
 	err  error
 }
 
+// fetchKeyID is a key id of a server.
+type fetchKeyID struct {
+	server id.ServerName
+	keyID  string
+}
+
 // New returns the keyring of cfg.ServerName.
 func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 	if cfg.Now == nil {
@@ -177,7 +206,8 @@ func New(cfg Config, store Store, fetch Fetcher, logger *slog.Logger) *Keyring {
 		cfg.ValidityPeriod = 24 * time.Hour
 	}
 	return &Keyring{cfg: cfg, store: store, fetch: fetch, logger: logger, metrics: newMetrics(cfg.Registry),
-		inflight: map[id.ServerName]*fetchCall{}, lastFetch: map[id.ServerName]time.Time{}, mem: map[id.ServerName]memEntry{}}
+		inflight: map[id.ServerName]*fetchCall{}, lastFetch: map[id.ServerName]time.Time{}, mem: map[id.ServerName]memEntry{},
+		keyFetched: map[fetchKeyID]time.Time{}, unknownUntil: map[id.ServerName]time.Time{}}
 }
 
 // OldKeys are our former keys, as configured or as SetOldKeys replaced
@@ -222,15 +252,16 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 		}
 		return nil, fmt.Errorf("%w: %s is not a key of this server", ErrKeyNotFound, keyID)
 	}
-	if pub, ok, err := k.cached(ctx, server, keyID, atTS); err != nil || ok {
+	pub, ok, seen, err := k.cachedKey(ctx, server, keyID, atTS)
+	if err != nil || ok {
 		return pub, err
 	}
 	minValid := atTS
 	if minValid == 0 {
 		minValid = k.cfg.Now().UnixMilli()
 	}
-	fetchErr := k.fetchOnce(ctx, server, keyID, minValid, viaNotaries)
-	pub, ok, err := k.cached(ctx, server, keyID, atTS)
+	fetchErr := k.fetchFor(ctx, server, keyID, !seen, minValid, viaNotaries)
+	pub, ok, err = k.cached(ctx, server, keyID, atTS)
 	if err != nil || ok {
 		return pub, err
 	}
@@ -242,16 +273,27 @@ func (k *Keyring) lookup(ctx context.Context, server id.ServerName, keyID string
 
 // cached looks the key up in the store.
 func (k *Keyring) cached(ctx context.Context, server id.ServerName, keyID string, atTS int64) (ed25519.PublicKey, bool, error) {
+	pub, ok, _, err := k.cachedKey(ctx, server, keyID, atTS)
+	return pub, ok, err
+}
+
+// cachedKey is cached, also telling whether the key id is held at all
+// (valid at atTS or not).
+func (k *Keyring) cachedKey(ctx context.Context, server id.ServerName, keyID string, atTS int64) (pub ed25519.PublicKey, ok, seen bool, err error) {
 	keys, err := k.serverKeys(ctx, server)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	for _, sk := range keys {
-		if sk.KeyID == keyID && ValidAt(sk, atTS) {
-			return sk.Key, true, nil
+		if sk.KeyID != keyID {
+			continue
+		}
+		seen = true
+		if ValidAt(sk, atTS) {
+			return sk.Key, true, true, nil
 		}
 	}
-	return nil, false, nil
+	return nil, false, seen, nil
 }
 
 // ValidAt says whether a cached key may verify something made at atTS
@@ -272,13 +314,24 @@ func EffectiveValidUntil(sk StoredKey) int64 {
 	return min(sk.ValidUntilTS, sk.FetchedTS+MaxValidity.Milliseconds())
 }
 
-// fetchOnce fetches server's keys, sharing one fetch among concurrent
-// callers. The shared fetch does not end with the context of the caller
-// that started it (each request is bounded by the client's timeout); each
-// caller stops waiting when its own context ends. A direct-only fetch (a
-// notary's own keys, looked up while fetching through it) never waits on
-// another fetch, so two fetches cannot wait on each other.
+// fetchOnce fetches server's keys for a key it knows (or any key: keyID
+// ""), at most once per refetchInterval.
 func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID string, minValid int64, viaNotaries bool) error {
+	return k.fetchFor(ctx, server, keyID, false, minValid, viaNotaries)
+}
+
+// fetchFor fetches server's keys, sharing one fetch among concurrent callers,
+// within the bounds of refetchInterval: for a key id never seen (unknown),
+// unless that key id was asked for within refetchInterval or the server
+// is within the floor a fetch that did not bring its key left
+// (unknownKeyFloor); else unless the server's keys were fetched within
+// refetchInterval. The shared fetch does not end with the context of the
+// caller that started it (each request is bounded by the client's
+// timeout); each caller stops waiting when its own context ends. A
+// direct-only fetch (a notary's own keys, looked up while fetching through
+// it) never waits on another fetch, so two fetches cannot wait on each
+// other.
+func (k *Keyring) fetchFor(ctx context.Context, server id.ServerName, keyID string, unknown bool, minValid int64, viaNotaries bool) error {
 	k.mu.Lock()
 	if call, ok := k.inflight[server]; ok {
 		k.mu.Unlock()
@@ -293,20 +346,58 @@ func (k *Keyring) fetchOnce(ctx context.Context, server id.ServerName, keyID str
 		}
 	}
 	now := k.cfg.Now()
-	if last, ok := k.lastFetch[server]; ok && now.Sub(last) < refetchInterval && now.Sub(last) >= 0 {
+	within := func(last time.Time, ok bool, d time.Duration) bool {
+		return ok && now.Sub(last) < d && now.Sub(last) >= 0
+	}
+	wanted := fetchKeyID{server, keyID}
+	if unknown && keyID != "" {
+		last, ok := k.keyFetched[wanted]
+		if within(last, ok, refetchInterval) || now.Before(k.unknownUntil[server]) {
+			k.mu.Unlock()
+			return errFetchedRecently
+		}
+	} else if last, ok := k.lastFetch[server]; within(last, ok, refetchInterval) {
 		k.mu.Unlock()
 		return errFetchedRecently
 	}
 	k.lastFetch[server] = now
+	if keyID != "" {
+		k.rememberKeyFetch(wanted, now)
+	}
+	// Until this fetch is known to have brought the key, no fetch for
+	// another unknown key id.
+	k.unknownUntil[server] = now.Add(unknownKeyFloor)
 	call := &fetchCall{done: make(chan struct{})}
 	k.inflight[server] = call
 	k.mu.Unlock()
 	call.err = k.fetchKeys(context.WithoutCancel(ctx), server, keyID, minValid, viaNotaries)
+	_, brought, _ := k.cached(context.WithoutCancel(ctx), server, keyID, 0)
 	k.mu.Lock()
+	switch {
+	case brought:
+		delete(k.unknownUntil, server)
+	case call.err != nil:
+		// No source answered: asking again for other key ids now would
+		// cost a round of timeouts each.
+		k.unknownUntil[server] = now.Add(refetchInterval)
+	}
 	delete(k.inflight, server)
 	k.mu.Unlock()
 	close(call.done)
 	return call.err
+}
+
+// rememberKeyFetch records a fetch for a key id (k.mu held), dropping the
+// records refetchInterval no longer reads once there are many.
+func (k *Keyring) rememberKeyFetch(key fetchKeyID, now time.Time) {
+	if len(k.keyFetched) >= maxFetchedKeyIDs {
+		for fk, at := range k.keyFetched {
+			if now.Sub(at) >= refetchInterval || now.Before(at) {
+				delete(k.keyFetched, fk)
+			}
+		}
+	}
+	k.keyFetched[key] = now
 }
 
 // fetchKeys asks the server itself, then each notary, and stores what
