@@ -1,6 +1,8 @@
 package federation
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -114,4 +116,34 @@ func (a *API) getMissingEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": pdus(evs)})
+}
+
+// RemoteReads also fetches the state before backfilled events (rooms,
+// backfill_state.go: /state_ids, /event, /state), as the inbound pipeline's
+// Fetcher does.
+var _ rooms.RemoteFetcher = RemoteReads{}
+
+// GetMissingEvents implements rooms.RemoteFetcher.
+func (r RemoteReads) GetMissingEvents(ctx context.Context, dest id.ServerName, room id.RoomID, earliest, latest []id.EventID, limit int, minDepth int64) ([]json.RawMessage, error) {
+	return Fetcher{Client: r.Client}.GetMissingEvents(ctx, dest, room, earliest, latest, limit, minDepth)
+}
+
+// GetEvent implements rooms.RemoteFetcher.
+func (r RemoteReads) GetEvent(ctx context.Context, dest id.ServerName, eventID id.EventID) (json.RawMessage, error) {
+	return Fetcher{Client: r.Client}.GetEvent(ctx, dest, eventID)
+}
+
+// GetStateIDs implements rooms.RemoteFetcher.
+func (r RemoteReads) GetStateIDs(ctx context.Context, dest id.ServerName, room id.RoomID, eventID id.EventID) (state, authChain []id.EventID, err error) {
+	return Fetcher{Client: r.Client}.GetStateIDs(ctx, dest, room, eventID)
+}
+
+// GetState implements rooms.RemoteFetcher.
+func (r RemoteReads) GetState(ctx context.Context, dest id.ServerName, room id.RoomID, eventID id.EventID) (state, authChain []json.RawMessage, err error) {
+	return Fetcher{Client: r.Client}.GetState(ctx, dest, room, eventID)
+}
+
+// EventAuth implements rooms.RemoteFetcher.
+func (r RemoteReads) EventAuth(ctx context.Context, dest id.ServerName, room id.RoomID, eventID id.EventID) ([]json.RawMessage, error) {
+	return Fetcher{Client: r.Client}.EventAuth(ctx, dest, room, eventID)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +173,105 @@ func TestCatchUpHoleIsBackfilled(t *testing.T) {
 	}
 	if !slices.Equal(msgs, sent) {
 		t.Fatalf("hs2 pages back through %d of the %d messages (it held %d before paging)", len(msgs), n, before)
+	}
+}
+
+// TestHoleHistoryHasItsState: the events backfilled into a hole carry the
+// state before them, as the events hs1 holds natively do. In the hole
+// carol joins, alice names the room and makes the history "joined" for a
+// stretch, then "shared" again; it is larger than one /backfill batch, so
+// the state before the first batch's oldest event comes from /state_ids.
+// On hs2, /context's state and /members?at= at an event of the hole are
+// hs1's for the same event, and bob sees the hole's messages but for the
+// "joined" stretch (he was not in the room then).
+func TestHoleHistoryHasItsState(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	alice, carol, bob := register(t, srvs[0], "alice"), register(t, srvs[0], "carol"), register(t, srvs[1], "bob")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat",
+		"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "",
+			"content": map[string]any{"history_visibility": "shared"}}}})
+	joinRoom := func() {
+		bob.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(alice.srv.Name), map[string]any{})
+	}
+	joinRoom()
+	sees(t, bob, room, alice.send(t, room, "together"))
+	bob.must(t, http.MethodPost, "/_matrix/client/v3/rooms/"+esc(room)+"/leave", map[string]any{})
+	eventually(t, "hs1 sees bob leave", func() (bool, string) {
+		m := membershipOf(t, alice, room, bob.id)
+		return m == "leave", m
+	})
+
+	sendN := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, alice.send(t, room, fmt.Sprintf("%s %d", prefix, i)))
+		}
+		return out
+	}
+	setHV := func(hv string) {
+		alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.history_visibility/",
+			map[string]any{"history_visibility": hv})
+	}
+	shown := sendN("filler", 40)
+	carol.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room), map[string]any{})
+	alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.name/", map[string]any{"name": "named in the hole"})
+	named := sendN("named", 5)
+	shown = append(shown, named...)
+	setHV("joined")
+	hidden := sendN("joined", 5)
+	setHV("shared")
+	shown = append(shown, sendN("shared again", 5)...)
+	joinRoom()
+	sees(t, bob, room, alice.send(t, room, "back"))
+
+	got := pageBack(t, bob, room, "", 10)
+	for _, e := range shown {
+		if !slices.Contains(got, e) {
+			t.Fatalf("hs2 does not show %s of the hole", bob.describe(t, room, []string{e}))
+		}
+	}
+	for _, e := range hidden {
+		if slices.Contains(got, e) {
+			t.Fatalf("hs2 shows %s, sent while the history was \"joined\" and bob away", alice.describe(t, room, []string{e}))
+		}
+	}
+
+	// /context at a message of the hole: the state at the last event
+	// returned, and /members at the context's start, as hs1 has them.
+	// Both servers return the same events around it (alice and bob see
+	// the named stretch alike).
+	at := named[2]
+	type answer struct {
+		state, members []string
+	}
+	ask := func(u user) answer {
+		res := u.must(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/context/"+esc(at)+"?limit=2", nil)
+		var a answer
+		st, _ := res.Body["state"].([]any)
+		for _, e := range st {
+			ev := e.(map[string]any)
+			a.state = append(a.state, fmt.Sprintf("%v|%v|%v", ev["type"], ev["state_key"], ev["event_id"]))
+		}
+		slices.Sort(a.state)
+		q := "?at=" + url.QueryEscape(res.String("start"))
+		mres := u.must(t, http.MethodGet, "/_matrix/client/v3/rooms/"+esc(room)+"/members"+q, nil)
+		chunk, _ := mres.Body["chunk"].([]any)
+		for _, e := range chunk {
+			ev := e.(map[string]any)
+			content, _ := ev["content"].(map[string]any)
+			a.members = append(a.members, fmt.Sprintf("%v=%v|%v", ev["state_key"], content["membership"], ev["event_id"]))
+		}
+		slices.Sort(a.members)
+		return a
+	}
+	want, have := ask(alice), ask(bob)
+	if len(want.state) == 0 || !slices.Equal(have.state, want.state) {
+		t.Errorf("/context state at a message of the hole:\nhs2 %v\nhs1 %v", have.state, want.state)
+	}
+	if !slices.ContainsFunc(want.members, func(m string) bool { return strings.HasPrefix(m, carol.id+"=join") }) {
+		t.Fatalf("hs1's members at the hole lack carol's join: %v", want.members)
+	}
+	if !slices.Equal(have.members, want.members) {
+		t.Errorf("/members?at= a message of the hole:\nhs2 %v\nhs1 %v", have.members, want.members)
 	}
 }

@@ -31,11 +31,11 @@ type BackfillStore interface {
 	// InsertBackfilled stores evs, newest first, below every sequence
 	// number of the room, their depth as topological position (raised
 	// above their prev events in the timeline, capped at maxTopo), in the
-	// timeline but with no state and no stream position: history, never
-	// news. Events the store holds already are skipped, except outliers,
+	// timeline with the state before them when known but no stream
+	// position: history, never news. Events the store holds already are skipped, except outliers,
 	// which join the timeline; it returns how many it stored or moved into
 	// the timeline.
-	InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event, maxTopo int64) (int, error)
+	InsertBackfilled(ctx context.Context, room id.RoomID, evs []BackfilledEvent, maxTopo int64) (int, error)
 	// BackwardExtremities returns, of the events given with their prev
 	// events, those whose prev events are not all in the timeline, with
 	// the missing ones, leaving out those SettleBackwardExtremity marked
@@ -45,6 +45,13 @@ type BackfillStore interface {
 	// hole was filled), or with exhausted keeps it as one no server could
 	// fill, not to be reported again.
 	SettleBackwardExtremity(ctx context.Context, room id.RoomID, ev id.EventID, exhausted bool) error
+}
+
+// BackfilledEvent is an event backfilled from another server with the
+// state before it (backfill_state.go); StateBefore nil: not known.
+type BackfilledEvent struct {
+	Event       *event.Event
+	StateBefore State
 }
 
 // backfillBatch is how many events one /backfill asks for.

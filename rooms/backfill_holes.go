@@ -60,7 +60,7 @@ func (s *Service) holesIn(ctx context.Context, room id.RoomID, batch []TopoEvent
 
 // fillHole asks other servers for the events before x, a backward
 // extremity, from its missing prev events, checks them and stores them
-// below x. It reports whether anything was stored. When every server
+// below x with the state before each (backfill_state.go). It reports whether anything was stored. When every server
 // asked answered and none had anything new, the hole is recorded as
 // exhausted; when some could not be reached it is left to a later page.
 func (s *Service) fillHole(ctx context.Context, h *Head, x TopoEvent, missing []id.EventID) bool {
@@ -79,7 +79,7 @@ func (s *Service) fillHole(ctx context.Context, h *Head, x TopoEvent, missing []
 			continue
 		}
 		answered++
-		evs := s.checkBackfilled(ctx, h, raws)
+		evs := s.backfilledStates(ctx, h, server, s.checkBackfilled(ctx, h, raws))
 		n, err := s.backfillStore().InsertBackfilled(ctx, room, evs, x.Topo-1)
 		if err != nil {
 			s.logger.WarnContext(ctx, "store backfilled events", slog.String("room_id", string(room)), slog.String("error", err.Error()))

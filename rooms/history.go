@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/parleyhq/parley/id"
@@ -265,14 +266,19 @@ func (s *Service) Context(ctx context.Context, user id.UserID, room id.RoomID, e
 	// and after the last.
 	out := &EventContext{Event: se, Before: before.Chunk, After: after.Chunk,
 		Start: TopoToken(first), End: TopoToken(end)}
-	last := se.Seq
+	last := se
 	if n := len(after.Chunk); n > 0 {
-		last = after.Chunk[n-1].Seq
+		last = after.Chunk[n-1]
 	}
-	// The state at the last event returned.
-	st, err := s.store.StateBefore(ctx, room, last+1)
+	// The state at the last event returned: the state before it, with it.
+	// Not the state before the event that arrived after it: backfilled
+	// history does not arrive in order.
+	st, err := s.store.StateBefore(ctx, room, last.Seq)
 	if err != nil {
 		return nil, err
+	}
+	if last.Event.IsState() {
+		st = st.With(last.Event)
 	}
 	if f.LazyLoadMembers {
 		all := append(append(append([]*StoredEvent{}, before.Chunk...), se), after.Chunk...)
@@ -354,11 +360,20 @@ func (s *Service) TimestampToEvent(ctx context.Context, user id.UserID, room id.
 // because the event that said so was not backfilled yet — unless the
 // history is held back to the room's creation: then there was none, and
 // the default ("shared") applies.
+//
+// History backfilled with the state before it (backfill_state.go) is read
+// by that state instead, as an event that arrived is: the visibility and
+// the reader's membership in it (backfilledView).
 type historyRules struct {
 	s        *Service
 	room     id.RoomID
 	vis      *visibility
 	complete *bool // the room's history is held back to its m.room.create; nil: not read yet
+
+	// views are the reader's views of the state before backfilled
+	// events, by sequence number, for the ranges in loaded.
+	views  map[int64]UserView
+	loaded [][2]int64
 }
 
 func (r *historyRules) visible(ctx context.Context, se *StoredEvent) bool {
@@ -367,6 +382,9 @@ func (r *historyRules) visible(ctx context.Context, se *StoredEvent) bool {
 		return vis.canSee(se.Seq)
 	}
 	depth := se.Event.Depth()
+	if view, ok := r.backfilledView(ctx, se); ok {
+		return r.seesBackfilled(se, view)
+	}
 	hv, found := "shared", false
 	var at int64
 	for _, e := range vis.hv {
@@ -407,6 +425,72 @@ func (r *historyRules) visible(ctx context.Context, se *StoredEvent) bool {
 		return true
 	}
 	if hv == "shared" && (joinedSince || vis.current == "join") {
+		return true
+	}
+	return hv == "invited" && m == "invite"
+}
+
+// backfilledView is the reader's view of the state before a backfilled
+// event stored with it, read with its neighbours on first need (one read
+// per page, as visibility.viewAt does for forks); ok is false when the
+// state is not known.
+func (r *historyRules) backfilledView(ctx context.Context, se *StoredEvent) (UserView, bool) {
+	fv, ok := r.s.store.(ForkViews)
+	if !ok || len(r.vis.mine) == 0 {
+		return UserView{}, false
+	}
+	if view, ok := r.views[se.Seq]; ok {
+		return view, true
+	}
+	for _, l := range r.loaded {
+		if se.Seq >= l[0] && se.Seq <= l[1] {
+			return UserView{}, false
+		}
+	}
+	user := id.UserID(*r.vis.mine[0].Event.StateKey())
+	from, to := se.Seq-viewBatch, se.Seq+viewBatch
+	views, err := fv.UserViews(ctx, r.room, user, from, to)
+	if err != nil {
+		return UserView{}, false
+	}
+	if r.views == nil {
+		r.views = map[int64]UserView{}
+	}
+	r.loaded = append(r.loaded, [2]int64{from, to})
+	maps.Copy(r.views, views)
+	view, ok := r.views[se.Seq]
+	return view, ok
+}
+
+// seesBackfilled applies the spec's rules to a backfilled event with the
+// reader's view of the state before it. Whether the reader joined later
+// is read by depth, as for the rest of backfilled history.
+func (r *historyRules) seesBackfilled(se *StoredEvent, view UserView) bool {
+	hv := view.HistoryVisibility
+	switch hv {
+	case "world_readable", "shared", "invited", "joined":
+	default:
+		hv = "shared" // unset or not understood (spec: as shared)
+	}
+	if hv == "world_readable" {
+		return true
+	}
+	// The membership once the event applies, so that a reader sees their
+	// own join.
+	m, depth := view.Membership, se.Event.Depth()
+	joinedSince := false
+	for _, e := range r.vis.mine {
+		if e.Event.EventID() == se.Event.EventID() {
+			m = e.Event.Membership()
+		}
+		if e.Event.Depth() >= depth && e.Event.Membership() == "join" {
+			joinedSince = true
+		}
+	}
+	if m == "join" {
+		return true
+	}
+	if hv == "shared" && (joinedSince || r.vis.current == "join") {
 		return true
 	}
 	return hv == "invited" && m == "invite"

@@ -22,25 +22,30 @@ const (
 	// selectTimelineTopos is the topological position of the events among
 	// ids that are in the room's timeline.
 	selectTimelineTopos = `SELECT event_id, topo FROM events WHERE room_nid = $1 AND event_id = ANY($2) AND NOT outlier`
-	// insertBackfilled stores history fetched from other servers before
-	// the room's first event: timeline events (clients see them in
-	// /messages) with no known state (snapshot -1) and stream position 0,
+	// insertBackfilled stores history fetched from other servers:
+	// timeline events (clients see them in /messages) with the state
+	// before them when known (else snapshot -1) and stream position 0,
 	// so that no /sync ever reports them as new and no outbound queue
 	// sends them. An event the store holds already is left as it is.
 	insertBackfilled = `
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
                     origin_ts, snapshot_nid, event_json, topo)
-SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, -1, u.event_json, u.topo
-FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[])
-     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo)
+SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, u.snap, u.event_json, u.topo
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[], $11::bigint[])
+     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo, snap)
 ON CONFLICT (event_id) DO NOTHING`
+	// selectHeldSeqs is the sequence number of the events among ids the
+	// room holds.
+	selectHeldSeqs = `SELECT event_id, seq FROM events WHERE room_nid = $1 AND event_id = ANY($2)`
 	// promoteBackfilled moves outliers that backfill reached (the state
 	// and auth chain a room was joined with, fetched auth events) into the
 	// timeline where their depth puts them, as history: stream position 0
-	// like every backfilled event, so no /sync reports them as new.
+	// like every backfilled event, so no /sync reports them as new. One
+	// stored without state takes the state backfill found before it.
 	promoteBackfilled = `
-UPDATE events e SET outlier = FALSE, stream_pos = 0, topo = u.topo
-FROM unnest($2::text[], $3::bigint[]) AS u(event_id, topo)
+UPDATE events e SET outlier = FALSE, stream_pos = 0, topo = u.topo,
+    snapshot_nid = CASE WHEN e.snapshot_nid < 0 THEN u.snap ELSE e.snapshot_nid END
+FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(event_id, topo, snap)
 WHERE e.room_nid = $1 AND e.event_id = u.event_id AND e.outlier AND NOT e.soft_failed AND e.rejected IS NULL`
 )
 
@@ -50,12 +55,20 @@ WHERE e.room_nid = $1 AND e.event_id = u.event_id AND e.outlier AND NOT e.soft_f
 // timeline as a received event's is (topological.go) and capped at
 // maxTopo, so that /messages pages into them before the event whose hole
 // they fill. An outlier among them joins the timeline in its row. The
-// room's current state, memberships and forward extremities do not change.
-func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*event.Event, maxTopo int64) (int, error) {
-	if len(evs) == 0 {
+// state before each, when given, is stored as its snapshot, a delta on the
+// previous one's where it can be (storage/state.go), as the persist path
+// does. The room's current state, memberships and forward extremities do
+// not change.
+func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, bevs []rooms.BackfilledEvent, maxTopo int64) (int, error) {
+	if len(bevs) == 0 {
 		return 0, nil
 	}
+	evs := make([]*event.Event, len(bevs))
+	for i, b := range bevs {
+		evs[i] = b.Event
+	}
 	var inserted int
+	learned := map[auth.StateKey]int64{}
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var nid, low int64
 		err := tx.QueryRow(ctx, lockRoomForBackfill, room).Scan(&nid)
@@ -87,7 +100,11 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 			}
 			ts[i], raws[i] = ev.OriginServerTS(), ev.Raw()
 		}
-		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos)
+		snaps, err := r.backfilledSnapshots(ctx, tx, learned, nid, bevs, seqs)
+		if err != nil {
+			return fmt.Errorf("state of backfilled events of %s: %w", room, err)
+		}
+		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos, snaps)
 		if err != nil {
 			return fmt.Errorf("insert backfilled events of %s: %w", room, err)
 		}
@@ -95,14 +112,70 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, evs []*eve
 		if inserted == n {
 			return nil
 		}
-		tag, err = tx.Exec(ctx, promoteBackfilled, nid, ids, topos)
+		tag, err = tx.Exec(ctx, promoteBackfilled, nid, ids, topos, snaps)
 		if err != nil {
 			return fmt.Errorf("promote backfilled outliers of %s: %w", room, err)
 		}
 		inserted += int(tag.RowsAffected())
 		return nil
 	})
+	if err == nil {
+		r.learn(learned)
+	}
 	return inserted, err
+}
+
+// backfilledSnapshots records the state before each of bevs (newest
+// first; seqs are the sequence numbers they are about to take) and
+// returns the snapshot of each, unknownSnapshot where none is given. The
+// oldest gets a full snapshot, each newer one a delta on the one before
+// it when its state only adds or replaces entries. An event the room
+// holds already (an outlier backfill reached) keeps its sequence number.
+func (r *Rooms) backfilledSnapshots(ctx context.Context, tx pgx.Tx, learned map[auth.StateKey]int64, nid int64, bevs []rooms.BackfilledEvent, seqs []int64) ([]int64, error) {
+	out := make([]int64, len(bevs))
+	ids := make([]string, len(bevs))
+	known := false
+	for i, b := range bevs {
+		out[i], ids[i] = unknownSnapshot, string(b.Event.EventID())
+		known = known || b.StateBefore != nil
+	}
+	if !known {
+		return out, nil
+	}
+	seqOf := make(map[id.EventID]int64, len(bevs))
+	for i, b := range bevs {
+		seqOf[b.Event.EventID()] = seqs[i]
+	}
+	rows, err := tx.Query(ctx, selectHeldSeqs, nid, ids)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var eid string
+		var seq int64
+		if err := rows.Scan(&eid, &seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqOf[id.EventID(eid)] = seq
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	base, baseState := int64(unknownSnapshot), rooms.State(nil)
+	for i := len(bevs) - 1; i >= 0; i-- {
+		st := bevs[i].StateBefore
+		if st == nil {
+			continue
+		}
+		snap, err := r.snapshotFrom(ctx, tx, learned, nid, base, baseState, st, seqOf)
+		if err != nil {
+			return nil, err
+		}
+		out[i], base, baseState = snap, snap, st
+	}
+	return out, nil
 }
 
 // backfilledTopos is the topological position of each of evs (newest
