@@ -92,6 +92,9 @@ type WebSocketStats struct {
 	MaxQueuedSyncBatches int
 	// SyncBatches counts the sync batches built on every connection.
 	SyncBatches int
+	// Writers counts the connections whose writer goroutine runs now:
+	// one runs only while frames are queued.
+	Writers int
 }
 
 // WebSocketStats reports on the open WebSocket connections.
@@ -106,6 +109,9 @@ func (a *API) WebSocketStats() WebSocketStats {
 	for c := range a.ws.conns {
 		st.MaxQueuedSyncBatches = max(st.MaxQueuedSyncBatches, int(c.maxQueuedSync.Load()))
 		st.SyncBatches += int(c.syncBatches.Load())
+		if c.writing.Load() {
+			st.Writers++
+		}
 	}
 	return st
 }

@@ -16,9 +16,11 @@ import (
 )
 
 // wsConn is one authenticated WebSocket connection. Its goroutines: the
-// reader (the handler's own), one writer, one pinger, one per request in
-// flight and one for the sync stream. Only the writer writes data frames,
-// from a bounded queue.
+// reader (the handler's own), one for the sync stream, one per request in
+// flight, a writer while frames are queued and a pinger while a ping is
+// in flight. An idle connection keeps only the first two: with tens of
+// thousands of them, each parked goroutine's stack counts (issue #9).
+// Only the writer writes data frames, from a bounded queue.
 type wsConn struct {
 	api     *API
 	ws      *websocket.Conn
@@ -36,6 +38,12 @@ type wsConn struct {
 
 	out      chan wsOutFrame
 	inFlight chan struct{}
+	// writing is set while a writer goroutine runs (startWriter).
+	writing atomic.Bool
+	// pinger fires the keep-alive ping; its function runs only for the
+	// ping itself and sets the next one.
+	pingMu sync.Mutex
+	pinger *time.Timer
 
 	// The sync stream: a "sync" frame replaces it (generation gen).
 	syncGen  atomic.Uint64
@@ -87,15 +95,18 @@ func (c *wsConn) serve() {
 	}
 	c.requester, c.token = req, token
 	c.activity()
-	c.wg.Add(2)
-	go c.writeLoop()
-	go c.pingLoop()
+	c.pingMu.Lock()
+	c.pinger = time.AfterFunc(c.limits.pingInterval, c.ping)
+	c.pingMu.Unlock()
 	c.send(c.ctx, wsOutFrame{data: mustMarshal(map[string]any{
 		"type": "authenticated", "user_id": req.UserID, "device_id": req.DeviceID,
 	})})
 	c.readLoop()
 	c.closeWith(websocket.StatusNormalClosure, "")
 	c.stopSync()
+	c.pingMu.Lock()
+	c.pinger.Stop()
+	c.pingMu.Unlock()
 	c.wg.Wait()
 }
 
@@ -141,6 +152,7 @@ func (c *wsConn) readLoop() {
 func (c *wsConn) send(ctx context.Context, f wsOutFrame) bool {
 	select {
 	case c.out <- f:
+		c.startWriter()
 		return true
 	case <-ctx.Done():
 		f.done()
@@ -154,56 +166,73 @@ func (f wsOutFrame) done() {
 	}
 }
 
-// writeLoop writes the queued frames in order. A write that the client
-// does not take within writeTimeout ends the connection.
+// startWriter starts the writer unless one runs: a frame was queued.
+func (c *wsConn) startWriter() {
+	if c.writing.CompareAndSwap(false, true) {
+		c.wg.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes the queued frames in order and ends when none is left.
+// A write that the client does not take within writeTimeout ends the
+// connection.
 func (c *wsConn) writeLoop() {
 	defer c.wg.Done()
 	for {
+		var f wsOutFrame
 		select {
 		case <-c.ctx.Done():
 			return
-		case f := <-c.out:
-			if f.syncGen != 0 && f.syncGen != c.syncGen.Load() {
-				c.queuedSync.Add(-1)
-				f.done()
-				continue
-			}
-			// Not c.ctx: a write cut off mid-frame would break the close
-			// handshake that follows it.
-			wctx, cancel := context.WithTimeout(context.Background(), c.limits.writeTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, f.data)
-			cancel()
-			if f.syncGen != 0 {
-				c.queuedSync.Add(-1)
-			}
-			f.done()
-			if err != nil {
-				c.closeWith(websocket.StatusPolicyViolation, "the client did not read in time")
+		case f = <-c.out:
+		default:
+			c.writing.Store(false)
+			// A frame queued between the look at the queue and the flag's
+			// clearing found a writer running and started none: take it
+			// on, unless a new writer already did.
+			if len(c.out) == 0 || !c.writing.CompareAndSwap(false, true) {
 				return
 			}
+			continue
+		}
+		if f.syncGen != 0 && f.syncGen != c.syncGen.Load() {
+			c.queuedSync.Add(-1)
+			f.done()
+			continue
+		}
+		// Not c.ctx: a write cut off mid-frame would break the close
+		// handshake that follows it.
+		wctx, cancel := context.WithTimeout(context.Background(), c.limits.writeTimeout)
+		err := c.ws.Write(wctx, websocket.MessageText, f.data)
+		cancel()
+		if f.syncGen != 0 {
+			c.queuedSync.Add(-1)
+		}
+		f.done()
+		if err != nil {
+			c.closeWith(websocket.StatusPolicyViolation, "the client did not read in time")
+			return
 		}
 	}
 }
 
-// pingLoop is the keep-alive: a peer that does not answer a ping within
-// pingTimeout is gone, and the connection ends.
-func (c *wsConn) pingLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.limits.pingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(context.Background(), c.limits.pingTimeout)
-			err := c.ws.Ping(pctx)
-			cancel()
-			if err != nil {
-				c.closeWith(websocket.StatusPolicyViolation, "no pong in time")
-				return
-			}
-		}
+// ping is the keep-alive, every pingInterval: a peer that does not answer
+// within pingTimeout is gone, and the connection ends.
+func (c *wsConn) ping() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), c.limits.pingTimeout)
+	err := c.ws.Ping(pctx)
+	cancel()
+	if err != nil {
+		c.closeWith(websocket.StatusPolicyViolation, "no pong in time")
+		return
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.ctx.Err() == nil {
+		c.pinger.Reset(c.limits.pingInterval)
 	}
 }
 

@@ -9,3 +9,11 @@ func SetWebSocketAuthTimeout(d time.Duration) (restore func()) {
 	wsDefaults.authTimeout = d
 	return func() { wsDefaults.authTimeout = old }
 }
+
+// SetWebSocketPing sets the keep-alive of the servers started afterwards,
+// for tests; restore puts it back.
+func SetWebSocketPing(interval, timeout time.Duration) (restore func()) {
+	oldInterval, oldTimeout := wsDefaults.pingInterval, wsDefaults.pingTimeout
+	wsDefaults.pingInterval, wsDefaults.pingTimeout = interval, timeout
+	return func() { wsDefaults.pingInterval, wsDefaults.pingTimeout = oldInterval, oldTimeout }
+}
