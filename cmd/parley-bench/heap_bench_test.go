@@ -33,7 +33,8 @@ func BenchmarkIdleConnectionsHeap(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			before := goMemory()
+			before, beforeStack := goMemory(), stackInuse()
+			beforeG := runtime.NumGoroutine()
 			stats := &connStats{}
 			rs := make([]*receiver, b.N)
 			var wg sync.WaitGroup
@@ -46,7 +47,8 @@ func BenchmarkIdleConnectionsHeap(b *testing.B) {
 			if err := waitReady(readyCtx, rs); err != nil {
 				b.Fatal(err)
 			}
-			held := goMemory()
+			held, heldStack := goMemory(), stackInuse()
+			heldG := runtime.NumGoroutine()
 			if path := os.Getenv("PARLEY_BENCH_HEAPPROFILE"); path != "" {
 				f, err := os.Create(path)
 				if err != nil {
@@ -59,10 +61,22 @@ func BenchmarkIdleConnectionsHeap(b *testing.B) {
 			}
 			b.ReportMetric(float64(held-before)/float64(b.N)/1024, "KiB/conn")
 			b.ReportMetric(float64(stats.held.Load()), "held")
+			// The stacks apart: their share is set by the goroutines each
+			// connection keeps (on both ends) and how deep they once ran.
+			b.ReportMetric(float64(heldStack-beforeStack)/float64(b.N)/1024, "stack-KiB/conn")
+			b.ReportMetric(float64(heldG-beforeG)/float64(b.N), "goroutines/conn")
 			cancel()
 			wg.Wait()
 		})
 	}
+}
+
+// stackInuse is the goroutine stacks' memory, after a collection.
+func stackInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 // goMemory is the heap in use plus goroutine stacks, after a collection.
