@@ -36,15 +36,17 @@ WITH q AS (
 	// selectRoomsCurrentState is the current state of the rooms: every
 	// entry of those not lazy; of the lazy ones the entries that are not
 	// member events (told by their interned key, without reading the
-	// event) and the asked members' (by key).
+	// event) and the asked members' (by key). The key's type is a lookup
+	// by primary key: joined, state_keys was planned as a scan of the
+	// whole table per room.
 	selectRoomsCurrentState = roomStatesInput + `
 SELECT q.room_id, q.room_version, x.event_json, x.redacted, x.event_id
 FROM q CROSS JOIN LATERAL (
     SELECT e.event_json, e.redacted_by IS NOT NULL AS redacted, e.event_id
     FROM current_state c
-    JOIN state_keys k ON k.key_nid = c.key_nid
     JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq
-    WHERE c.room_nid = q.room_nid AND (NOT q.lazy OR k.event_type <> 'm.room.member')
+    WHERE c.room_nid = q.room_nid
+      AND (NOT q.lazy OR (SELECT k.event_type FROM state_keys k WHERE k.key_nid = c.key_nid) <> 'm.room.member')
     UNION ALL
     SELECT e.event_json, e.redacted_by IS NOT NULL, e.event_id
     FROM jsonb_array_elements_text(q.members) AS u(user_id)
@@ -56,18 +58,24 @@ WHERE NOT q.skip`
 	// selectRoomsStateDeltas is StateDeltas of every room after its
 	// position (restricted to the same keys), each change with the events
 	// it names; the rows of a room in any order (a sort of all of them
-	// spilled to disk), delta_id orders them.
+	// spilled to disk), delta_id orders them. OFFSET 0 keeps the
+	// subquery per room (flattened, it was planned as a hash join over
+	// every room's deltas).
 	selectRoomsStateDeltas = roomStatesInput + `
 SELECT q.room_id, q.room_version, x.*
 FROM q CROSS JOIN LATERAL (
-    SELECT d.delta_id, k.event_type, k.state_key, d.stream_pos, COALESCE(d.seq, 0), COALESCE(d.prev_seq, 0),
+    SELECT d.delta_id, d.event_type, d.state_key, d.stream_pos, d.seq, d.prev_seq,
            n.event_json, n.redacted_by IS NOT NULL, n.event_id, o.event_json, o.redacted_by IS NOT NULL, o.event_id
-    FROM room_state_deltas d
-    JOIN state_keys k ON k.key_nid = d.key_nid
+    FROM (
+        SELECT d.delta_id, d.room_nid, d.stream_pos, COALESCE(d.seq, 0) AS seq, COALESCE(d.prev_seq, 0) AS prev_seq,
+               (SELECT k.event_type FROM state_keys k WHERE k.key_nid = d.key_nid) AS event_type,
+               (SELECT k.state_key FROM state_keys k WHERE k.key_nid = d.key_nid) AS state_key
+        FROM room_state_deltas d
+        WHERE d.room_nid = q.room_nid AND d.stream_pos > q.after
+        OFFSET 0) d
     LEFT JOIN events n ON n.room_nid = d.room_nid AND n.seq = d.seq
     LEFT JOIN events o ON o.room_nid = d.room_nid AND o.seq = d.prev_seq
-    WHERE d.room_nid = q.room_nid AND d.stream_pos > q.after
-      AND (NOT q.lazy OR k.event_type <> 'm.room.member' OR k.state_key IN (SELECT jsonb_array_elements_text(q.members)))) x`
+    WHERE NOT q.lazy OR d.event_type <> 'm.room.member' OR d.state_key IN (SELECT jsonb_array_elements_text(q.members))) x`
 )
 
 // RoomStates implements syncer.RoomStatesReader: the current state and
