@@ -1,0 +1,199 @@
+package storage_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/parleyhq/parley/id"
+	"github.com/parleyhq/parley/rooms"
+	"github.com/parleyhq/parley/rooms/auth"
+	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/roomversion"
+)
+
+// holeRoom is a room dave@ours joined, then a hole: the remote's bob sent
+// n messages (depths from depthOf, by index; 0: their true depth)
+// that never reached us, and the message after them, x, reached us while
+// get_missing_events failed, so it was accepted with the state fetched at
+// its prev event: x is in the timeline, its prev event an outlier.
+func holeRoom(t *testing.T, h *fedHarness, n int, depthOf func(i int) int64) (room id.RoomID, dave id.UserID, join *event.Event, hole []*event.Event, x *event.Event) {
+	t.Helper()
+	room, bob, st, last := h.remoteRoom("11")
+	v := st.Get(auth.TypeCreate, "").Version()
+	dave = uniqueUser(t, "dave")
+	join = h.build(roomServer, v, room, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{last}, st)
+	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
+		t.Fatal(err)
+	}
+	st, last = st.With(join), join
+	for i := range n {
+		depth := join.Depth() + 1 + int64(i) // one more than the message before, told truly
+		if d := depthOf(i); d != 0 {
+			depth = d
+		}
+		last = h.holeMessageAtDepth(v, room, bob, fmt.Sprintf(`{"msgtype":"m.text","body":"hole %d"}`, i), last, st, depth)
+		hole = append(hole, last)
+	}
+	x = h.build(inRemote, v, room, bob, "m.room.message", nil, `{"msgtype":"m.text","body":"after the hole"}`, []*event.Event{last}, st)
+	h.remote.missingErr = errors.New("get_missing_events is down")
+	h.mustReceive(x)
+	h.remote.missingErr = nil
+	if k := h.known(room, last.EventID()); k == nil || !k.Outlier {
+		t.Fatal("the hole's last message is not an outlier after x")
+	}
+	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+		switch {
+		case server == roomServer && keyID == h.local.ID():
+			return h.local.Public(), nil
+		case server == inRemote && keyID == h.remote.key.ID():
+			return h.remote.key.Public(), nil
+		}
+		return nil, fmt.Errorf("no key %s of %s", keyID, server)
+	}
+	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	return room, dave, join, hole, x
+}
+
+// holeMessageAtDepth is build for a message of the remote with the depth given,
+// whatever its prev event's: a server that lies about depth.
+func (h *fedHarness) holeMessageAtDepth(v roomversion.Version, room id.RoomID, sender id.UserID, content string, prev *event.Event, state rooms.State, depth int64) *event.Event {
+	h.t.Helper()
+	var authRefs []event.Ref
+	for _, k := range auth.SelectAuthEvents(v, "m.room.message", nil, sender, json.RawMessage(content)) {
+		if ev := state[k]; ev != nil {
+			authRefs = append(authRefs, ev.Ref())
+		}
+	}
+	h.ts++
+	ev, err := event.Build(v, event.Proto{Sender: sender, Type: "m.room.message", Content: json.RawMessage(content),
+		RoomID: room, PrevEvents: []event.Ref{prev.Ref()}, AuthEvents: authRefs, Depth: depth, OriginServerTS: h.ts}, inRemote, h.remote.key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.remote.mu.Lock()
+	h.remote.events[ev.EventID()] = ev
+	h.remote.stateBefore[ev.EventID()] = state
+	h.remote.mu.Unlock()
+	return ev
+}
+
+// TestMessagesFillAHoleInTheMiddle: paging back from the end through x
+// fills the hole behind it, in several /backfill batches, and returns
+// every event once, in order, in any page size; the hole's events carry
+// the state before them (their prev event's, folded forward). Once filled
+// the remote is not asked again.
+func TestMessagesFillAHoleInTheMiddle(t *testing.T) {
+	h := newFedHarness(t)
+	room, dave, join, hole, x := holeRoom(t, h, 70, func(int) int64 { return 0 })
+	stateIDs := h.remote.called("state_ids")
+	remote := &remoteHistory{h: h}
+	// It answers /state_ids and /event too.
+	h.svc.SetBackfill(struct {
+		*remoteHistory
+		*fakeRemote
+	}{remote, h.remote})
+
+	want := append(append([]id.EventID{join.EventID()}, idsOf(hole)...), x.EventID())
+	for _, limit := range []int{7, 1, 100} {
+		got := pageAll(t, h.svc, dave, room, "", rooms.Backward, limit)
+		slices.Reverse(got)
+		at := slices.Index(got, join.EventID())
+		if at < 0 || !slices.Equal(got[at:], want) {
+			t.Fatalf("paged back by %d: %d events from the join on, want the join, the %d of the hole and x in order", limit, len(got)-max(at, 0), len(hole))
+		}
+		// Forwards from the start, the same.
+		fwd := pageAll(t, h.svc, dave, room, "", rooms.Forward, limit)
+		if at := slices.Index(fwd, join.EventID()); at < 0 || !slices.Equal(fwd[at:], want) {
+			t.Fatalf("paged forwards by %d: not the join, the hole and x in order", limit)
+		}
+	}
+	calls := remote.calls.Load()
+	pageAll(t, h.svc, dave, room, "", rooms.Backward, 5)
+	if n := remote.calls.Load(); n != calls {
+		t.Fatalf("the remote was asked %d more times once the hole was filled", n-calls)
+	}
+	// The state before the messages of the hole: the room's, with dave
+	// joined — in the first batch from /state_ids at its oldest event, in
+	// the second from the join's, held.
+	for _, i := range []int{0, 10, 20, 40, 69} {
+		k := h.known(room, hole[i].EventID())
+		st, ok, err := h.st.StoredStateBefore(h.ctx, room, hole[i].EventID())
+		if err != nil || !ok || k.Outlier {
+			t.Fatalf("the state before message %d of the hole is not known (%v)", i, err)
+		}
+		if st.Membership(string(dave)) != "join" || st.Get(auth.TypeCreate, "") == nil {
+			t.Fatalf("the state before message %d of the hole lacks dave's join or the create event: %d entries", i, len(st))
+		}
+	}
+	if h.remote.called("state_ids") == stateIDs {
+		t.Fatal("no /state_ids was asked for the first batch")
+	}
+}
+
+// TestMessagesPlaceAHoleWhoseDepthsLie: a message of the hole claims a
+// depth far above x's (the messages after it tell theirs truly); stored
+// below x all the same (at most just below it), it is shown, once, and so
+// is every other event of the hole.
+func TestMessagesPlaceAHoleWhoseDepthsLie(t *testing.T) {
+	h := newFedHarness(t)
+	room, dave, join, hole, x := holeRoom(t, h, 12, func(i int) int64 {
+		if i == 5 {
+			return 100000
+		}
+		return 0
+	})
+	h.svc.SetBackfill(&remoteHistory{h: h})
+	got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 4)
+	for _, e := range append(idsOf(hole), join.EventID(), x.EventID()) {
+		if !slices.Contains(got, e) {
+			t.Fatalf("%s is not shown", e)
+		}
+	}
+	if got[0] != x.EventID() {
+		t.Fatal("x is not the latest event")
+	}
+}
+
+// emptyHistory is a remote that answers /backfill with nothing.
+type emptyHistory struct{ calls atomic.Int32 }
+
+func (e *emptyHistory) Backfill(context.Context, id.ServerName, id.RoomID, []id.EventID, int) ([]json.RawMessage, error) {
+	e.calls.Add(1)
+	return nil, nil
+}
+
+// TestAHoleNoServerFillsIsNotAskedAgain: the remote answers with nothing;
+// the hole is asked about once and then recorded as exhausted, also for a
+// service started afresh on the same database (sql/0023).
+func TestAHoleNoServerFillsIsNotAskedAgain(t *testing.T) {
+	h := newFedHarness(t)
+	room, dave, _, hole, x := holeRoom(t, h, 3, func(int) int64 { return 0 })
+	remote := &emptyHistory{}
+	h.svc.SetBackfill(remote)
+	for range 3 {
+		got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 5)
+		if !slices.Contains(got, x.EventID()) || slices.Contains(got, hole[0].EventID()) {
+			t.Fatal("x is not shown, or the hole is")
+		}
+	}
+	// Once about x's hole, once about the join's (the history before it).
+	if n := remote.calls.Load(); n != 2 {
+		t.Fatalf("the remote was asked %d times about two holes it has nothing for, want once each", n)
+	}
+	again := rooms.New(rooms.Config{ServerName: roomServer, Key: h.local}, h.st, h.notifier, nil, slog.Default())
+	again.SetFederation(rooms.FederationDeps{Keys: func(context.Context, id.ServerName, string, int64) (ed25519.PublicKey, error) {
+		return nil, errors.New("no keys")
+	}})
+	again.SetBackfill(remote)
+	pageAll(t, again, dave, room, "", rooms.Backward, 5)
+	if n := remote.calls.Load(); n != 2 {
+		t.Fatalf("after a restart the remote was asked again about an exhausted hole")
+	}
+}
