@@ -81,6 +81,9 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, bevs []roo
 		if err := tx.QueryRow(ctx, selectMinSeq, nid).Scan(&low); err != nil {
 			return fmt.Errorf("lowest sequence of %s: %w", room, err)
 		}
+		// Sequence number 0 stays unused: the snapshots' readers take it
+		// for "none" (state_views.go).
+		low = min(low, 0)
 		topos, err := backfilledTopos(ctx, tx, nid, evs, maxTopo)
 		if err != nil {
 			return fmt.Errorf("topological positions of backfilled events of %s: %w", room, err)

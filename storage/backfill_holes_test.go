@@ -197,3 +197,57 @@ func TestAHoleNoServerFillsIsNotAskedAgain(t *testing.T) {
 		t.Fatalf("after a restart the remote was asked again about an exhausted hole")
 	}
 }
+
+// TestBackfilledForkFollowsEachBranchsVisibility: history backfilled from
+// before dave's join forks; one branch makes the history "joined", the
+// other goes on under "shared" to a greater depth. Each message follows
+// the state before it (client-server API, "History visibility": the
+// visibility at the event), not the deepest history visibility event
+// above it: dave sees the "shared" branch, not the "joined" one.
+func TestBackfilledForkFollowsEachBranchsVisibility(t *testing.T) {
+	h := newFedHarness(t)
+	room, bob, st, last := h.remoteRoom("11")
+	v := st.Get(auth.TypeCreate, "").Version()
+	msg := func(body string, prev []*event.Event, state rooms.State) *event.Event {
+		return h.build(inRemote, v, room, bob, "m.room.message", nil, fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body), prev, state)
+	}
+	base := msg("base", []*event.Event{last}, st)
+	hvJoined := h.build(inRemote, v, room, bob, "m.room.history_visibility", strp(""), `{"history_visibility":"joined"}`, []*event.Event{base}, st)
+	stJoined := st.With(hvJoined)
+	a1 := msg("a1", []*event.Event{hvJoined}, stJoined)
+	b1 := msg("b1", []*event.Event{base}, st)
+	b2 := msg("b2", []*event.Event{b1}, st)
+	b3 := msg("b3", []*event.Event{b2}, st)
+	merge := msg("merge", []*event.Event{a1, b3}, stJoined)
+	dave := uniqueUser(t, "dave")
+	join := h.build(roomServer, v, room, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{merge}, stJoined)
+	if err := h.in.ImportRoom(h.ctx, v, join, stateList(stJoined), h.remote.authChain(append(stateList(stJoined), join))); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+		switch {
+		case server == roomServer && keyID == h.local.ID():
+			return h.local.Public(), nil
+		case server == inRemote && keyID == h.remote.key.ID():
+			return h.remote.key.Public(), nil
+		}
+		return nil, fmt.Errorf("no key %s of %s", keyID, server)
+	}
+	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetBackfill(struct {
+		*remoteHistory
+		*fakeRemote
+	}{&remoteHistory{h: h}, h.remote})
+
+	got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 4)
+	for _, e := range []*event.Event{base, b1, b2, b3, hvJoined, join} {
+		if !slices.Contains(got, e.EventID()) {
+			t.Errorf("dave does not see %s, sent under shared history", e.EventID())
+		}
+	}
+	for _, e := range []*event.Event{a1, merge} {
+		if slices.Contains(got, e.EventID()) {
+			t.Errorf("dave sees %s, sent under joined history before he joined", e.EventID())
+		}
+	}
+}
