@@ -27,9 +27,10 @@ import (
 // have such prev events are looked up: backfilled history, events from
 // other servers, and memberships (a local join or leave built on another
 // server's template names that server's latest events); a local event is
-// built on the room's forward extremities, which are in the timeline.
-func (s *Service) holesIn(ctx context.Context, room id.RoomID, batch []TopoEvent) (map[id.EventID][]id.EventID, error) {
-	if s.backfill == nil || len(batch) == 0 {
+// built on the room's forward extremities, which are in the timeline. A
+// room no other server's user was ever in has no holes.
+func (s *Service) holesIn(ctx context.Context, h *Head, batch []TopoEvent) (map[id.EventID][]id.EventID, error) {
+	if s.backfill == nil || len(batch) == 0 || !s.sharedWithOthers(h.State) {
 		return nil, nil
 	}
 	inBatch := make(map[id.EventID]bool, len(batch))
@@ -55,7 +56,19 @@ func (s *Service) holesIn(ctx context.Context, room id.RoomID, batch []TopoEvent
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	return s.backfillStore().BackwardExtremities(ctx, room, candidates)
+	return s.backfillStore().BackwardExtremities(ctx, h.RoomID, candidates)
+}
+
+// sharedWithOthers reports whether a user of another server has a
+// membership in st (a member who left keeps one): a room only this
+// server's users were ever in was never backfilled nor sent to us.
+func (s *Service) sharedWithOthers(st State) bool {
+	for k := range st {
+		if k.Type == auth.TypeMember && id.UserID(k.StateKey).Server() != s.cfg.ServerName {
+			return true
+		}
+	}
+	return false
 }
 
 // fillHole asks other servers for the events before x, a backward

@@ -126,7 +126,7 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		rules = &historyRules{s: s, room: room, vis: vis}
 		return true, nil
 	}
-	if dir == Backward && req.From != "" && s.backfill != nil {
+	if dir == Backward && req.From != "" && s.backfill != nil && s.sharedWithOthers(h.State) {
 		// A page that starts right below an event (a sync's prev_batch
 		// below the join of a room joined over federation) starts with
 		// its hole.
@@ -134,7 +134,7 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		if err != nil {
 			return nil, pos, err
 		}
-		holes, err := s.holesIn(ctx, room, above)
+		holes, err := s.holesIn(ctx, h, above)
 		if err != nil {
 			return nil, pos, err
 		}
@@ -154,7 +154,7 @@ func (s *Service) messages(ctx context.Context, user id.UserID, room id.RoomID, 
 		if atEnd && len(batch) > 0 {
 			page.Start, atEnd = TopoToken(batch[0].Pos()), false
 		}
-		holes, err := s.holesIn(ctx, room, batch)
+		holes, err := s.holesIn(ctx, h, batch)
 		if err != nil {
 			return nil, pos, err
 		}
