@@ -1,11 +1,17 @@
 package clientapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,7 +181,7 @@ func (h *wsHub) unregister(c *wsConn) {
 // the client the same way, as a close code and reason, which is all a
 // browser's WebSocket API shows.
 func (a *API) connectWebSocket(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		// Access tokens, not cookies, authenticate: a page on another
 		// origin gains nothing it could not do with HTTP, which the CORS
 		// headers already open to every origin.
@@ -201,7 +207,7 @@ func (a *API) connectWebSocket(w http.ResponseWriter, r *http.Request) {
 		limits:   limits,
 		ctx:      ctx,
 		cancel:   cancel,
-		upgrade:  r,
+		upgrade:  upgradeRequest(r),
 		out:      make(chan wsOutFrame, limits.queueLen),
 		inFlight: make(chan struct{}, limits.maxInFlight),
 	}
@@ -210,9 +216,66 @@ func (a *API) connectWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer a.ws.unregister(c)
-	c.serve()
+	// The connection runs on a goroutine of its own and the handler
+	// returns: net/http's goroutine, its connection state and buffers,
+	// the request and the middleware's contexts are not held for the
+	// connection's lifetime (issue #9: tens of thousands of idle
+	// connections). The access log therefore records the upgrade, not
+	// the connection's length.
+	go func() {
+		defer a.ws.unregister(c)
+		defer func() {
+			if p := recover(); p != nil {
+				a.Logger.ErrorContext(ctx, "websocket connection panicked",
+					slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+				c.closeWith(websocket.StatusInternalError, "M_UNKNOWN: internal error")
+			}
+		}()
+		c.serve()
+	}()
 }
+
+// upgradeRequest keeps of the upgrade request what the connection reads
+// later (the token, the client's address, the host and user agent its
+// in-process requests carry), without the context and, through it, the
+// handler's response writer and router state.
+func upgradeRequest(r *http.Request) *http.Request {
+	return &http.Request{Method: r.Method, URL: r.URL, Header: r.Header, Host: r.Host,
+		RemoteAddr: r.RemoteAddr, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor}
+}
+
+// WebSocket buffer sizes: net/http's are 4 KiB each way, held for a
+// connection's lifetime. Frames of an idle connection are small, and
+// larger ones pass through (bufio writes and reads past a buffer it
+// cannot fill), so 512 bytes each costs only more reads and writes for
+// large frames.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 512
+)
+
+// smallBuffers hands the WebSocket library buffers of wsReadBuffer and
+// wsWriteBuffer bytes instead of net/http's, when it hijacks the
+// connection.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Hijack implements http.Hijacker.
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var from io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		// The client's first frames, sent before it read the 101.
+		early, _ := brw.Reader.Peek(n)
+		from = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(from, wsReadBuffer), bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // authenticate finds the requester: from the upgrade request's
 // Authorization header (or access_token parameter) when it has one, else
