@@ -13,11 +13,13 @@ import (
 
 // Backfilling history for /messages (server-server API, "Backfilling and
 // retrieving missing events"): a server that joined a room over
-// federation holds its history from the join on. When a client pages back
-// past the first event this server holds, the room's earlier history is
-// asked of the other servers in the room (GET /backfill), each event is
-// verified (signatures, content hash, auth against its auth events) and
-// stored before the room's first event, and the page goes on.
+// federation holds its history from the join on, and may have holes in
+// it (backfill_holes.go). When a client pages back past the first event
+// this server holds, or through a hole, the missing history is asked of
+// the other servers in the room (GET /backfill), each event is verified
+// (signatures, content hash, auth against its auth events) and stored
+// where its depth places it with the state before it (backfill_state.go),
+// and the page goes on.
 
 // Backfiller asks another server for the events preceding from (package
 // federation implements it over GET /_matrix/federation/v1/backfill).
@@ -32,9 +34,9 @@ type BackfillStore interface {
 	// number of the room, their depth as topological position (raised
 	// above their prev events in the timeline, capped at maxTopo), in the
 	// timeline with the state before them when known but no stream
-	// position: history, never news. Events the store holds already are skipped, except outliers,
-	// which join the timeline; it returns how many it stored or moved into
-	// the timeline.
+	// position: history, never news. Events the store holds already are
+	// skipped, except outliers, which join the timeline; it returns how
+	// many it stored or moved into the timeline.
 	InsertBackfilled(ctx context.Context, room id.RoomID, evs []BackfilledEvent, maxTopo int64) (int, error)
 	// BackwardExtremities returns, of the events given with their prev
 	// events, those whose prev events are not all in the timeline, with
@@ -63,8 +65,10 @@ type backfillState struct {
 }
 
 // SetBackfill lets /messages fetch the history of rooms joined over
-// federation; app calls it once, before serving. Signatures are checked
-// with the keys of SetFederation.
+// federation and fill holes in it; app calls it once, before serving.
+// Signatures are checked with the keys of SetFederation. When b is also a
+// RemoteFetcher, the state before backfilled events is fetched with it
+// (backfill_state.go).
 func (s *Service) SetBackfill(b Backfiller) {
 	s.backfill = &backfillState{fetcher: b}
 }
