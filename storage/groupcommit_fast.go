@@ -20,17 +20,12 @@ package storage
 //     room id order, keeps the rooms whose last_seq is still the head the
 //     chain was built on and none of whose transaction ids was used
 //     meanwhile (another node, a federation write, a retry), and for those
-//     rooms only moves the head, records the transaction ids and inserts
-//     the events at the stream positions reserved for the batch just
-//     before (stream_frontier.go; in batch order — a refused room's leave
-//     a gap). It runs as an implicit transaction: its COMMIT is the flush
-//     that acknowledges the batch, and no lock outlives it, so the
-//     statements of several batches flush together.
-//
-// Positions reserved before the room locks keep a room's stream order:
-// the statement writes a room only if nothing was written to it since
-// the head its chain was built on, and that head was committed before
-// the reservation.
+//     rooms only moves the head, records the transaction ids, takes the
+//     stream positions of the events it writes from the sequence (after
+//     the room locks, in batch order; stream_frontier.go's begin) and
+//     inserts the events. It runs as an implicit transaction: its COMMIT
+//     is the flush that acknowledges the batch, and no lock outlives it,
+//     so the statements of several batches flush together.
 //
 // The requests of rooms that failed the condition, and every request that
 // is not a plain message (state, redactions, builds that failed on the
@@ -40,6 +35,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -54,8 +50,9 @@ import (
 // per transaction id ($4 user, $5 device, $6 txn id, $7 room, $8 event,
 // $9 created_ts); per event, in batch order ($10 room, $11 seq, $12 event
 // id, $13 type, $14 sender, $15 origin_ts, $16 txn device, $17 txn id,
-// $18 the PDU, $19 topo, $20 the stream position). It returns the rooms
-// written.
+// $18 the PDU, $19 topo). It returns the rooms written and the stream
+// positions of their events, ascending in batch order (p takes them once
+// ok holds the room locks).
 const commitFastBatch = `
 WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(nid, expect, last)),
 lk AS MATERIALIZED (SELECT room_nid, last_seq, snapshot_nid FROM rooms WHERE room_nid = ANY($1::bigint[])
@@ -69,17 +66,19 @@ ok AS MATERIALIZED (SELECT x.nid, x.last, lk.snapshot_nid FROM x JOIN lk ON lk.r
 rm AS (UPDATE rooms r SET last_seq = ok.last, extremities = ARRAY[ok.last] FROM ok WHERE r.room_nid = ok.nid),
 tx AS (INSERT INTO client_txns (user_id, device_id, txn_id, room_nid, event_id, created_ts)
        SELECT t.u, t.d, t.id, t.nid, t.ev, $9 FROM t JOIN ok ON ok.nid = t.nid),
-u AS (SELECT e.*, ok.snapshot_nid
+u AS (SELECT e.*, ok.snapshot_nid, row_number() OVER (ORDER BY e.ord) AS rn
       FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[],
-                  $16::text[], $17::text[], $18::bytea[], $19::bigint[], $20::bigint[])
-           AS e(nid, seq, event_id, event_type, sender, origin_ts, txn_device, txn_id, event_json, topo, pos)
+                  $16::text[], $17::text[], $18::bytea[], $19::bigint[])
+           WITH ORDINALITY AS e(nid, seq, event_id, event_type, sender, origin_ts, txn_device, txn_id, event_json, topo, ord)
       JOIN ok ON ok.nid = e.nid),
+p AS MATERIALIZED (SELECT COALESCE(array_agg(v ORDER BY v), '{}') AS ps
+      FROM (SELECT nextval('stream_pos_seq') AS v FROM generate_series(1, (SELECT count(*) FROM u))) s),
 ev AS (INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
                            origin_ts, snapshot_nid, replaces_seq, txn_device, txn_id, event_json, topo)
-       SELECT u.nid, u.seq, u.pos, u.event_id, u.event_type, NULL, u.sender, NULL,
+       SELECT u.nid, u.seq, p.ps[u.rn], u.event_id, u.event_type, NULL, u.sender, NULL,
               u.origin_ts, u.snapshot_nid, NULL, u.txn_device, u.txn_id, u.event_json, u.topo
-       FROM u)
-SELECT ARRAY(SELECT nid FROM ok)`
+       FROM u, p)
+SELECT ARRAY(SELECT nid FROM ok), (SELECT ps FROM p)`
 
 // prebuild builds a request's events on the room's cached head, in the
 // request's goroutine. It leaves j for the locked path (builtOn nil) when
@@ -235,38 +234,35 @@ func (r *Rooms) runFast(ctx context.Context, order []*groupJob, chains map[id.Ro
 			eTxnDev, eTxnID, eRaw = append(eTxnDev, dev), append(eTxnID, txn), append(eRaw, ev.Raw())
 		}
 	}
-	// The positions, reserved after every chain was built (each on a
-	// committed head), stay in flight until the statement has returned:
-	// its implicit transaction has then committed or rolled back.
-	res, err := r.stream.reserve(ctx, r.pool, len(eNid))
-	if err != nil {
-		return nil, err
-	}
-	var okNids []int64
-	err = r.pool.QueryRow(ctx, commitFastBatch, nids, expect, last,
+	// The statement's positions are in flight from before it is sent
+	// until it has returned: its implicit transaction has then committed
+	// or rolled back.
+	res := r.stream.begin()
+	var okNids, positions []int64
+	err := r.pool.QueryRow(ctx, commitFastBatch, nids, expect, last,
 		tUser, tDev, tID, tNid, tEv, nowMS(),
-		eNid, eSeq, eID, eType, eSender, eTS, eTxnDev, eTxnID, eRaw, eTopo, res.positions).Scan(&okNids)
-	res.end()
+		eNid, eSeq, eID, eType, eSender, eTS, eTxnDev, eTxnID, eRaw, eTopo).Scan(&okNids, &positions)
 	if err != nil {
+		res.finish(nil)
 		return nil, err
 	}
+	res.finish(positions)
 	written := make(map[id.RoomID]bool, len(okNids))
 	for _, nid := range okNids {
 		written[byNid[nid]] = true
 	}
-	// The events' positions are the reservation's, in statement order.
+	// The positions follow the written rooms' events in batch order.
 	k := 0
 	for _, j := range order {
-		if !inChain[j] {
-			continue
-		}
-		if !written[j.req.RoomID] {
-			k += len(j.evs)
+		if !inChain[j] || !written[j.req.RoomID] {
 			continue
 		}
 		j.out = make([]rooms.Persisted, len(j.evs))
 		for i, ev := range j.evs {
-			j.out[i] = rooms.Persisted{Event: ev, EventID: ev.EventID(), Seq: j.builtOn.Seq + int64(i) + 1, StreamPos: res.positions[k]}
+			if k >= len(positions) {
+				return nil, errors.New("group commit: fewer stream positions than events written")
+			}
+			j.out[i] = rooms.Persisted{Event: ev, EventID: ev.EventID(), Seq: j.builtOn.Seq + int64(i) + 1, StreamPos: positions[k]}
 			k++
 		}
 	}

@@ -52,7 +52,8 @@ type streamFrontier struct {
 	// advanced is closed (and replaced) when the frontier moves.
 	advanced chan struct{}
 	// observe, when set (tests), hears of every reservation once its
-	// positions are taken and again once it has ended.
+	// positions are taken (nil for a begun one, whose statement takes
+	// them) and again once it has ended.
 	observe func(positions []int64, ended bool)
 }
 
@@ -154,6 +155,41 @@ func (r *reservation) end() {
 	if f.observe != nil && r.positions != nil {
 		f.observe(r.positions, true)
 	}
+}
+
+// begin puts in flight a reservation whose positions the next statement
+// takes itself, with nextval after its room locks (one round trip fewer
+// than reserve): every position it can get is above the high mark of
+// this moment, so the frontier stays below it until finish. Positions
+// of other reservations above that mark wait for it too (they cannot
+// tell its positions from theirs): a little more waiting for an answer,
+// never a skipped position.
+func (f *streamFrontier) begin() *reservation {
+	f.mu.Lock()
+	r := &reservation{f: f, below: f.high}
+	f.live[r] = struct{}{}
+	f.begun++
+	f.mu.Unlock()
+	if f.observe != nil {
+		f.observe(nil, false)
+	}
+	return r
+}
+
+// finish records the positions the statement of a begun reservation
+// took (ascending; none when it failed), once its transaction has ended,
+// and ends the reservation.
+func (r *reservation) finish(positions []int64) {
+	f := r.f
+	f.mu.Lock()
+	if len(positions) > 0 {
+		from := f.frontierLocked()
+		f.high = max(f.high, positions[len(positions)-1])
+		f.moved(from)
+	}
+	r.positions = positions
+	f.mu.Unlock()
+	r.end()
 }
 
 // last is the reservation's greatest position.

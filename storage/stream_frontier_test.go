@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms"
@@ -11,13 +12,14 @@ import (
 )
 
 // TestStreamFrontierWaitsForALateCommit is the ordering rule of stream
-// positions without a lock (sql/0025): a send whose commit is held — its
-// room row locked by another transaction after the send reserved its
-// position — keeps the frontier below that position while a later send
-// into another room, with a greater position, commits. That later send
-// is not answered yet, and a reader that reads up to the frontier in the
-// meantime and on from there afterwards reads both events: the one
-// committed late is not skipped.
+// positions without a lock (sql/0025): a send that has taken its stream
+// position but whose commit is held (its transaction id's row is being
+// inserted by another transaction, which it must wait for) keeps the
+// frontier below that position while a later send into another room,
+// with a greater position, commits. That later send is not answered yet,
+// and a reader that reads up to the frontier in the meantime and on from
+// there afterwards reads both events: the one committed late, at the
+// smaller position, is not skipped.
 func TestStreamFrontierWaitsForALateCommit(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	n := newNode(t, pool)
@@ -36,12 +38,10 @@ func TestStreamFrontierWaitsForALateCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reserved, ended := make(chan []int64, 8), make(chan []int64, 8)
+	ended := make(chan []int64, 8)
 	n.st.ObserveReservations(func(p []int64, end bool) {
 		if end {
 			ended <- p
-		} else {
-			reserved <- p
 		}
 	})
 
@@ -50,7 +50,12 @@ func TestStreamFrontierWaitsForALateCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = hold.Rollback(ctx) }()
-	if _, err := hold.Exec(ctx, `SELECT 1 FROM rooms WHERE room_id = $1 FOR UPDATE`, roomA); err != nil {
+	var holder int
+	if err := hold.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Exec(ctx, `INSERT INTO client_txns (user_id, device_id, txn_id, room_nid, event_id, created_ts)
+VALUES ($1, 'D', 'a', 0, '$held', 0)`, alice); err != nil {
 		t.Fatal(err)
 	}
 
@@ -62,29 +67,36 @@ func TestStreamFrontierWaitsForALateCommit(t *testing.T) {
 		}()
 		return out
 	}
-	// A reserves its position, then its statement waits for the lock.
+	// A's statement locks its room, takes its position and inserts its
+	// event, then waits for hold's row of the same transaction id.
 	aDone := send(roomA, "a")
-	posA := <-reserved
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		var waiting int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`,
+			holder).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the send into A never waited for the held transaction id")
+		}
+	}
 	bDone := send(roomB, "b")
-	posB := <-reserved
-	if posB[0] <= posA[0] {
-		t.Fatalf("B reserved %v after A reserved %v", posB, posA)
-	}
-	if got := <-ended; !slices.Equal(got, posB) {
-		t.Fatalf("the first reservation to end is %v, want B's %v", got, posB)
-	}
-	// B has committed; A is still in flight below it.
+	posB := <-ended
+	// B has committed; A, with a smaller position, is still in flight.
 	select {
 	case r := <-bDone:
-		t.Fatalf("send into B answered (%v, %v) while A's position %v is in flight", r.ev, r.err, posA)
+		t.Fatalf("send into B answered (%v, %v) while A is in flight", r.ev, r.err)
 	default:
 	}
 	f1, err := n.st.CurrentStreamPos(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f1 >= posA[0] {
-		t.Fatalf("frontier %d passed A's position %d, still in flight", f1, posA[0])
+	if f1 >= posB[0] {
+		t.Fatalf("frontier %d passed B's position %d while A is in flight", f1, posB[0])
 	}
 	read := func(after, upTo int64) []id.EventID {
 		rows, err := pool.Query(ctx, `
@@ -116,6 +128,13 @@ WHERE r.room_id = ANY($1) AND e.stream_pos > $2 AND e.stream_pos <= $3 ORDER BY 
 	a, b := <-aDone, <-bDone
 	if a.err != nil || b.err != nil {
 		t.Fatalf("sends: %v, %v", a.err, b.err)
+	}
+	var posA int64
+	if err := pool.QueryRow(ctx, `SELECT stream_pos FROM events WHERE event_id = $1`, a.ev).Scan(&posA); err != nil {
+		t.Fatal(err)
+	}
+	if posA >= posB[0] || f1 >= posA {
+		t.Fatalf("A at %d, B at %d, frontier %d while A was held: not a late commit of a smaller position", posA, posB[0], f1)
 	}
 	f2, err := n.st.CurrentStreamPos(ctx)
 	if err != nil {
