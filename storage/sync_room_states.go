@@ -35,18 +35,30 @@ WITH q AS (
 )`
 	// selectRoomsCurrentState is the current state of the rooms: every
 	// entry of those not lazy; of the lazy ones the entries that are not
-	// member events (told by their interned key, without reading the
-	// event) and the asked members' (by key). The key's type is a lookup
-	// by primary key: joined, state_keys was planned as a scan of the
-	// whole table per room.
+	// member events and the asked members' (by key). The keys that are not
+	// member events are found as the keys of the room's state events of
+	// other types (two ranges of events_room_state): told apart in
+	// current_state instead, every member's key was looked up, and the
+	// read grew with the room's membership.
 	selectRoomsCurrentState = roomStatesInput + `
 SELECT q.room_id, q.room_version, x.event_json, x.redacted, x.event_id
 FROM q CROSS JOIN LATERAL (
     SELECT e.event_json, e.redacted_by IS NOT NULL AS redacted, e.event_id
     FROM current_state c
     JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq
-    WHERE c.room_nid = q.room_nid
-      AND (NOT q.lazy OR (SELECT k.event_type FROM state_keys k WHERE k.key_nid = c.key_nid) <> 'm.room.member')
+    WHERE c.room_nid = q.room_nid AND NOT q.lazy
+    UNION ALL
+    SELECT e.event_json, e.redacted_by IS NOT NULL, e.event_id
+    FROM (
+        SELECT s.event_type, s.state_key FROM events s
+        WHERE s.room_nid = q.room_nid AND s.state_key IS NOT NULL AND s.event_type < 'm.room.member'
+        UNION
+        SELECT s.event_type, s.state_key FROM events s
+        WHERE s.room_nid = q.room_nid AND s.state_key IS NOT NULL AND s.event_type > 'm.room.member') t
+    JOIN state_keys k ON k.event_type = t.event_type AND k.state_key = t.state_key
+    JOIN current_state c ON c.room_nid = q.room_nid AND c.key_nid = k.key_nid
+    JOIN events e ON e.room_nid = c.room_nid AND e.seq = c.seq
+    WHERE q.lazy
     UNION ALL
     SELECT e.event_json, e.redacted_by IS NOT NULL, e.event_id
     FROM jsonb_array_elements_text(q.members) AS u(user_id)
