@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,112 @@ func TestServerACLGuardsEveryRoomEndpoint(t *testing.T) {
 				t.Errorf("%d %s %s, want 403 M_FORBIDDEN for the server ACL", status, code, body)
 			}
 		})
+	}
+}
+
+// TestServerACLDropsTypingAndReceiptEDUs: the spec's rule for EDUs in a
+// transaction — a typing notification or the receipts for a room whose
+// server ACL denies the sending server are ignored — through the whole
+// path (X-Matrix, /send, the app's wiring of the ACL into the EDU
+// handler) to a client's /sync. Each transaction ends with a presence EDU
+// (not room-scoped, never denied): once alice's /sync shows it, the EDUs
+// before it in the transaction were handled.
+func TestServerACLDropsTypingAndReceiptEDUs(t *testing.T) {
+	srvs := apptest.StartFederation(t, 2)
+	hs1, hs2 := srvs[0], srvs[1]
+	alice, bob, bob2 := register(t, hs1, "alice"), register(t, hs2, "bob"), register(t, hs2, "bob2")
+	room := alice.createRoom(t, map[string]any{"room_version": "11", "preset": "public_chat"})
+	for _, u := range []user{bob, bob2} {
+		u.must(t, http.MethodPost, "/_matrix/client/v3/join/"+esc(room)+"?server_name="+string(hs1.Name), map[string]any{})
+		eventually(t, "hs1 sees "+u.id+" join", func() (bool, string) {
+			m := membershipOf(t, alice, room, u.id)
+			return m == "join", m
+		})
+	}
+	c := hs2.App.FederationClient()
+	ctx := context.Background()
+	since := alice.must(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=0", nil).String("next_batch")
+
+	// send puts one transaction of hs2's: typer typing, bob's read
+	// receipt of readID, then bob's presence with marker.
+	send := func(txnID string, typer user, readID, marker string) {
+		t.Helper()
+		edus := []map[string]any{
+			{"edu_type": "m.typing", "content": map[string]any{"room_id": room, "user_id": typer.id, "typing": true}},
+			{"edu_type": "m.receipt", "content": map[string]any{room: map[string]any{"m.read": map[string]any{
+				bob.id: map[string]any{"event_ids": []string{readID}, "data": map[string]any{"ts": time.Now().UnixMilli()}}}}}},
+			{"edu_type": "m.presence", "content": map[string]any{"push": []map[string]any{{
+				"user_id": bob.id, "presence": "online", "status_msg": marker, "last_active_ago": 0, "currently_active": true}}}},
+		}
+		body := map[string]any{"origin": string(hs2.Name), "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{}, "edus": edus}
+		if err := c.Do(ctx, hs1.Name, http.MethodPut, "/_matrix/federation/v1/send/"+txnID, body, nil); err != nil {
+			t.Fatalf("/send %s: %v", txnID, err)
+		}
+	}
+	// seen follows alice's /sync until bob's presence carries marker and
+	// reports whether a typing event naming typer, and bob's receipt of
+	// readID, came before it.
+	seen := func(typer user, readID, marker string) (typing, receipt bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			res := alice.must(t, http.MethodGet, "/_matrix/client/v3/sync?timeout=5000&since="+url.QueryEscape(since), nil)
+			since = res.String("next_batch")
+			var b struct {
+				Rooms struct {
+					Join map[string]struct {
+						Ephemeral struct {
+							Events []struct {
+								Type    string         `json:"type"`
+								Content map[string]any `json:"content"`
+							} `json:"events"`
+						} `json:"ephemeral"`
+					} `json:"join"`
+				} `json:"rooms"`
+				Presence struct {
+					Events []struct {
+						Sender  string         `json:"sender"`
+						Content map[string]any `json:"content"`
+					} `json:"events"`
+				} `json:"presence"`
+			}
+			if err := json.Unmarshal(res.Raw, &b); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range b.Rooms.Join[room].Ephemeral.Events {
+				switch e.Type {
+				case "m.typing":
+					ids, _ := e.Content["user_ids"].([]any)
+					typing = typing || slices.Contains(ids, any(typer.id))
+				case "m.receipt":
+					byType, _ := e.Content[readID].(map[string]any)
+					read, _ := byType["m.read"].(map[string]any)
+					_, ok := read[bob.id]
+					receipt = receipt || ok
+				}
+			}
+			for _, e := range b.Presence.Events {
+				if e.Sender == bob.id && e.Content["status_msg"] == marker {
+					return typing, receipt
+				}
+			}
+		}
+		t.Fatalf("bob's presence %q never reached alice", marker)
+		return false, false
+	}
+
+	first := alice.send(t, room, "first")
+	send("allowed", bob2, first, "before the ACL")
+	if typing, receipt := seen(bob2, first, "before the ACL"); !typing || !receipt {
+		t.Fatalf("before the ACL: typing seen %v, receipt seen %v; want both", typing, receipt)
+	}
+
+	alice.must(t, http.MethodPut, "/_matrix/client/v3/rooms/"+esc(room)+"/state/m.room.server_acl/",
+		map[string]any{"allow": []string{"*"}, "deny": []string{string(hs2.Name)}})
+	second := alice.send(t, room, "second")
+	// Now bob types: bob2's typing running out meanwhile does not name him.
+	send("denied", bob, second, "after the ACL")
+	if typing, receipt := seen(bob, second, "after the ACL"); typing || receipt {
+		t.Errorf("after the ACL denied hs2: typing seen %v, receipt seen %v; want neither", typing, receipt)
 	}
 }
