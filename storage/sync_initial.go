@@ -78,6 +78,7 @@ func (s *Sync) PrefetchRooms(ctx context.Context, req syncer.PrefetchRequest) (m
 	}
 	raws := map[id.RoomID][]*row{}
 	batch := &pgx.Batch{}
+	batch.Queue(noJIT)
 	batch.Queue(selectTimelines, req.Rooms, req.UpTo, req.Limit+1).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
