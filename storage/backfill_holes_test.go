@@ -23,7 +23,7 @@ import (
 // that never reached us, and the message after them, x, reached us while
 // get_missing_events failed, so it was accepted with the state fetched at
 // its prev event: x is in the timeline, its prev event an outlier.
-func holeRoom(t *testing.T, h *fedHarness, n int, depthOf func(i int) int64) (room id.RoomID, dave id.UserID, join *event.Event, hole []*event.Event, x *event.Event) {
+func holeRoom(t testing.TB, h *fedHarness, n int, depthOf func(i int) int64) (room id.RoomID, dave id.UserID, join *event.Event, hole []*event.Event, x *event.Event) {
 	t.Helper()
 	room, bob, st, last := h.remoteRoom("11")
 	v := st.Get(auth.TypeCreate, "").Version()
