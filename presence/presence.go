@@ -73,6 +73,10 @@ type Service struct {
 	// RemoteTimeout and PingInterval, shorter in tests.
 	stopPing                    chan struct{}
 	remoteTimeout, pingInterval time.Duration
+	// earlyRemote counts the remote users kept while in no room here
+	// (remote.go, EarlyRemoteTTL, shorter in tests).
+	earlyRemote    int
+	earlyRemoteTTL time.Duration
 	// closed: the node is shutting down; nothing changes any more.
 	closed bool
 	// announcing counts announcements under way; Close waits for them.
@@ -105,7 +109,8 @@ func New(cfg Config, notifier Notifier, rooms Rooms, logger *slog.Logger) *Servi
 	}
 	return &Service{cfg: cfg, notifier: notifier, rooms: rooms, logger: logger, now: time.Now,
 		pos: time.Now().UnixMilli(), users: map[id.UserID]*userState{},
-		remoteUsers: map[id.UserID]*remoteState{}, remoteTimeout: RemoteTimeout, pingInterval: PingInterval}
+		remoteUsers: map[id.UserID]*remoteState{}, remoteTimeout: RemoteTimeout, pingInterval: PingInterval,
+		earlyRemoteTTL: EarlyRemoteTTL}
 }
 
 // Enabled reports whether presence is on.
@@ -273,6 +278,9 @@ func (s *Service) Close() {
 		if r.timer != nil {
 			r.timer.Stop()
 			r.timer = nil
+		}
+		if r.expiry != nil {
+			r.expiry.Stop()
 		}
 	}
 	if s.stopPing != nil {

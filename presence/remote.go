@@ -69,12 +69,31 @@ type remoteState struct {
 	received time.Time
 	changed  int64
 	timer    *time.Timer // the RemoteTimeout of a presence other than offline
+	// early: the user was in no room here when it arrived (see
+	// EarlyRemoteTTL); expiry drops it then unless they joined meanwhile.
+	early  bool
+	expiry *time.Timer
 }
 
+// A remote user's presence may arrive just before this server holds the
+// membership that makes them someone to show it to: when a local user
+// joins over federation, the remote user's server hears of the join from
+// the room's other servers and may push their presence before this
+// server has stored the join's answer. Such presence is kept for
+// EarlyRemoteTTL (at most MaxEarlyRemote users at once, the rest
+// dropped as before) and dropped then if the user is still in no room
+// here. Clients see presence only of users who share a room with them
+// (syncer.RoomSharers), so keeping it shows it to no one else.
+const (
+	EarlyRemoteTTL = 2 * time.Minute
+	MaxEarlyRemote = 10_000
+)
+
 // SetRemotePresence records the presence of a remote user that their
-// server pushed (m.presence). It is kept only for users joined to a room
-// here (no one else could see it) and shown, like a local user's, to the
-// local users who share a room with them. It is not sent on.
+// server pushed (m.presence). It is kept for users joined to a room here
+// (and, briefly, for those about to be: EarlyRemoteTTL) and shown, like a
+// local user's, to the local users who share a room with them. It is not
+// sent on.
 func (s *Service) SetRemotePresence(ctx context.Context, e syncer.PresenceEntry) error {
 	switch e.Presence {
 	case Online, Unavailable, Offline:
@@ -89,16 +108,18 @@ func (s *Service) SetRemotePresence(ctx context.Context, e syncer.PresenceEntry)
 		return err
 	}
 	s.mu.Lock()
-	if len(rooms) == 0 || s.closed {
-		delete(s.remoteUsers, e.User)
+	r := s.remoteUsers[e.User]
+	early := len(rooms) == 0
+	if s.closed || early && (e.Presence == Offline || r == nil && s.earlyRemote >= MaxEarlyRemote) {
+		s.forgetRemoteLocked(e.User)
 		s.mu.Unlock()
 		return nil
 	}
-	r := s.remoteUsers[e.User]
 	if r == nil {
 		r = &remoteState{}
 		s.remoteUsers[e.User] = r
 	}
+	s.markEarlyLocked(e.User, r, early)
 	received := s.now()
 	r.entry, r.received = e, received
 	s.pos++
@@ -116,6 +137,55 @@ func (s *Service) SetRemotePresence(ctx context.Context, e syncer.PresenceEntry)
 	defer s.announcing.Done()
 	s.notifyRemote(e.User, rooms, pos)
 	return nil
+}
+
+// markEarlyLocked records whether r arrived while its user was in no room
+// here, and starts the expiry of early presence; s.mu is held.
+func (s *Service) markEarlyLocked(user id.UserID, r *remoteState, early bool) {
+	switch {
+	case early && !r.early:
+		s.earlyRemote++
+		r.early = true
+		r.expiry = time.AfterFunc(s.earlyRemoteTTL, func() { s.earlyExpired(user, r) })
+	case !early && r.early:
+		s.earlyRemote--
+		r.early = false
+		r.expiry.Stop()
+		r.expiry = nil
+	}
+}
+
+// earlyExpired drops the early presence r of user unless they are in a
+// room here by now.
+func (s *Service) earlyExpired(user id.UserID, r *remoteState) {
+	rooms, err := s.rooms.JoinedRooms(context.Background(), user)
+	if err != nil {
+		s.logger.Error("presence: joined rooms", "user_id", string(user), "error", err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.remoteUsers[user] != r || !r.early {
+		return
+	}
+	if len(rooms) > 0 {
+		s.markEarlyLocked(user, r, false)
+		return
+	}
+	s.forgetRemoteLocked(user)
+}
+
+// forgetRemoteLocked drops what this server knows of a remote user's
+// presence; s.mu is held.
+func (s *Service) forgetRemoteLocked(user id.UserID) {
+	r := s.remoteUsers[user]
+	if r == nil {
+		return
+	}
+	s.markEarlyLocked(user, r, false)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	delete(s.remoteUsers, user)
 }
 
 // remoteTimedOut shows a remote user offline when their server said

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -53,9 +54,6 @@ func TestRemotePresence(t *testing.T) {
 	t.Run("kept for users in a room, offline after the timeout", func(t *testing.T) {
 		s, _ := newTest(t, roomsOf{alice: {room}, bob: {room}})
 		s.remoteTimeout = 30 * time.Millisecond
-		if err := s.SetRemotePresence(ctx, syncer.PresenceEntry{User: zed, Presence: Online}); err != nil {
-			t.Fatal(err)
-		}
 		if err := s.SetRemotePresence(ctx, syncer.PresenceEntry{User: bob, Presence: Online, LastActiveAgo: 10,
 			CurrentlyActive: true}); err != nil {
 			t.Fatal(err)
@@ -71,6 +69,57 @@ func TestRemotePresence(t *testing.T) {
 		})
 		if changed := s.PresenceBetween(before, s.PresencePos()); len(changed) != 1 || changed[0].Presence != Offline {
 			t.Fatalf("the timeout is no change in the stream: %+v", changed)
+		}
+	})
+	t.Run("a user in no room here is kept until the early expiry, and stays once joined", func(t *testing.T) {
+		rooms := roomsOf{alice: {room}}
+		s, _ := newTest(t, rooms)
+		s.earlyRemoteTTL = time.Hour // the expiry is called by hand below
+		t.Cleanup(s.Close)
+		if err := s.SetRemotePresence(ctx, syncer.PresenceEntry{User: zed, Presence: Online}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetRemotePresence(ctx, syncer.PresenceEntry{User: bob, Presence: Unavailable}); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		zedState, bobState, early := s.remoteUsers[zed], s.remoteUsers[bob], s.earlyRemote
+		s.mu.Unlock()
+		if zedState == nil || bobState == nil || early != 2 {
+			t.Fatalf("early presence not kept: zed %v, bob %v, %d early", zedState, bobState, early)
+		}
+		rooms[zed] = []id.RoomID{room} // zed's join is stored; bob's never is
+		s.earlyExpired(zed, zedState)
+		s.earlyExpired(bob, bobState)
+		if st, err := s.Status(ctx, alice, zed); err != nil || st.Presence != Online {
+			t.Fatalf("zed, who joined in time: %+v %v", st, err)
+		}
+		s.mu.Lock()
+		_, bobKept := s.remoteUsers[bob]
+		early = s.earlyRemote
+		s.mu.Unlock()
+		if bobKept || early != 0 {
+			t.Fatalf("bob, still in no room, kept %v; %d early", bobKept, early)
+		}
+	})
+	t.Run("early presence is bounded, and offline is never kept early", func(t *testing.T) {
+		s, _ := newTest(t, roomsOf{})
+		s.earlyRemoteTTL = time.Hour
+		t.Cleanup(s.Close)
+		for i := range MaxEarlyRemote + 1 {
+			u := id.UserID(fmt.Sprintf("@u%d:hs2", i))
+			if err := s.SetRemotePresence(ctx, syncer.PresenceEntry{User: u, Presence: Online}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = s.SetRemotePresence(ctx, syncer.PresenceEntry{User: "@u0:hs2", Presence: Offline})
+		s.mu.Lock()
+		n, early := len(s.remoteUsers), s.earlyRemote
+		_, last := s.remoteUsers[id.UserID(fmt.Sprintf("@u%d:hs2", MaxEarlyRemote))]
+		_, first := s.remoteUsers["@u0:hs2"]
+		s.mu.Unlock()
+		if n != MaxEarlyRemote-1 || early != n || last || first {
+			t.Fatalf("%d kept, %d early; the one past the bound kept %v, the offline one kept %v", n, early, last, first)
 		}
 	})
 	t.Run("a newer update cancels the timeout", func(t *testing.T) {
