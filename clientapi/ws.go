@@ -265,13 +265,17 @@ func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var from io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		// The client's first frames, sent before it read the 101.
-		early, _ := brw.Reader.Peek(n)
-		from = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	// The client's first frames, sent before it read the 101, may be in
+	// net/http's buffer already. They must be in the new reader's buffer,
+	// not only ahead of conn in its source: the WebSocket library keeps
+	// what is buffered and then resets the reader's source to conn.
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(wsReadBuffer, len(early)))
+	if _, err := br.Peek(len(early)); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("websocket: buffering the client's first frames: %w", err)
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(from, wsReadBuffer), bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
