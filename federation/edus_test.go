@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,16 +135,20 @@ func TestInboundEDUs(t *testing.T) {
 		}
 	})
 
-	t.Run("presence of the origin's users who share a room", func(t *testing.T) {
+	t.Run("presence of the origin's users, shown to those who share a room", func(t *testing.T) {
 		e, _, _, pres, _ := newEDUs()
 		e.HandleEDU(ctx, "hs2.test", "m.presence", json.RawMessage(`{"push": [
 			{"user_id": "@bob:hs2.test", "presence": "unavailable", "last_active_ago": 5000, "status_msg": "lunch"},
 			{"user_id": "@eve:hs3.test", "presence": "online", "last_active_ago": 1},
 			{"user_id": "@carol:hs2.test", "presence": "online", "last_active_ago": 1},
 			{"user_id": "@bob:hs2.test", "presence": "dancing", "last_active_ago": 1}]}`))
+		// eve is not the origin's, "dancing" no presence; carol shares no
+		// room yet and is kept only for a join under way (presence.EarlyRemoteTTL).
 		got := pres.PresenceBetween(0, pres.PresencePos())
-		if len(got) != 1 || got[0].User != bob || got[0].Presence != "unavailable" || got[0].StatusMsg != "lunch" ||
-			got[0].LastActiveAgo < 5000 || got[0].LastActiveAgo > 5000+time.Minute.Milliseconds() {
+		slices.SortFunc(got, func(a, b syncer.PresenceEntry) int { return strings.Compare(string(a.User), string(b.User)) })
+		if len(got) != 2 || got[0].User != bob || got[0].Presence != "unavailable" || got[0].StatusMsg != "lunch" ||
+			got[0].LastActiveAgo < 5000 || got[0].LastActiveAgo > 5000+time.Minute.Milliseconds() ||
+			got[1].User != "@carol:hs2.test" {
 			t.Fatalf("presence %+v", got)
 		}
 		// Visible to a local user sharing the room.
@@ -155,6 +160,9 @@ func TestInboundEDUs(t *testing.T) {
 		}
 		if _, err := pres.Status(ctx, "@zed:hs1.test", bob); !errors.Is(err, mxerr.Forbidden) {
 			t.Fatalf("a user sharing no room: %v", err)
+		}
+		if _, err := pres.Status(ctx, "@alice:hs1.test", "@carol:hs2.test"); !errors.Is(err, mxerr.Forbidden) {
+			t.Fatalf("carol, who shares no room with alice: %v", err)
 		}
 	})
 
