@@ -2,6 +2,14 @@ package storage
 
 import "time"
 
+// SetBatchesInFlight lets n group-commit batches commit at once (at least
+// maxBatchesInFlight).
+func (r *Rooms) SetBatchesInFlight(n int) {
+	r.group.mu.Lock()
+	r.group.extraInFlight = max(n-maxBatchesInFlight, 0)
+	r.group.mu.Unlock()
+}
+
 // PauseGroupCommit makes the next Append requests queue without a batch
 // starting until resume is called; the next batch then takes them (at
 // most maxGroup). It waits for the running batches to finish first.

@@ -23,6 +23,8 @@ import (
 func TestStreamFrontierWaitsForALateCommit(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	n := newNode(t, pool)
+	// Two batches at once: A's is held while B's commits.
+	n.st.SetBatchesInFlight(2)
 	ctx := context.Background()
 	alice := uniqueUser(t, "late")
 	v := rooms.Viewer{User: alice, Device: "D"}
