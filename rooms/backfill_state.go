@@ -147,17 +147,9 @@ func (in *Inbound) fetchStateBefore(ctx context.Context, server id.ServerName, r
 	if err := in.storeFetched(ctx, room, raws, nil); err != nil {
 		return nil, err
 	}
-	stored, err := in.store.KnownEvents(ctx, room, stateIDs)
+	before, err := in.knownState(ctx, room, stateIDs)
 	if err != nil {
 		return nil, err
-	}
-	before := State{}
-	for _, eid := range stateIDs {
-		k := stored[eid]
-		if k == nil || k.Rejected != "" || !k.Event.IsState() {
-			continue
-		}
-		before[auth.StateKey{Type: k.Event.Type(), StateKey: *k.Event.StateKey()}] = k.Event
 	}
 	if before.Get(auth.TypeCreate, "") == nil {
 		return nil, fmt.Errorf("the state before %s has no valid create event", e)

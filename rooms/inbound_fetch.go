@@ -159,17 +159,9 @@ func (in *Inbound) fetchStateAfter(ctx context.Context, origin id.ServerName, ro
 	if err := in.storeFetched(ctx, room, rest, nil); err != nil {
 		return nil, err
 	}
-	stored, err := in.store.KnownEvents(ctx, room, stateIDs)
+	before, err := in.knownState(ctx, room, stateIDs)
 	if err != nil {
 		return nil, err
-	}
-	before := State{}
-	for _, eid := range stateIDs {
-		k := stored[eid]
-		if k == nil || k.Rejected != "" || !k.Event.IsState() {
-			continue
-		}
-		before[auth.StateKey{Type: k.Event.Type(), StateKey: *k.Event.StateKey()}] = k.Event
 	}
 	if prev != nil {
 		if err := in.storeFetched(ctx, room, []json.RawMessage{prev.Raw()}, before); err != nil {
@@ -356,4 +348,22 @@ func compareIDs(a, b id.EventID) int {
 		return 1
 	}
 	return 0
+}
+
+// knownState is the state made of the accepted state events among ids,
+// as stored (a /state_ids answer once its events are stored).
+func (in *Inbound) knownState(ctx context.Context, room id.RoomID, ids []id.EventID) (State, error) {
+	stored, err := in.store.KnownEvents(ctx, room, ids)
+	if err != nil {
+		return nil, err
+	}
+	st := State{}
+	for _, eid := range ids {
+		k := stored[eid]
+		if k == nil || k.Rejected != "" || !k.Event.IsState() {
+			continue
+		}
+		st[auth.StateKey{Type: k.Event.Type(), StateKey: *k.Event.StateKey()}] = k.Event
+	}
+	return st, nil
 }

@@ -144,17 +144,7 @@ func (b *builder) build(ctx context.Context) (*Response, error) {
 	if err := b.addRooms(ctx, resp, plans); err != nil {
 		return nil, err
 	}
-	if err := b.fillSources(ctx, resp); err != nil {
-		return nil, err
-	}
-	if len(resp.held) > 0 {
-		for st, p := range resp.held {
-			b.at = b.at.With(st, p)
-		}
-		resp.NextBatch = b.at.String()
-	}
-	resp.empty = resp.isEmpty()
-	return resp, nil
+	return b.finish(ctx, resp)
 }
 
 // roomWorkers bounds how many rooms one response builds at once. Each
@@ -209,4 +199,21 @@ func (b *builder) put(write func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	write()
+}
+
+// finish adds what the streams other than the timeline hold for the range
+// and ends the answer; next_batch moves only as far as a source went in a
+// stream it delivered only part of (HoldPos).
+func (b *builder) finish(ctx context.Context, resp *Response) (*Response, error) {
+	if err := b.fillSources(ctx, resp); err != nil {
+		return nil, err
+	}
+	if len(resp.held) > 0 {
+		for st, p := range resp.held {
+			b.at = b.at.With(st, p)
+		}
+		resp.NextBatch = b.at.String()
+	}
+	resp.empty = resp.isEmpty()
+	return resp, nil
 }

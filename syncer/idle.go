@@ -55,17 +55,7 @@ func (s *Service) idleResponse(ctx context.Context, req Request, filter *Filter,
 	b := &builder{s: s, req: req, filter: filter, since: at, pos: at.Pos(StreamTimeline), at: at, joined: joined}
 	resp := newResponse()
 	resp.NextBatch = at.String()
-	if err := b.fillSources(ctx, resp); err != nil {
-		return nil, err
-	}
-	if len(resp.held) > 0 {
-		for st, p := range resp.held {
-			b.at = b.at.With(st, p)
-		}
-		resp.NextBatch = b.at.String()
-	}
-	resp.empty = resp.isEmpty()
-	return resp, nil
+	return b.finish(ctx, resp)
 }
 
 // joinedAt returns the rooms user is joined to at the timeline position
