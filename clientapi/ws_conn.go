@@ -237,11 +237,15 @@ func (c *wsConn) ping() {
 }
 
 // closeWith ends the connection with code and reason; only the first call
-// counts.
+// counts. The close frame goes out before the connection's context ends:
+// ending it first stops the read loop, and the library then drops the
+// connection its own way, without the close frame, or leaves the close
+// handshake nobody to read the answer (TestWebSocketNoPongCloses). Close
+// waits for the client's answer at most 5 s, then drops the connection.
 func (c *wsConn) closeWith(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
-		c.cancel()
 		_ = c.ws.Close(code, reason)
+		c.cancel()
 	})
 }
 

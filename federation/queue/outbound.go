@@ -171,6 +171,11 @@ func (q *Queue) ServersSharingRoomWith(ctx context.Context, user id.UserID) ([]i
 func (q *Queue) sendRoomEDU(ctx context.Context, room id.RoomID, eduType string, content any, key string, expires time.Time) {
 	dests, err := q.store.RoomServers(ctx, room)
 	if err != nil {
+		if q.isStopped() {
+			// The node is shutting down (its database is closing): a
+			// typing timer or receipt that fired late has nowhere to go.
+			return
+		}
 		q.logger.ErrorContext(ctx, "federation queue: servers of room", slog.String("room_id", string(room)),
 			slog.String("error", err.Error()))
 		return

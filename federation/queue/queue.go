@@ -327,6 +327,13 @@ func (q *Queue) Close() {
 	}
 }
 
+// isStopped reports whether Close has begun.
+func (q *Queue) isStopped() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.stopped
+}
+
 // Wake makes dest's sender look for work now.
 func (q *Queue) Wake(dest id.ServerName) {
 	q.mu.Lock()
