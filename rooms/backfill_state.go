@@ -118,15 +118,9 @@ func (in *Inbound) fetchStateBefore(ctx context.Context, server id.ServerName, r
 		return nil, err
 	}
 	all := append(slices.Clone(stateIDs), chainIDs...)
-	known, err := in.store.KnownEvents(ctx, room, all)
+	_, need, err := in.unknownAmong(ctx, room, all)
 	if err != nil {
 		return nil, err
-	}
-	var need []id.EventID
-	for _, eid := range all {
-		if known[eid] == nil && !slices.Contains(need, eid) {
-			need = append(need, eid)
-		}
 	}
 	var raws []json.RawMessage
 	if len(need) > fetchStateThreshold {

@@ -114,15 +114,9 @@ func (in *Inbound) fetchStateAfter(ctx context.Context, origin id.ServerName, ro
 		return nil, fmt.Errorf("%w: prev event %s is unknown and the state at it could not be fetched: %v", ErrPDUDropped, p, err)
 	}
 	all := append(append(slices.Clone(stateIDs), chainIDs...), p)
-	known, err := in.store.KnownEvents(ctx, room, all)
+	known, need, err := in.unknownAmong(ctx, room, all)
 	if err != nil {
 		return nil, err
-	}
-	var need []id.EventID
-	for _, eid := range all {
-		if known[eid] == nil && !slices.Contains(need, eid) {
-			need = append(need, eid)
-		}
 	}
 	var raws []json.RawMessage
 	if len(need) > fetchStateThreshold {
@@ -366,4 +360,21 @@ func (in *Inbound) knownState(ctx context.Context, room id.RoomID, ids []id.Even
 		st[auth.StateKey{Type: k.Event.Type(), StateKey: *k.Event.StateKey()}] = k.Event
 	}
 	return st, nil
+}
+
+// unknownAmong looks ids up in room and returns what is stored, and the
+// ids not stored, each once, in their order: what a /state_ids answer
+// still needs fetched.
+func (in *Inbound) unknownAmong(ctx context.Context, room id.RoomID, ids []id.EventID) (map[id.EventID]*KnownEvent, []id.EventID, error) {
+	known, err := in.store.KnownEvents(ctx, room, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var need []id.EventID
+	for _, eid := range ids {
+		if known[eid] == nil && !slices.Contains(need, eid) {
+			need = append(need, eid)
+		}
+	}
+	return known, need, nil
 }
