@@ -143,6 +143,10 @@ type Keyring struct {
 	// mem caches the store's answer per server: every inbound request and
 	// every event signature looks a key up.
 	mem map[id.ServerName]memEntry
+	// stored counts the stores of fetched keys. A read of the store that
+	// began before a store and ended after it is not kept in mem: it may
+	// predate the keys just stored, and would hide them for memTTL.
+	stored uint64
 }
 
 type memEntry struct {
@@ -159,6 +163,7 @@ func (k *Keyring) serverKeys(ctx context.Context, server id.ServerName) ([]Store
 	now := time.Now()
 	k.mu.Lock()
 	e, ok := k.mem[server]
+	storedBefore := k.stored
 	k.mu.Unlock()
 	if ok && now.Sub(e.loaded) < memTTL {
 		return e.keys, nil
@@ -168,7 +173,9 @@ func (k *Keyring) serverKeys(ctx context.Context, server id.ServerName) ([]Store
 		return nil, fmt.Errorf("read keys of %s: %w", server, err)
 	}
 	k.mu.Lock()
-	k.mem[server] = memEntry{keys: keys, loaded: now}
+	if k.stored == storedBefore {
+		k.mem[server] = memEntry{keys: keys, loaded: now}
+	}
 	k.mu.Unlock()
 	return keys, nil
 }
@@ -179,6 +186,7 @@ func (k *Keyring) storeKeys(ctx context.Context, keys []StoredKey) error {
 		return err
 	}
 	k.mu.Lock()
+	k.stored++
 	for _, sk := range keys {
 		delete(k.mem, sk.Server)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -499,6 +500,61 @@ func TestConcurrentLookupsShareOneFetch(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("caller: %v", err)
 		}
+	}
+	if n.calls["hs2"] != 1 {
+		t.Errorf("hs2 asked %d times, want 1", n.calls["hs2"])
+	}
+}
+
+// heldReadStore holds its first read of the store, after reading, until
+// released: a read that began before a fetch stored the keys and ends
+// after it.
+type heldReadStore struct {
+	memStore
+	held    atomic.Bool
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (s *heldReadStore) ServerKeys(ctx context.Context, server id.ServerName) ([]StoredKey, error) {
+	keys, err := s.memStore.ServerKeys(ctx, server)
+	if s.held.CompareAndSwap(false, true) {
+		close(s.read)
+		<-s.release
+	}
+	return keys, err
+}
+
+// TestAReadOverlappingAFetchDoesNotHideItsKeys: a lookup whose read of the
+// store found nothing, but ended after another lookup's fetch stored the
+// key, still gets the key, and so does every lookup after it (the empty
+// read, kept in memory, hid the key for minutes: a joining server dropped
+// every event of the room's state as unsigned).
+func TestAReadOverlappingAFetchDoesNotHideItsKeys(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	n := newNet()
+	hs2 := n.add(t, "hs2", c, nil)
+	store := &heldReadStore{read: make(chan struct{}), release: make(chan struct{})}
+	k, _ := signing.Generate("ed25519:hs1")
+	hs1 := New(Config{ServerName: "hs1", Key: k, Now: c.Now}, store, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	keyID := hs2.SigningKey().ID()
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli())
+		slow <- err
+	}()
+	<-store.read
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+		t.Fatalf("the lookup that fetched: %v", err)
+	}
+	close(store.release)
+	if err := <-slow; err != nil {
+		t.Errorf("the lookup whose read overlapped the fetch: %v", err)
+	}
+	if _, err := hs1.VerifyKey(ctx, "hs2", keyID, c.now.UnixMilli()); err != nil {
+		t.Errorf("a lookup after both: %v", err)
 	}
 	if n.calls["hs2"] != 1 {
 		t.Errorf("hs2 asked %d times, want 1", n.calls["hs2"])
