@@ -203,15 +203,7 @@ func (a *API) CheckServerACL(ctx context.Context, room id.RoomID, origin id.Serv
 	if err != nil {
 		return err
 	}
-	ev := head.State.Get("m.room.server_acl", "")
-	if ev == nil {
-		return nil
-	}
-	acl, err := auth.ParseServerACL(ev.Content())
-	if err != nil {
-		return nil // an ACL that is not an object denies nothing
-	}
-	if !acl.Allowed(origin) {
+	if !auth.ServerAllowed(head.State, origin) {
 		return mxerr.Forbidden.Msgf("server %s is denied by the room's server ACL", origin)
 	}
 	return nil

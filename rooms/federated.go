@@ -170,15 +170,7 @@ func (s *Service) residentHead(ctx context.Context, origin id.ServerName, room i
 
 // checkACL applies the room's m.room.server_acl to origin.
 func checkACL(st State, origin id.ServerName) error {
-	ev := st.Get("m.room.server_acl", "")
-	if ev == nil {
-		return nil
-	}
-	acl, err := auth.ParseServerACL(ev.Content())
-	if err != nil {
-		return nil // a malformed ACL is not applied
-	}
-	if !acl.Allowed(origin) {
+	if !auth.ServerAllowed(st, origin) {
 		return mxerr.Forbidden.Msg("server is banned from the room by its server ACL")
 	}
 	return nil
