@@ -53,9 +53,12 @@ type watch struct {
 }
 
 // waiter is one waiting sync; woke is closed once, when it must return.
+// A parked waiter (notifier_park.go) has onWake instead, run once under
+// n.mu in woke's place.
 type waiter struct {
 	woke   chan struct{}
 	closed bool
+	onWake func()
 }
 
 // NewNotifier returns a notifier; bus may be nil (a single node).
@@ -102,6 +105,10 @@ func (n *Notifier) touch(w *watch, c Change) {
 func (wt *waiter) wake() {
 	if !wt.closed {
 		wt.closed = true
+		if wt.onWake != nil {
+			wt.onWake()
+			return
+		}
 		close(wt.woke)
 	}
 }
@@ -120,31 +127,15 @@ func watchOf[K comparable](m map[K]*watch, k K) *watch {
 // happened before the call but after since), false when ctx ended first.
 func (n *Notifier) Wait(ctx context.Context, user id.UserID, rooms []id.RoomID, since Token) bool {
 	wt := &waiter{woke: make(chan struct{})}
-	watches := make([]*watch, 0, len(rooms)+1)
-
 	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return false
-	}
-	watches = append(watches, watchOf(n.users, user))
-	for _, r := range rooms {
-		watches = append(watches, watchOf(n.rooms, r))
-	}
-	for _, w := range watches {
-		if w.latest.After(since) {
-			n.mu.Unlock()
-			return true
-		}
-	}
-	for _, w := range watches {
-		if w.waiters == nil {
-			w.waiters = map[*waiter]struct{}{}
-		}
-		w.waiters[wt] = struct{}{}
-	}
-	n.waiting++
+	watches, outcome := n.register(wt, user, rooms, since)
 	n.mu.Unlock()
+	switch outcome {
+	case waitClosed:
+		return false
+	case waitChanged:
+		return true
+	}
 
 	woken := false
 	select {
@@ -161,6 +152,41 @@ func (n *Notifier) Wait(ctx context.Context, user id.UserID, rooms []id.RoomID, 
 	n.waiting--
 	n.mu.Unlock()
 	return woken
+}
+
+// waitOutcome is what register found.
+type waitOutcome int
+
+const (
+	waitListed  waitOutcome = iota
+	waitClosed              // the notifier is closed: nothing was registered
+	waitChanged             // a change past since is known: nothing was registered
+)
+
+// register adds wt to the watches of user and rooms unless the notifier
+// is closed or one of them has a change past since; n.mu is held.
+func (n *Notifier) register(wt *waiter, user id.UserID, rooms []id.RoomID, since Token) ([]*watch, waitOutcome) {
+	if n.closed {
+		return nil, waitClosed
+	}
+	watches := make([]*watch, 0, len(rooms)+1)
+	watches = append(watches, watchOf(n.users, user))
+	for _, r := range rooms {
+		watches = append(watches, watchOf(n.rooms, r))
+	}
+	for _, w := range watches {
+		if w.latest.After(since) {
+			return nil, waitChanged
+		}
+	}
+	for _, w := range watches {
+		if w.waiters == nil {
+			w.waiters = map[*waiter]struct{}{}
+		}
+		w.waiters[wt] = struct{}{}
+	}
+	n.waiting++
+	return watches, waitListed
 }
 
 // Waiting is the number of syncs waiting now (a gauge for metrics and
