@@ -29,6 +29,10 @@ func (s *Service) waitIdle(ctx context.Context, req Request, filter *Filter, at 
 		if s.beforeIdleWait != nil {
 			s.beforeIdleWait()
 		}
+		// A caller that holds the wait itself (parked.go) gets it here.
+		if s.park(ctx, req, filter, at, joined, deadline) {
+			return nil, ErrParked
+		}
 		// A commit after the positions were read has a position past at:
 		// the notifier's record of it, or its wake-up, ends the wait.
 		wctx, cancel := context.WithDeadline(ctx, deadline)
