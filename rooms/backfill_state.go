@@ -2,7 +2,6 @@ package rooms
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -109,34 +108,12 @@ func (s *Service) backfilledStates(ctx context.Context, h *Head, server id.Serve
 	return out
 }
 
-// fetchStateBefore fetches the state before event e of room from server:
-// /state_ids, then /event for each event not held, or /state when many
-// are missing; what it fetched is checked and stored as outliers.
+// fetchStateBefore fetches the state before event e of room from server
+// (fetchStateEvents); what it fetched is checked and stored as outliers.
 func (in *Inbound) fetchStateBefore(ctx context.Context, server id.ServerName, room id.RoomID, e id.EventID) (State, error) {
-	stateIDs, chainIDs, err := in.deps.Fetcher.GetStateIDs(ctx, server, room, e)
+	stateIDs, raws, err := in.fetchStateEvents(ctx, server, room, e, false)
 	if err != nil {
 		return nil, err
-	}
-	all := append(slices.Clone(stateIDs), chainIDs...)
-	_, need, err := in.unknownAmong(ctx, room, all)
-	if err != nil {
-		return nil, err
-	}
-	var raws []json.RawMessage
-	if len(need) > fetchStateThreshold {
-		st, chain, err := in.deps.Fetcher.GetState(ctx, server, room, e)
-		if err != nil {
-			return nil, err
-		}
-		raws = append(st, chain...)
-	} else {
-		for _, eid := range need {
-			raw, err := in.deps.Fetcher.GetEvent(ctx, server, eid)
-			if err != nil {
-				return nil, fmt.Errorf("event %s: %w", eid, err)
-			}
-			raws = append(raws, raw)
-		}
 	}
 	if err := in.storeFetched(ctx, room, raws, nil); err != nil {
 		return nil, err

@@ -22,10 +22,6 @@ const (
 	maxMissingRounds = 10
 )
 
-// fetchStateThreshold: more unknown events than this at a missing prev
-// event are fetched with one /state request instead of one /event each.
-const fetchStateThreshold = 20
-
 // fetchMissing asks origin for the events between our forward
 // extremities and ev (POST /get_missing_events, again from the oldest
 // returned while they still lack prev events, a bounded number of times)
@@ -97,9 +93,8 @@ func (in *Inbound) fetchMissing(ctx context.Context, origin id.ServerName, h *He
 }
 
 // fetchStateAfter fetches the state after prev event p from origin: the
-// state before it (/state_ids, then /event for each event we lack, or
-// /state when we lack many) and p itself, all stored as outliers, p with
-// the state before it (spec "Retrieving missing events": "the server may
+// state before it and p itself (fetchStateEvents), all stored as
+// outliers, p with the state before it (spec "Retrieving missing events": "the server may
 // fetch the state at the missing event").
 func (in *Inbound) fetchStateAfter(ctx context.Context, origin id.ServerName, room id.RoomID, p id.EventID) (State, error) {
 	if in.deps.Fetcher == nil {
@@ -109,37 +104,12 @@ func (in *Inbound) fetchStateAfter(ctx context.Context, origin id.ServerName, ro
 	if err != nil {
 		return nil, err
 	}
-	stateIDs, chainIDs, err := in.deps.Fetcher.GetStateIDs(ctx, origin, room, p)
-	if err != nil {
+	stateIDs, raws, err := in.fetchStateEvents(ctx, origin, room, p, true)
+	if errors.Is(err, errStateNotFetched) {
 		return nil, fmt.Errorf("%w: prev event %s is unknown and the state at it could not be fetched: %v", ErrPDUDropped, p, err)
 	}
-	all := append(append(slices.Clone(stateIDs), chainIDs...), p)
-	known, need, err := in.unknownAmong(ctx, room, all)
 	if err != nil {
 		return nil, err
-	}
-	var raws []json.RawMessage
-	if len(need) > fetchStateThreshold {
-		st, chain, err := in.deps.Fetcher.GetState(ctx, origin, room, p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: the state at %s could not be fetched: %v", ErrPDUDropped, p, err)
-		}
-		raws = append(st, chain...)
-		if known[p] == nil {
-			raw, err := in.deps.Fetcher.GetEvent(ctx, origin, p)
-			if err != nil {
-				return nil, fmt.Errorf("%w: prev event %s could not be fetched: %v", ErrPDUDropped, p, err)
-			}
-			raws = append(raws, raw)
-		}
-	} else {
-		for _, eid := range need {
-			raw, err := in.deps.Fetcher.GetEvent(ctx, origin, eid)
-			if err != nil {
-				return nil, fmt.Errorf("%w: event %s could not be fetched: %v", ErrPDUDropped, eid, err)
-			}
-			raws = append(raws, raw)
-		}
 	}
 	var prev *event.Event
 	var rest []json.RawMessage
