@@ -25,6 +25,12 @@ type PoolOptions struct {
 
 // Open creates a pool for url (a PostgreSQL URL or key=value string) and
 // checks that the server answers. The error never contains the password.
+//
+// The pool's sessions run with PostgreSQL's JIT compilation off unless
+// url sets jit: every statement here is a few index descents, but one
+// over many rooms or users is estimated above jit_above_cost, and
+// compiling it took longer than running it (a sync's room states: 30-280
+// ms without JIT, 1.1-1.3 s with it; docs/performance.md).
 func Open(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -39,6 +45,9 @@ func Open(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Pool, err
 	}
 	if cfg.MinConns > cfg.MaxConns {
 		return nil, fmt.Errorf("database pool: min conns %d above max conns %d", cfg.MinConns, cfg.MaxConns)
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

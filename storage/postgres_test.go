@@ -43,6 +43,24 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Open took %s", d)
 		}
 	})
+	t.Run("JIT is off unless the URL turns it on", func(t *testing.T) {
+		url := pgtest.NewDatabase(t)
+		for _, tt := range []struct{ url, want string }{
+			{url, "off"},
+			{withParam(url, "jit=on"), "on"},
+		} {
+			pool, err := storage.Open(ctx, tt.url, storage.PoolOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var jit string
+			err = pool.QueryRow(ctx, `SHOW jit`).Scan(&jit)
+			pool.Close()
+			if err != nil || jit != tt.want {
+				t.Errorf("jit = %q (%v), want %q", jit, err, tt.want)
+			}
+		}
+	})
 	t.Run("min above max is refused", func(t *testing.T) {
 		pool, err := storage.Open(ctx, pgtest.NewDatabase(t), storage.PoolOptions{MaxConns: 2, MinConns: 5})
 		if err == nil {
@@ -50,4 +68,12 @@ func TestOpen(t *testing.T) {
 			t.Fatal("Open accepted MinConns > MaxConns")
 		}
 	})
+}
+
+// withParam adds a query parameter to a PostgreSQL URL.
+func withParam(url, param string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + param
+	}
+	return url + "?" + param
 }
