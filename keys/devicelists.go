@@ -47,11 +47,14 @@ func (s *Service) notifyDeviceList(ctx context.Context, user id.UserID, pos int6
 // plus those who started or stopped sharing one (spec: /keys/changes).
 func (s *Service) Changes(ctx context.Context, user id.UserID, from, to syncer.Token) (changed, left []id.UserID, err error) {
 	return s.deviceListDelta(ctx, user, from.Pos(syncer.StreamDeviceLists), to.Pos(syncer.StreamDeviceLists),
-		from.Pos(syncer.StreamTimeline), to.Pos(syncer.StreamTimeline))
+		from.Pos(syncer.StreamTimeline), to.Pos(syncer.StreamTimeline), false)
 }
 
 // deviceListDelta computes device_lists.changed and .left of a range.
-func (s *Service) deviceListDelta(ctx context.Context, user id.UserID, after, upTo, tlAfter, tlUpTo int64) (changed, left []id.UserID, err error) {
+// membersQuiet: the caller knows no membership that matters changed in
+// the timeline range (syncer.StreamQuery.MembersQuiet), so there is no
+// one who started or stopped sharing a room to read.
+func (s *Service) deviceListDelta(ctx context.Context, user id.UserID, after, upTo, tlAfter, tlUpTo int64, membersQuiet bool) (changed, left []id.UserID, err error) {
 	changed = []id.UserID{}
 	left = []id.UserID{}
 	if upTo > after {
@@ -59,7 +62,7 @@ func (s *Service) deviceListDelta(ctx context.Context, user id.UserID, after, up
 			return nil, nil, err
 		}
 	}
-	if tlUpTo > tlAfter {
+	if tlUpTo > tlAfter && !membersQuiet {
 		joined, gone, err := s.store.MembershipDeltas(ctx, user, tlAfter, tlUpTo)
 		if err != nil {
 			return nil, nil, err
@@ -108,7 +111,7 @@ func (d DeviceListSource) Fill(ctx context.Context, q syncer.StreamQuery, resp *
 	if q.NoSince {
 		return nil
 	}
-	changed, left, err := d.Keys.deviceListDelta(ctx, q.User, q.Since, q.Pos, q.TimelineSince, q.TimelinePos)
+	changed, left, err := d.Keys.deviceListDelta(ctx, q.User, q.Since, q.Pos, q.TimelineSince, q.TimelinePos, q.MembersQuiet)
 	if err != nil {
 		return err
 	}

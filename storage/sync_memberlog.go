@@ -185,6 +185,24 @@ func (l *memberLog) userUnchanged(user id.UserID, after, upTo int64) bool {
 	return l.coversLocked(after, upTo) && l.userLast[user] <= after
 }
 
+// membersUnchanged reports that the log knows that neither user's
+// membership nor any membership in rooms changed in (after, upTo]. A room
+// whose latest change is past upTo may hide one within the range: the
+// answer is then "cannot tell" (false).
+func (l *memberLog) membersUnchanged(user id.UserID, rooms []id.RoomID, after, upTo int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.coversLocked(after, upTo) || l.userLast[user] > after {
+		return false
+	}
+	for _, r := range rooms {
+		if l.roomMember[r] > after {
+			return false
+		}
+	}
+	return true
+}
+
 // roomMembersUnchanged reports that the log knows no membership of room
 // changed after after (up to its w), and returns that w.
 func (l *memberLog) roomMembersUnchanged(room id.RoomID, after int64) (int64, bool) {
@@ -253,4 +271,13 @@ func (l *memberLog) putMemberships(user id.UserID, at int64, list []syncer.Membe
 		l.memberships = map[id.UserID]membershipsAt{}
 	}
 	l.memberships[user] = membershipsAt{at: at, list: append([]syncer.MembershipChange(nil), list...)}
+}
+
+// MembersUnchanged implements syncer.MemberQuietStore: from the log alone,
+// never a query. The device lists stream of every member's sync asked the
+// database which users started or stopped sharing a room with the member
+// in the range (issue #9: the last per-member query of a fan-out); the log
+// already knows when none did.
+func (s *Sync) MembersUnchanged(user id.UserID, joined []id.RoomID, after, upTo int64) bool {
+	return s.log.membersUnchanged(user, joined, after, upTo)
 }

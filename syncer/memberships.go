@@ -31,3 +31,22 @@ func (b *builder) memberships(ctx context.Context, sinceTL int64) (current, chan
 	changes, err = b.s.store.MembershipChanges(ctx, b.req.User, sinceTL, b.pos)
 	return current, changes, err
 }
+
+// MemberQuietStore is implemented by a Store that can tell, without a
+// query, that no membership that matters to the device lists stream
+// changed in a range (issue #9: in a fan-out, every member's sync asked
+// the database which users started or stopped sharing a room with them).
+type MemberQuietStore interface {
+	// MembersUnchanged reports that it knows that neither user's
+	// membership nor any membership of the joined rooms changed in
+	// (after, upTo]; false when it cannot tell.
+	MembersUnchanged(user id.UserID, joined []id.RoomID, after, upTo int64) bool
+}
+
+// membersQuiet reports that the store knows no membership changed in the
+// range of an incremental sync, neither the user's nor one in a room the
+// user is joined to at b.pos (b.joined, every room, whatever the filter).
+func (b *builder) membersQuiet() bool {
+	qs, ok := b.s.store.(MemberQuietStore)
+	return ok && !b.initial && qs.MembersUnchanged(b.req.User, b.joined, b.since.Pos(StreamTimeline), b.pos)
+}

@@ -44,6 +44,11 @@ type StreamQuery struct {
 	// NoSince: the request had no since token (Initial is also true for
 	// full_state and for a since ahead of the source).
 	NoSince bool
+	// MembersQuiet: the store knows that in (TimelineSince, TimelinePos]
+	// neither the user's membership nor any membership of a room the user
+	// is joined to changed, so nobody started or stopped sharing a room
+	// with them (false when it cannot tell).
+	MembersQuiet bool
 }
 
 // SetSources plugs the non-timeline streams into the engine; call it while
@@ -95,6 +100,7 @@ func (s *Service) readPositions(ctx context.Context) (Token, error) {
 // as the source's beginning: the client gets the current state again
 // rather than an error.
 func (b *builder) fillSources(ctx context.Context, resp *Response) error {
+	quiet := b.membersQuiet()
 	for _, src := range b.s.sources {
 		st := src.Stream()
 		since := b.since.Pos(st)
@@ -105,7 +111,8 @@ func (b *builder) fillSources(ctx context.Context, resp *Response) error {
 		}
 		q := StreamQuery{User: b.req.User, Device: b.req.Device, Joined: b.allowedJoined(),
 			Since: since, Pos: pos, Initial: initial, Filter: b.filter,
-			TimelineSince: b.since.Pos(StreamTimeline), TimelinePos: b.pos, NoSince: b.initial}
+			TimelineSince: b.since.Pos(StreamTimeline), TimelinePos: b.pos, NoSince: b.initial,
+			MembersQuiet: quiet}
 		if err := src.Fill(ctx, q, resp); err != nil {
 			return err
 		}
