@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 
 	"github.com/jackc/pgx/v5"
@@ -29,10 +30,10 @@ const (
 	// sends them. An event the store holds already is left as it is.
 	insertBackfilled = `
 INSERT INTO events (room_nid, seq, stream_pos, event_id, event_type, state_key, sender, membership,
-                    origin_ts, snapshot_nid, event_json, topo)
-SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, u.snap, u.event_json, u.topo
-FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[], $11::bigint[])
-     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo, snap)
+                    origin_ts, snapshot_nid, replaces_seq, event_json, topo)
+SELECT $1, u.seq, 0, u.event_id, u.event_type, u.state_key, u.sender, u.membership, u.origin_ts, u.snap, u.replaces, u.event_json, u.topo
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bytea[], $10::bigint[], $11::bigint[], $12::bigint[])
+     AS u(seq, event_id, event_type, state_key, sender, membership, origin_ts, event_json, topo, snap, replaces)
 ON CONFLICT (event_id) DO NOTHING`
 	// selectHeldSeqs is the sequence number of the events among ids the
 	// room holds.
@@ -44,8 +45,9 @@ ON CONFLICT (event_id) DO NOTHING`
 	// stored without state takes the state backfill found before it.
 	promoteBackfilled = `
 UPDATE events e SET outlier = FALSE, stream_pos = 0, topo = u.topo,
-    snapshot_nid = CASE WHEN e.snapshot_nid < 0 THEN u.snap ELSE e.snapshot_nid END
-FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(event_id, topo, snap)
+    snapshot_nid = CASE WHEN e.snapshot_nid < 0 THEN u.snap ELSE e.snapshot_nid END,
+    replaces_seq = COALESCE(e.replaces_seq, u.replaces)
+FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(event_id, topo, snap, replaces)
 WHERE e.room_nid = $1 AND e.event_id = u.event_id AND e.outlier AND NOT e.soft_failed AND e.rejected IS NULL`
 )
 
@@ -103,11 +105,19 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, bevs []roo
 			}
 			ts[i], raws[i] = ev.OriginServerTS(), ev.Raw()
 		}
-		snaps, err := r.backfilledSnapshots(ctx, tx, learned, nid, bevs, seqs)
+		seqOf, err := heldSeqs(ctx, tx, nid, bevs, seqs)
+		if err != nil {
+			return fmt.Errorf("held events of %s: %w", room, err)
+		}
+		snaps, err := r.backfilledSnapshots(ctx, tx, learned, nid, bevs, seqOf)
 		if err != nil {
 			return fmt.Errorf("state of backfilled events of %s: %w", room, err)
 		}
-		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos, snaps)
+		replaces, err := replacedSeqs(ctx, tx, nid, bevs, seqOf)
+		if err != nil {
+			return fmt.Errorf("state replaced by backfilled events of %s: %w", room, err)
+		}
+		tag, err := tx.Exec(ctx, insertBackfilled, nid, seqs, ids, types, keys, senders, members, ts, raws, topos, snaps, replaces)
 		if err != nil {
 			return fmt.Errorf("insert backfilled events of %s: %w", room, err)
 		}
@@ -115,7 +125,7 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, bevs []roo
 		if inserted == n {
 			return nil
 		}
-		tag, err = tx.Exec(ctx, promoteBackfilled, nid, ids, topos, snaps)
+		tag, err = tx.Exec(ctx, promoteBackfilled, nid, ids, topos, snaps, replaces)
 		if err != nil {
 			return fmt.Errorf("promote backfilled outliers of %s: %w", room, err)
 		}
@@ -129,42 +139,19 @@ func (r *Rooms) InsertBackfilled(ctx context.Context, room id.RoomID, bevs []roo
 }
 
 // backfilledSnapshots records the state before each of bevs (newest
-// first; seqs are the sequence numbers they are about to take) and
-// returns the snapshot of each, unknownSnapshot where none is given. The
-// oldest gets a full snapshot, each newer one a delta on the one before
-// it when its state only adds or replaces entries. An event the room
-// holds already (an outlier backfill reached) keeps its sequence number.
-func (r *Rooms) backfilledSnapshots(ctx context.Context, tx pgx.Tx, learned map[auth.StateKey]int64, nid int64, bevs []rooms.BackfilledEvent, seqs []int64) ([]int64, error) {
+// first; seqOf has the sequence number of each, held or about to be
+// taken) and returns the snapshot of each, unknownSnapshot where none is
+// given. The oldest gets a full snapshot, each newer one a delta on the one
+// before it when its state only adds or replaces entries.
+func (r *Rooms) backfilledSnapshots(ctx context.Context, tx pgx.Tx, learned map[auth.StateKey]int64, nid int64, bevs []rooms.BackfilledEvent, seqOf map[id.EventID]int64) ([]int64, error) {
 	out := make([]int64, len(bevs))
-	ids := make([]string, len(bevs))
 	known := false
 	for i, b := range bevs {
-		out[i], ids[i] = unknownSnapshot, string(b.Event.EventID())
+		out[i] = unknownSnapshot
 		known = known || b.StateBefore != nil
 	}
 	if !known {
 		return out, nil
-	}
-	seqOf := make(map[id.EventID]int64, len(bevs))
-	for i, b := range bevs {
-		seqOf[b.Event.EventID()] = seqs[i]
-	}
-	rows, err := tx.Query(ctx, selectHeldSeqs, nid, ids)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var eid string
-		var seq int64
-		if err := rows.Scan(&eid, &seq); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		seqOf[id.EventID(eid)] = seq
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	base, baseState := int64(unknownSnapshot), rooms.State(nil)
 	for i := len(bevs) - 1; i >= 0; i-- {
@@ -177,6 +164,87 @@ func (r *Rooms) backfilledSnapshots(ctx context.Context, tx pgx.Tx, learned map[
 			return nil, err
 		}
 		out[i], base, baseState = snap, snap, st
+	}
+	return out, nil
+}
+
+// heldSeqs is the sequence number of each of bevs (newest first; seqs are
+// the ones they are about to take): an event the room holds already (an
+// outlier backfill reached) keeps its own.
+func heldSeqs(ctx context.Context, tx pgx.Tx, nid int64, bevs []rooms.BackfilledEvent, seqs []int64) (map[id.EventID]int64, error) {
+	seqOf := make(map[id.EventID]int64, len(bevs))
+	ids := make([]id.EventID, len(bevs))
+	for i, b := range bevs {
+		seqOf[b.Event.EventID()], ids[i] = seqs[i], b.Event.EventID()
+	}
+	held, err := seqsOfEvents(ctx, tx, nid, ids)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(seqOf, held)
+	return seqOf, nil
+}
+
+// seqsOfEvents is the sequence number of the events among ids the room
+// holds.
+func seqsOfEvents(ctx context.Context, tx pgx.Tx, nid int64, ids []id.EventID) (map[id.EventID]int64, error) {
+	out := make(map[id.EventID]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	strs := make([]string, len(ids))
+	for i, eid := range ids {
+		strs[i] = string(eid)
+	}
+	rows, err := tx.Query(ctx, selectHeldSeqs, nid, strs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var eid string
+		var seq int64
+		if err := rows.Scan(&eid, &seq); err != nil {
+			return nil, err
+		}
+		out[id.EventID(eid)] = seq
+	}
+	return out, rows.Err()
+}
+
+// replacedSeqs is, for each of bevs that is a state event with a known
+// state before it, the sequence number of the event it replaced (its
+// clients' unsigned.prev_content), nil otherwise: from the batch (seqOf)
+// or from the events the room holds (the state before the batch was
+// fetched and stored before it).
+func replacedSeqs(ctx context.Context, tx pgx.Tx, nid int64, bevs []rooms.BackfilledEvent, seqOf map[id.EventID]int64) ([]*int64, error) {
+	replaced := make([]id.EventID, len(bevs))
+	var elsewhere []id.EventID
+	for i, b := range bevs {
+		if b.StateBefore == nil || !b.Event.IsState() {
+			continue
+		}
+		if p := b.StateBefore.Get(b.Event.Type(), *b.Event.StateKey()); p != nil {
+			replaced[i] = p.EventID()
+			if _, ok := seqOf[p.EventID()]; !ok {
+				elsewhere = append(elsewhere, p.EventID())
+			}
+		}
+	}
+	held, err := seqsOfEvents(ctx, tx, nid, elsewhere)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*int64, len(bevs))
+	for i, p := range replaced {
+		if p == "" {
+			continue
+		}
+		if seq, ok := seqOf[p]; ok {
+			out[i] = &seq
+		} else if seq, ok := held[p]; ok {
+			out[i] = &seq
+		}
 	}
 	return out, nil
 }

@@ -251,3 +251,70 @@ func TestBackfilledForkFollowsEachBranchsVisibility(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfilledStateEventsCarryWhatTheyReplaced: state events backfilled
+// with the state before them know the event each replaced, so clients get
+// unsigned.prev_content ("changed the topic from …"): one replacing an
+// event of the same batch, one replacing an event of the state fetched
+// before the batch, and one that came with the room's state at the join
+// (an outlier the backfill moved into the timeline).
+func TestBackfilledStateEventsCarryWhatTheyReplaced(t *testing.T) {
+	h := newFedHarness(t)
+	room, bob, st, last := h.remoteRoom("11")
+	v := st.Get(auth.TypeCreate, "").Version()
+	state := func(typ, content string, prev *event.Event) *event.Event {
+		ev := h.build(inRemote, v, room, bob, typ, strp(""), content, []*event.Event{prev}, st)
+		st = st.With(ev)
+		return ev
+	}
+	base := h.build(inRemote, v, room, bob, "m.room.message", nil, `{"msgtype":"m.text","body":"base"}`, []*event.Event{last}, st)
+	topic1 := state("m.room.topic", `{"topic":"first"}`, base)
+	topic2 := state("m.room.topic", `{"topic":"second"}`, topic1)
+	shared := st.Get("m.room.history_visibility", "")
+	readable := state("m.room.history_visibility", `{"history_visibility":"world_readable"}`, topic2)
+	after := h.build(inRemote, v, room, bob, "m.room.message", nil, `{"msgtype":"m.text","body":"after"}`, []*event.Event{readable}, st)
+	dave := uniqueUser(t, "dave")
+	join := h.build(roomServer, v, room, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{after}, st)
+	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+		switch {
+		case server == roomServer && keyID == h.local.ID():
+			return h.local.Public(), nil
+		case server == inRemote && keyID == h.remote.key.ID():
+			return h.remote.key.Public(), nil
+		}
+		return nil, fmt.Errorf("no key %s of %s", keyID, server)
+	}
+	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetBackfill(struct {
+		*remoteHistory
+		*fakeRemote
+	}{&remoteHistory{h: h}, h.remote})
+
+	got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 3)
+	for _, tt := range []struct {
+		ev   *event.Event
+		want *event.Event // what it replaced; nil: nothing
+	}{
+		{topic1, nil},
+		{topic2, topic1},
+		{readable, shared},
+	} {
+		if !slices.Contains(got, tt.ev.EventID()) {
+			t.Fatalf("%s is not in the history dave pages through", tt.ev.Type())
+		}
+		se, err := h.st.Event(h.ctx, room, tt.ev.EventID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if tt.want != nil {
+			want = string(tt.want.Content())
+		}
+		if string(se.PrevContent) != want {
+			t.Errorf("%s %s: prev_content %s, want %q", tt.ev.Type(), tt.ev.Content(), se.PrevContent, want)
+		}
+	}
+}
