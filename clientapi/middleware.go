@@ -24,6 +24,10 @@ type requestInfoKey struct{}
 type requestInfo struct {
 	id     string
 	userID id.UserID
+	start  time.Time
+	// detached: the handler took the connection over and records the
+	// request itself when it answers (a parked long-poll, longpoll.go).
+	detached bool
 }
 
 // setRequestUser records the authenticated user for the request log line.
@@ -45,29 +49,40 @@ func RequestID(ctx context.Context) string {
 // request id, user id, method, path, status, duration.
 func (a *API) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		info := &requestInfo{id: newRequestID()}
+		info := &requestInfo{id: newRequestID(), start: time.Now()}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		rec := httpmetrics.NewStatusRecorder(w)
 		rec.Header().Set("X-Request-Id", info.id)
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		elapsed := time.Since(start)
-		route := "unmatched"
-		if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+		if info.detached {
+			return
 		}
-		if a.Metrics != nil {
-			a.Metrics.Observe(route, r.Method, rec.Status(), elapsed)
-		}
-		a.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", info.id),
-			slog.String("user_id", string(info.userID)),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.Status()),
-			slog.Duration("duration", elapsed),
-		)
+		a.recordRequest(ctx, info, r.Method, r.URL.Path, routePattern(ctx), rec.Status())
 	})
+}
+
+// recordRequest logs and measures a finished request.
+func (a *API) recordRequest(ctx context.Context, info *requestInfo, method, path, route string, status int) {
+	elapsed := time.Since(info.start)
+	if a.Metrics != nil {
+		a.Metrics.Observe(route, method, status, elapsed)
+	}
+	a.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("request_id", info.id),
+		slog.String("user_id", string(info.userID)),
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+	)
+}
+
+// routePattern is the route that served the request of ctx, for metrics.
+func routePattern(ctx context.Context) string {
+	if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "unmatched"
 }
 
 func newRequestID() string {
