@@ -64,6 +64,8 @@ type API struct {
 	Deps
 	router chi.Router
 	ws     *wsHub // the WebSocket transport's connections (ws.go)
+	// longPolls holds the parked long-polls (longpoll.go).
+	longPolls longPollHub
 }
 
 // New builds the API and its routes.

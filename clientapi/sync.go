@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,7 +38,20 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Timeout = time.Duration(min(ms, int64(time.Hour/time.Millisecond))) * time.Millisecond
 	}
-	resp, err := a.Sync.Sync(r.Context(), req)
+	ctx := r.Context()
+	var parked *syncer.Parked
+	if a.longPolls.canPark(w, r) {
+		ctx, parked = syncer.ParkInstead(ctx)
+	}
+	resp, err := a.Sync.Sync(ctx, req)
+	if errors.Is(err, syncer.ErrParked) {
+		// It waits: parked without this goroutine (longpoll.go), or here
+		// when the connection could not be taken over.
+		if a.parkLongPoll(w, r, parked) {
+			return
+		}
+		resp, err = parked.Wait(r.Context())
+	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			// The client went away while the long-poll waited.
