@@ -267,6 +267,11 @@ func (a *App) listen(name, addr string, handler http.Handler, tlsConfig *tls.Con
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
+	} else if r, ok := handler.(connReturner); ok {
+		// Parked long-polls come back through it (app/reaccept.go).
+		rl := newReacceptListener(ln)
+		r.ReturnConnectionsTo(rl.Return)
+		ln = rl
 	}
 	a.listeners = append(a.listeners, ln)
 	a.addrs[name] = ln.Addr().String()
@@ -330,6 +335,12 @@ func (a *App) Run(ctx context.Context) error {
 	if a.notifier != nil {
 		// Waiting long-polls answer now instead of holding the shutdown.
 		a.notifier.Close()
+	}
+	if a.client != nil {
+		// Parked ones too: the server does not see their connections.
+		lpCtx, lpCancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
+		a.client.CloseLongPolls(lpCtx)
+		lpCancel()
 	}
 	if a.presence != nil {
 		// Presence timers stop before the database closes.
