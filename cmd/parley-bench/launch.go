@@ -58,6 +58,14 @@ func startServer(ctx context.Context, cfg options, o *output) (*server, error) {
 		}
 		args = append(args, "-cpuprofile", p)
 	}
+	if cfg.traceFile != "" {
+		p, err := filepath.Abs(cfg.traceFile)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, "-trace", p)
+	}
 	logPath := filepath.Join(dir, "parley.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {

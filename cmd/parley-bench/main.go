@@ -83,6 +83,7 @@ type options struct {
 	start         string // a parley binary to start fresh
 	startDatabase string // its database.url ("" = managed PostgreSQL)
 	cpuProfile    string // passed to the started parley as serve -cpuprofile
+	traceFile     string // passed to the started parley as serve -trace
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -125,6 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.start, "start", "", "start this parley binary first, on a temporary data directory, and stop it at the end")
 	fs.StringVar(&c.startDatabase, "start-database", "", "with -start: database.url of the started server (default: a managed PostgreSQL in the data directory)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "with -start: write the server's CPU profile to this file (parley serve -cpuprofile)")
+	fs.StringVar(&c.traceFile, "trace", "", "with -start: write the server's execution trace to this file (parley serve -trace; go tool trace)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

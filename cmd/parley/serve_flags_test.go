@@ -9,6 +9,7 @@ func TestServeFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "-no-such-flag"},
 		{"serve", "-cpuprofile"},
+		{"serve", "-trace"},
 		{"serve", "extra"},
 	} {
 		if code := run(args); code != 2 {
