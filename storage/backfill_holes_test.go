@@ -48,16 +48,7 @@ func holeRoom(t testing.TB, h *fedHarness, n int, depthOf func(i int) int64) (ro
 	if k := h.known(room, last.EventID()); k == nil || !k.Outlier {
 		t.Fatal("the hole's last message is not an outlier after x")
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == h.local.ID():
-			return h.local.Public(), nil
-		case server == inRemote && keyID == h.remote.key.ID():
-			return h.remote.key.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	return room, dave, join, hole, x
 }
 
@@ -224,16 +215,7 @@ func TestBackfilledForkFollowsEachBranchsVisibility(t *testing.T) {
 	if err := h.in.ImportRoom(h.ctx, v, join, stateList(stJoined), h.remote.authChain(append(stateList(stJoined), join))); err != nil {
 		t.Fatal(err)
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == h.local.ID():
-			return h.local.Public(), nil
-		case server == inRemote && keyID == h.remote.key.ID():
-			return h.remote.key.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	h.svc.SetBackfill(struct {
 		*remoteHistory
 		*fakeRemote
@@ -278,16 +260,7 @@ func TestBackfilledStateEventsCarryWhatTheyReplaced(t *testing.T) {
 	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
 		t.Fatal(err)
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == h.local.ID():
-			return h.local.Public(), nil
-		case server == inRemote && keyID == h.remote.key.ID():
-			return h.remote.key.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	h.svc.SetBackfill(struct {
 		*remoteHistory
 		*fakeRemote

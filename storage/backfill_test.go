@@ -2,7 +2,6 @@ package storage_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -70,15 +69,6 @@ func TestMessagesBackfillsARoomJoinedOverFederation(t *testing.T) {
 	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
 		t.Fatal(err)
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == h.local.ID():
-			return h.local.Public(), nil
-		case server == inRemote && keyID == h.remote.key.ID():
-			return h.remote.key.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
 
 	bodies := func(page *rooms.Page) []string {
 		var out []string
@@ -102,7 +92,7 @@ func TestMessagesBackfillsARoomJoinedOverFederation(t *testing.T) {
 	}
 
 	remote := &remoteHistory{h: h, forged: history[1].EventID()}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	h.svc.SetBackfill(remote)
 	// Paging back in pages of three reaches the history before the join;
 	// the forged event is left out.

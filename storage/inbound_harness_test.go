@@ -218,18 +218,10 @@ func newFedHarness(t testing.TB) *fedHarness {
 	st := storage.NewRooms(pgtest.NewPool(t))
 	n := &recordingNotifier{}
 	svc := rooms.New(rooms.Config{ServerName: roomServer, Key: local}, st, n, nil, slog.Default())
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == local.ID():
-			return local.Public(), nil
-		case server == inRemote && keyID == rk.ID():
-			return rk.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	in := rooms.NewInbound(svc, st, rooms.InboundDeps{Keys: keys, Fetcher: remote})
-	return &fedHarness{t: t, ctx: context.Background(), svc: svc, st: st, in: in, notifier: n, local: local,
+	h := &fedHarness{t: t, ctx: context.Background(), svc: svc, st: st, notifier: n, local: local,
 		remote: remote, ts: time.Now().UnixMilli()}
+	h.in = rooms.NewInbound(svc, st, rooms.InboundDeps{Keys: h.keyOf, Fetcher: remote})
+	return h
 }
 
 // build builds an event signed by server's key on prev, citing its auth
@@ -331,4 +323,16 @@ func (h *fedHarness) publicRoom(version string) (id.RoomID, id.UserID, id.UserID
 	join := h.remoteEvent(hd, bob, auth.TypeMember, strp(string(bob)), `{"membership":"join"}`, hd.Extremities, hd.State)
 	h.mustReceive(join)
 	return room, alice, bob, join
+}
+
+// keyOf is a rooms/event key lookup that knows the harness's two servers'
+// keys: what backfilled and fetched events are verified with.
+func (h *fedHarness) keyOf(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
+	switch {
+	case server == roomServer && keyID == h.local.ID():
+		return h.local.Public(), nil
+	case server == inRemote && keyID == h.remote.key.ID():
+		return h.remote.key.Public(), nil
+	}
+	return nil, fmt.Errorf("no key %s of %s", keyID, server)
 }

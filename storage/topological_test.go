@@ -2,7 +2,6 @@ package storage_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,16 +245,7 @@ func historyBeforeJoin(t *testing.T, h *fedHarness, visibility string, n int) (r
 	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
 		t.Fatal(err)
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		switch {
-		case server == roomServer && keyID == h.local.ID():
-			return h.local.Public(), nil
-		case server == inRemote && keyID == h.remote.key.ID():
-			return h.remote.key.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	h.svc.SetBackfill(&remoteHistory{h: h})
 	return room, dave, history, join, st.With(join)
 }
@@ -420,16 +410,7 @@ func TestBackfilledHistoryFollowsEachHistoryVisibilityChange(t *testing.T) {
 	if err := h.in.ImportRoom(h.ctx, v, join, stateList(st), h.remote.authChain(append(stateList(st), join))); err != nil {
 		t.Fatal(err)
 	}
-	keys := func(_ context.Context, server id.ServerName, keyID string, _ int64) (ed25519.PublicKey, error) {
-		if server == inRemote && keyID == h.remote.key.ID() {
-			return h.remote.key.Public(), nil
-		}
-		if server == roomServer && keyID == h.local.ID() {
-			return h.local.Public(), nil
-		}
-		return nil, fmt.Errorf("no key %s of %s", keyID, server)
-	}
-	h.svc.SetFederation(rooms.FederationDeps{Keys: keys})
+	h.svc.SetFederation(rooms.FederationDeps{Keys: h.keyOf})
 	h.svc.SetBackfill(&remoteHistory{h: h})
 
 	got := pageAll(t, h.svc, dave, room, "", rooms.Backward, 50)
