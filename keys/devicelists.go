@@ -88,10 +88,13 @@ func (s *Service) deviceListDelta(ctx context.Context, user id.UserID, after, up
 // device's one-time key counts and unused fallback key types.
 type DeviceListSource struct{ Keys *Service }
 
-var _ syncer.StreamSource = DeviceListSource{}
+var _ syncer.CounterSource = DeviceListSource{}
 
 // Stream implements syncer.StreamSource.
 func (DeviceListSource) Stream() syncer.Stream { return syncer.StreamDeviceLists }
+
+// CounterName implements syncer.CounterSource.
+func (DeviceListSource) CounterName() string { return "device_lists" }
 
 // CurrentPos implements syncer.StreamSource.
 func (d DeviceListSource) CurrentPos(ctx context.Context) (int64, error) {

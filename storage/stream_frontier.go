@@ -236,3 +236,68 @@ func (f *streamFrontier) current(ctx context.Context, q querier) (int64, error) 
 	}
 	return f.frontierLocked(), nil
 }
+
+// selectReservedHighAndCounters is selectReservedHigh with the named rows
+// of stream_counters, in the order of $1 (NULL for a missing row).
+const selectReservedHighAndCounters = `
+SELECT (SELECT pos FROM stream_position),
+       array(SELECT c.pos FROM unnest($1::text[]) WITH ORDINALITY AS n(stream, ord)
+             LEFT JOIN stream_counters c ON c.stream = n.stream ORDER BY n.ord)`
+
+// selectCounters reads the named rows of stream_counters, in the order of
+// $1 (NULL for a missing row).
+const selectCounters = `
+SELECT array(SELECT c.pos FROM unnest($1::text[]) WITH ORDINALITY AS n(stream, ord)
+             LEFT JOIN stream_counters c ON c.stream = n.stream ORDER BY n.ord)`
+
+// currentWithCounters is current, and the positions of the named stream
+// counters read in the same statement: the syncs one commit wakes read
+// every stream's position together (syncer.CounterPositionStore), and a
+// query per stream made five round trips of each such read.
+func (f *streamFrontier) currentWithCounters(ctx context.Context, q querier, counters []string) (int64, []int64, error) {
+	f.mu.Lock()
+	if len(f.live) > 0 {
+		fr := f.frontierLocked()
+		f.mu.Unlock()
+		var raw []*int64
+		if err := q.QueryRow(ctx, selectCounters, counters).Scan(&raw); err != nil {
+			return 0, nil, fmt.Errorf("read stream counters: %w", err)
+		}
+		counts, err := counterValues(counters, raw)
+		return fr, counts, err
+	}
+	begun := f.begun
+	f.mu.Unlock()
+	var high int64
+	var raw []*int64
+	if err := q.QueryRow(ctx, selectReservedHighAndCounters, counters).Scan(&high, &raw); err != nil {
+		return 0, nil, fmt.Errorf("read stream positions: %w", err)
+	}
+	counts, err := counterValues(counters, raw)
+	if err != nil {
+		return 0, nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.begun == begun && high > f.high {
+		from := f.frontierLocked()
+		f.high = high
+		f.moved(from)
+	}
+	return f.frontierLocked(), counts, nil
+}
+
+// counterValues checks that every named counter was read.
+func counterValues(names []string, raw []*int64) ([]int64, error) {
+	if len(raw) != len(names) {
+		return nil, fmt.Errorf("read stream counters: %d of %d", len(raw), len(names))
+	}
+	out := make([]int64, len(raw))
+	for i, p := range raw {
+		if p == nil {
+			return nil, fmt.Errorf("position of stream %s: no such counter", names[i])
+		}
+		out[i] = *p
+	}
+	return out, nil
+}

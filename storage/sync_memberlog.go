@@ -95,21 +95,42 @@ func (s *Sync) CurrentStreamPos(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.advanceLog(ctx, pos)
+	return pos, nil
+}
+
+// CurrentPositions implements syncer.CounterPositionStore:
+// CurrentStreamPos and the named stream counters in one statement.
+func (s *Sync) CurrentPositions(ctx context.Context, counters []string) (int64, []int64, error) {
+	l := s.log
+	l.tail.Lock()
+	defer l.tail.Unlock()
+	pos, counts, err := s.Rooms.stream.currentWithCounters(ctx, s.pool, counters)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.advanceLog(ctx, pos)
+	return pos, counts, nil
+}
+
+// advanceLog brings the log up to pos, a position just read; l.tail is
+// held.
+func (s *Sync) advanceLog(ctx context.Context, pos int64) {
+	l := s.log
 	l.mu.Lock()
 	started, w := l.started, l.w
 	l.mu.Unlock()
 	if !started || pos-w > maxLogTail || pos < w {
 		l.restart(pos)
-		return pos, nil
+		return
 	}
 	if pos == w {
-		return pos, nil
+		return
 	}
 	if err := s.readLogTail(ctx, w, pos); err != nil {
 		// The log only saves reads: start it again rather than fail syncs.
 		l.restart(pos)
 	}
-	return pos, nil
 }
 
 // readLogTail adds the changes of (after, upTo] to the log.

@@ -27,10 +27,13 @@ type AccountDataReader interface {
 // room's, with what changed in the range (everything on an initial sync).
 type AccountDataSource struct{ Store AccountDataReader }
 
-var _ StreamSource = AccountDataSource{}
+var _ CounterSource = AccountDataSource{}
 
 // Stream implements StreamSource.
 func (AccountDataSource) Stream() Stream { return StreamAccountData }
+
+// CounterName implements CounterSource.
+func (AccountDataSource) CounterName() string { return "account_data" }
 
 // CurrentPos implements StreamSource.
 func (s AccountDataSource) CurrentPos(ctx context.Context) (int64, error) {

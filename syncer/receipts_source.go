@@ -36,10 +36,13 @@ const ReceiptTypePrivate = "m.read.private"
 // become a storm of receipt events.
 type ReceiptSource struct{ Store ReceiptReader }
 
-var _ StreamSource = ReceiptSource{}
+var _ CounterSource = ReceiptSource{}
 
 // Stream implements StreamSource.
 func (ReceiptSource) Stream() Stream { return StreamReceipts }
+
+// CounterName implements CounterSource.
+func (ReceiptSource) CounterName() string { return "receipts" }
 
 // CurrentPos implements StreamSource.
 func (s ReceiptSource) CurrentPos(ctx context.Context) (int64, error) {

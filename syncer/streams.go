@@ -25,6 +25,26 @@ type StreamSource interface {
 	Fill(ctx context.Context, q StreamQuery, resp *Response) error
 }
 
+// CounterSource is a StreamSource whose position is a row of the stream
+// counters table (sql/0006) in the database the Store reads: when the
+// Store is a CounterPositionStore, the shared read of the positions reads
+// every such row with the timeline's position, in one statement.
+type CounterSource interface {
+	StreamSource
+	// CounterName is the stream's row in the counters table.
+	CounterName() string
+}
+
+// CounterPositionStore is a Store that reads the timeline's position
+// (CurrentStreamPos) and named stream counters in one statement (issue #9:
+// a query per stream made five round trips of every shared read of the
+// positions).
+type CounterPositionStore interface {
+	// CurrentPositions returns CurrentStreamPos and the counters' positions
+	// in the order of names.
+	CurrentPositions(ctx context.Context, names []string) (timeline int64, counters []int64, err error)
+}
+
 // StreamQuery is what a StreamSource is asked for one sync.
 type StreamQuery struct {
 	User   id.UserID
@@ -77,15 +97,38 @@ func (s *Service) positions(ctx context.Context) (Token, error) {
 }
 
 // readPositions reads the current position of every stream: the
-// timeline's from the store, the others from their sources.
+// timeline's from the store, the others from their sources — those whose
+// position is a stream counter together with the timeline's, when the
+// store can.
 func (s *Service) readPositions(ctx context.Context) (Token, error) {
 	var t Token
-	pos, err := s.store.CurrentStreamPos(ctx)
+	var names []string
+	cs, ok := s.store.(CounterPositionStore)
+	if ok {
+		for _, src := range s.sources {
+			if c, ok := src.(CounterSource); ok {
+				names = append(names, c.CounterName())
+			}
+		}
+	}
+	var pos int64
+	var counters []int64
+	var err error
+	if len(names) > 0 {
+		pos, counters, err = cs.CurrentPositions(ctx, names)
+	} else {
+		pos, err = s.store.CurrentStreamPos(ctx)
+	}
 	if err != nil {
 		return t, err
 	}
 	t = t.With(StreamTimeline, pos)
 	for _, src := range s.sources {
+		if _, ok := src.(CounterSource); ok && len(names) > 0 {
+			t = t.With(src.Stream(), counters[0])
+			counters = counters[1:]
+			continue
+		}
 		p, err := src.CurrentPos(ctx)
 		if err != nil {
 			return t, err
