@@ -164,6 +164,11 @@ func (a *API) parkLongPoll(w http.ResponseWriter, r *http.Request, parked *synce
 		return false
 	}
 	header := w.Header().Clone()
+	if r.ProtoMinor == 0 && !r.Close {
+		// An HTTP/1.0 client that asked to keep the connection is told
+		// it is kept, as net/http tells it.
+		header.Set("Connection", "keep-alive")
+	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		a.longPolls.wg.Done()
