@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -49,6 +50,7 @@ func BenchmarkIdleConnectionsHeap(b *testing.B) {
 			}
 			held, heldStack := goMemory(), stackInuse()
 			heldG := runtime.NumGoroutine()
+			heldServerG := serverConnGoroutines()
 			if path := os.Getenv("PARLEY_BENCH_HEAPPROFILE"); path != "" {
 				f, err := os.Create(path)
 				if err != nil {
@@ -65,10 +67,28 @@ func BenchmarkIdleConnectionsHeap(b *testing.B) {
 			// connection keeps (on both ends) and how deep they once ran.
 			b.ReportMetric(float64(heldStack-beforeStack)/float64(b.N)/1024, "stack-KiB/conn")
 			b.ReportMetric(float64(heldG-beforeG)/float64(b.N), "goroutines/conn")
+			// The server's own: net/http's per connection (a parked
+			// long-poll holds none).
+			b.ReportMetric(float64(heldServerG)/float64(b.N), "server-goroutines/conn")
 			cancel()
 			wg.Wait()
 		})
 	}
+}
+
+// serverConnGoroutines counts the goroutines of the server's side of
+// HTTP connections: net/http's serving goroutine and its background
+// reader (the tool's client connections run other functions).
+func serverConnGoroutines() int {
+	buf := make([]byte, 64<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("net/http.(*conn).serve")) || bytes.Contains(g, []byte("net/http.(*connReader).backgroundRead")) {
+			n++
+		}
+	}
+	return n
 }
 
 // stackInuse is the goroutine stacks' memory, after a collection.
