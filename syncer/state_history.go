@@ -3,7 +3,6 @@ package syncer
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"maps"
 	"slices"
 
@@ -392,30 +391,4 @@ func fullSection(start, end rooms.State, inTimeline map[auth.StateKey]bool, stat
 		}
 	}
 	return out
-}
-
-// MarshalJSON implements json.Marshaler: with state_after set, "state" is
-// left out — a client that asked for use_state_after gets one of the two
-// only (spec GET /sync, use_state_after).
-func (r *JoinedRoom) MarshalJSON() ([]byte, error) {
-	type plain JoinedRoom
-	if r.StateAfter == nil {
-		return json.Marshal((*plain)(r))
-	}
-	return json.Marshal(struct {
-		*plain
-		State *EventList `json:"state,omitempty"`
-	}{(*plain)(r), nil})
-}
-
-// MarshalJSON implements json.Marshaler, as JoinedRoom's.
-func (r *LeftRoom) MarshalJSON() ([]byte, error) {
-	type plain LeftRoom
-	if r.StateAfter == nil {
-		return json.Marshal((*plain)(r))
-	}
-	return json.Marshal(struct {
-		*plain
-		State *EventList `json:"state,omitempty"`
-	}{(*plain)(r), nil})
 }
