@@ -23,6 +23,20 @@ type PoolOptions struct {
 	PingTimeout time.Duration
 }
 
+// pingAfterIdle is how long a pooled connection may sit idle before an
+// acquire checks it with a round trip first. pgx's default is one second:
+// at low load (a message every few seconds) that put a ping before the
+// group commit's statement of nearly every send, one round trip more on
+// the path of each message (issue #9). What the ping catches — a
+// connection dropped while idle by a middlebox — takes minutes; a
+// restarted server also breaks connections used a moment before, which no
+// ping catches.
+const pingAfterIdle = time.Minute
+
+func pingIfIdleLong(_ context.Context, p pgxpool.ShouldPingParams) bool {
+	return p.IdleDuration > pingAfterIdle
+}
+
 // Open creates a pool for url (a PostgreSQL URL or key=value string) and
 // checks that the server answers. The error never contains the password.
 //
@@ -49,6 +63,7 @@ func Open(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Pool, err
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	cfg.ShouldPing = pingIfIdleLong
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
