@@ -34,7 +34,7 @@ func (b *builder) render(evs []*rooms.StoredEvent) []json.RawMessage {
 			// servers (in its redacted form when a redaction applies).
 			raw = se.Event.Raw()
 		} else {
-			raw, err = json.Marshal(syncEvent{ClientEvent: b.s.format.ClientEvent(se, viewer)})
+			raw, err = b.s.rendered.clientEvent(b.s.format, se, viewer)
 		}
 		if err == nil {
 			raw, err = ProjectFields(raw, fields)

@@ -31,6 +31,8 @@ type Service struct {
 	posReads sharedRead
 	// filterCache keeps the stored filters syncs name by id.
 	filterCache filterCache
+	// rendered keeps the viewer-independent JSON of recent events.
+	rendered renderCache
 	// joinedCache keeps each user's joined rooms at the position of
 	// their last build, for the wait of an idle long-poll (idle.go).
 	joinedCache joinedCache
