@@ -82,6 +82,7 @@ type wsLimits struct {
 type wsHub struct {
 	mu      sync.Mutex
 	conns   map[*wsConn]struct{}
+	ended   int
 	closing bool
 	wg      sync.WaitGroup
 	limits  wsLimits
@@ -93,6 +94,11 @@ type wsHub struct {
 type WebSocketStats struct {
 	// Connections is the number of open connections.
 	Connections int
+	// Ended counts the connections that have ended since the server
+	// started (a connection is counted open from just after its upgrade
+	// is answered, so a client may see its connection before it is in
+	// Connections; once in Ended, it was counted there).
+	Ended int
 	// MaxQueuedSyncBatches is the most sync batches any connection has
 	// held, built but not yet written to its socket, at one time.
 	MaxQueuedSyncBatches int
@@ -111,7 +117,7 @@ func (a *API) WebSocketStats() WebSocketStats {
 	}
 	a.ws.mu.Lock()
 	defer a.ws.mu.Unlock()
-	st.Connections = len(a.ws.conns)
+	st.Connections, st.Ended = len(a.ws.conns), a.ws.ended
 	for c := range a.ws.conns {
 		st.MaxQueuedSyncBatches = max(st.MaxQueuedSyncBatches, int(c.maxQueuedSync.Load()))
 		st.SyncBatches += int(c.syncBatches.Load())
@@ -172,6 +178,7 @@ func (h *wsHub) register(c *wsConn) bool {
 func (h *wsHub) unregister(c *wsConn) {
 	h.mu.Lock()
 	delete(h.conns, c)
+	h.ended++
 	h.mu.Unlock()
 	h.wg.Done()
 }
