@@ -81,15 +81,22 @@ func (a *API) ReturnConnectionsTo(handBack func(net.Conn)) {
 	a.longPolls.handBack = handBack
 }
 
-// CloseLongPolls stops parking and waits, until ctx ends, for the parked
-// long-polls to answer; their connections close after the answer. app
-// calls it when the server shuts down, after closing the notifier, which
-// ends every wait: http.Server.Shutdown does not see hijacked connections.
-func (a *API) CloseLongPolls(ctx context.Context) {
+// StopParking is the start of a shutdown: no long-poll is parked from
+// now on, and a parked one's connection closes after its answer (the
+// answer says so) instead of going back to a server that stops.
+func (a *API) StopParking() {
 	h := &a.longPolls
 	h.mu.Lock()
 	h.closing = true
 	h.mu.Unlock()
+}
+
+// WaitParked waits, until ctx ends, for the parked long-polls to answer.
+// app calls it when the server shuts down, after StopParking and closing
+// the notifier, which ends every wait: http.Server.Shutdown does not see
+// hijacked connections.
+func (a *API) WaitParked(ctx context.Context) {
+	h := &a.longPolls
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
@@ -304,4 +311,10 @@ func (c *earlyBytesConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(b)
+}
+
+// CloseLongPolls is StopParking then WaitParked.
+func (a *API) CloseLongPolls(ctx context.Context) {
+	a.StopParking()
+	a.WaitParked(ctx)
 }
