@@ -332,14 +332,18 @@ func (a *App) Run(ctx context.Context) error {
 		a.client.CloseWebSockets(wsCtx)
 		wsCancel()
 	}
+	if a.client != nil {
+		// Parked long-polls: none from now on, and the connections of
+		// those that answer close (the server does not see them).
+		a.client.StopParking()
+	}
 	if a.notifier != nil {
 		// Waiting long-polls answer now instead of holding the shutdown.
 		a.notifier.Close()
 	}
 	if a.client != nil {
-		// Parked ones too: the server does not see their connections.
 		lpCtx, lpCancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Client.ShutdownTimeout)
-		a.client.CloseLongPolls(lpCtx)
+		a.client.WaitParked(lpCtx)
 		lpCancel()
 	}
 	if a.presence != nil {
