@@ -312,9 +312,3 @@ func (c *earlyBytesConn) Read(b []byte) (int, error) {
 	}
 	return c.Conn.Read(b)
 }
-
-// CloseLongPolls is StopParking then WaitParked.
-func (a *API) CloseLongPolls(ctx context.Context) {
-	a.StopParking()
-	a.WaitParked(ctx)
-}
