@@ -51,3 +51,7 @@ func (r *Rooms) GroupCommitPaths() (fast, locked int64) {
 func (r *Rooms) ObserveReservations(f func(positions []int64, ended bool)) {
 	r.stream.observe = f
 }
+
+// GroupCommitLeaders counts the batches committed by the goroutine of a
+// request that found no batch running.
+func (r *Rooms) GroupCommitLeaders() int64 { return r.group.leaders.Load() }

@@ -24,6 +24,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -99,17 +100,30 @@ type groupCommitter struct {
 	extraInFlight int
 
 	// fast and locked count the requests committed by the pipelined
-	// statement and those that took the savepoint path (tests, profiles).
-	fast, locked atomic.Int64
+	// statement and those that took the savepoint path, leaders the
+	// batches run by a request's own goroutine (tests, profiles).
+	fast, locked, leaders atomic.Int64
 }
 
+// append queues req and returns once its batch has committed. When no
+// batch is running (a quiet server: every send), the request's own
+// goroutine takes the queue and commits it, as the leader of its batch:
+// no goroutine is started and none woken between the request and its
+// statement, nor between the commit and the answer (each a scheduler
+// hop, worth most on a busy machine). Batches that queue behind it get
+// goroutines of their own (dispatch), so a leader commits one batch only.
 func (g *groupCommitter) append(ctx context.Context, r *Rooms, req rooms.AppendRequest) ([]rooms.Persisted, error) {
 	j := &groupJob{ctx: ctx, req: req, done: make(chan struct{})}
 	r.prebuild(j)
 	g.mu.Lock()
 	g.queue = append(g.queue, j)
+	lead := g.take()
 	g.dispatch(r)
 	g.mu.Unlock()
+	if lead != nil {
+		g.leaders.Add(1)
+		g.run(r, lead)
+	}
 	select {
 	case <-j.done:
 		if j.err != nil {
@@ -126,35 +140,69 @@ func (g *groupCommitter) append(ctx context.Context, r *Rooms, req rooms.AppendR
 	}
 }
 
-// dispatch starts batches while fewer than maxBatchesInFlight run and
-// requests of rooms no batch holds are queued; g.mu held.
+// dispatch starts batches, each on a goroutine of its own, while take
+// gives one; g.mu held.
 func (g *groupCommitter) dispatch(r *Rooms) {
-	for !g.paused && g.inFlight < maxBatchesInFlight+g.extraInFlight && len(g.queue) > 0 {
-		var jobs, rest []*groupJob
-		for _, j := range g.queue {
-			if len(jobs) < maxGroup && !g.busy[j.req.RoomID] {
-				jobs = append(jobs, j)
-			} else {
-				rest = append(rest, j)
-			}
-		}
-		if len(jobs) == 0 {
-			return
-		}
-		if g.busy == nil {
-			g.busy = map[id.RoomID]bool{}
-		}
-		for _, j := range jobs {
-			g.busy[j.req.RoomID] = true
-		}
-		g.queue = rest
-		g.inFlight++
+	for jobs := g.take(); jobs != nil; jobs = g.take() {
 		go g.run(r, jobs)
 	}
 }
 
+// take returns the next batch and counts it in flight, or nil when
+// maxBatchesInFlight run already or every queued request's room is held
+// by a running batch; g.mu held. The caller runs the batch.
+func (g *groupCommitter) take() []*groupJob {
+	if g.paused || g.inFlight >= maxBatchesInFlight+g.extraInFlight || len(g.queue) == 0 {
+		return nil
+	}
+	var jobs, rest []*groupJob
+	for _, j := range g.queue {
+		if len(jobs) < maxGroup && !g.busy[j.req.RoomID] {
+			jobs = append(jobs, j)
+		} else {
+			rest = append(rest, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if g.busy == nil {
+		g.busy = map[id.RoomID]bool{}
+	}
+	for _, j := range jobs {
+		g.busy[j.req.RoomID] = true
+	}
+	g.queue = rest
+	g.inFlight++
+	return jobs
+}
+
 // run commits one batch, then lets the rooms it held go to the next.
+// A panic while committing fails every request of the batch (one of them
+// may have been answered as stored by a transaction that then rolled
+// back; a client's retry of its transaction id finds the event if it was
+// committed) and releases the batch's rooms before it goes on up: run by
+// a leader, it reaches the request's own recovery, and the committer must
+// not stay wedged behind it.
 func (g *groupCommitter) run(r *Rooms, jobs []*groupJob) {
+	finished := false
+	defer func() {
+		if !finished {
+			for _, j := range jobs {
+				j.out, j.err = nil, errBatchPanicked
+			}
+		}
+		g.mu.Lock()
+		for _, j := range jobs {
+			delete(g.busy, j.req.RoomID)
+		}
+		g.inFlight--
+		g.dispatch(r)
+		g.mu.Unlock()
+		for _, j := range jobs {
+			close(j.done)
+		}
+	}()
 	var slow, fast []*groupJob
 	for _, j := range jobs {
 		if j.builtOn != nil {
@@ -169,17 +217,12 @@ func (g *groupCommitter) run(r *Rooms, jobs []*groupJob) {
 	if len(fast) > 0 {
 		r.commitFast(fast)
 	}
-	g.mu.Lock()
-	for _, j := range jobs {
-		delete(g.busy, j.req.RoomID)
-	}
-	g.inFlight--
-	g.dispatch(r)
-	g.mu.Unlock()
-	for _, j := range jobs {
-		close(j.done)
-	}
+	finished = true
 }
+
+// errBatchPanicked is the answer of the requests of a batch whose commit
+// panicked.
+var errBatchPanicked = errors.New("group commit: the batch failed")
 
 // commitGroup persists jobs in one transaction, or one by one when the
 // batch fails as a whole.

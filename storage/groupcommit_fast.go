@@ -254,6 +254,9 @@ func (r *Rooms) runFast(ctx context.Context, order []*groupJob, chains map[id.Ro
 	// until it has returned: its implicit transaction has then committed
 	// or rolled back.
 	res := r.stream.begin()
+	// Ended by finish below; this only ends it if a panic (recovered by
+	// the leader's request) leaves before finish, lest the frontier stop.
+	defer res.end()
 	var okNids, positions []int64
 	batch := &pgx.Batch{}
 	batch.Queue(genericPlan)
