@@ -19,9 +19,10 @@ import (
 
 // A long-poll /sync that has to wait is parked: the handler takes its
 // HTTP/1.1 connection over and returns, the wait is a callback and a timer
-// in the notifier (syncer.Parked), and when it ends a goroutine builds the
-// answer, writes the HTTP response itself and gives the connection back to
-// the http.Server for the client's next request. A waiting long-poll then
+// in the notifier (syncer.Parked), and when it ends a worker of a bounded
+// pool (longpoll_queue.go) builds the answer, writes the HTTP response
+// itself and gives the connection back to the http.Server for the
+// client's next request. A waiting long-poll then
 // holds its socket and a few hundred bytes, not net/http's connection
 // state, 4 KiB buffers each way, the request with its contexts and chi's
 // route context, and two goroutines (issue #9: 20,000 idle clients in
@@ -48,6 +49,8 @@ type longPollHub struct {
 	wg      sync.WaitGroup
 
 	parked, answered, handedBack, closed, writeFailed atomic.Int64
+	// answers runs the answers of the waits that ended.
+	answers answerQueue
 }
 
 // LongPollStats is a snapshot of the parked long-polls for metrics and
@@ -190,13 +193,19 @@ func (a *API) parkLongPoll(w http.ResponseWriter, r *http.Request, parked *synce
 	_ = conn.SetDeadline(time.Time{})
 	info.detached = true
 	a.longPolls.parked.Add(1)
-	parked.Register(p.wake)
+	parked.Register(p.waitEnded)
 	return true
 }
 
-// wake runs when the wait ends (on a goroutine of its own): it answers,
-// or parks again when the change that woke it gives nothing to answer.
-func (p *parkedPoll) wake(woken bool) {
+// waitEnded queues the answer (the notifier calls it, under its lock).
+func (p *parkedPoll) waitEnded(woken bool) {
+	p.api.longPolls.answers.push(p, woken)
+}
+
+// answer runs on a worker of the answer queue once the wait ended: it
+// answers, or parks again when the change that woke it gives nothing to
+// answer.
+func (p *parkedPoll) answer(woken bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.api.Logger.Error("parked long-poll panicked",
@@ -210,7 +219,7 @@ func (p *parkedPoll) wake(woken bool) {
 	ctx := context.Background()
 	resp, err := p.parked.Resume(ctx, woken)
 	if errors.Is(err, syncer.ErrParked) {
-		p.parked.Register(p.wake)
+		p.parked.Register(p.waitEnded)
 		return
 	}
 	rec := &renderedResponse{header: p.header}

@@ -10,16 +10,17 @@ import (
 // of idle long-polls (issue #9) registers a callback and a timer instead of
 // blocking one goroutine per wait. fn runs exactly once: with true when a
 // change past since touches user or one of rooms (including one already
-// known), with false at deadline or when the notifier closes. It runs on
-// a goroutine of its own (or the timer's), never under the notifier's
-// lock, so it may build and write an answer.
+// known), with false at deadline or when the notifier closes. fn must
+// return at once and must not call the notifier: a change runs it under
+// the notifier's lock, so that a change that ends thousands of waits
+// starts no goroutine per wait; it hands the answer to a worker.
 func (n *Notifier) Park(user id.UserID, rooms []id.RoomID, since Token, deadline time.Time, fn func(woken bool)) {
 	wt := &waiter{}
 	n.mu.Lock()
 	watches, outcome := n.register(wt, user, rooms, since)
 	if outcome != waitListed {
 		n.mu.Unlock()
-		go fn(outcome == waitChanged)
+		fn(outcome == waitChanged)
 		return
 	}
 	// leave unregisters wt; n.mu is held. wt.closed is set by whoever
@@ -47,7 +48,7 @@ func (n *Notifier) Park(user id.UserID, rooms []id.RoomID, since Token, deadline
 	wt.onWake = func() {
 		timer.Stop()
 		leave()
-		go fn(!n.closed)
+		fn(!n.closed)
 	}
 	n.mu.Unlock()
 }

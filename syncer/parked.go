@@ -60,8 +60,9 @@ func (s *Service) park(ctx context.Context, req Request, filter *Filter, at Toke
 // Deadline is when the wait times out.
 func (p *Parked) Deadline() time.Time { return p.deadline }
 
-// Register hands the wait to the notifier: fn runs once, on a goroutine of
-// its own, woken or not (Notifier.Park); it then calls Resume.
+// Register hands the wait to the notifier: fn runs once, woken or not,
+// and must return at once (Notifier.Park); the caller's worker then calls
+// Resume.
 func (p *Parked) Register(fn func(woken bool)) {
 	p.track()
 	p.s.notifier.Park(p.req.User, p.joined, p.at, p.deadline, fn)
