@@ -51,7 +51,8 @@ type Store interface {
 	StateBefore(ctx context.Context, room id.RoomID, seq int64) (rooms.State, error)
 	// StateEntriesBefore returns the entries of keys (those that are set)
 	// in the state StateBefore(room, seq) returns, reading nothing else: a
-	// lazy-loading sync needs a few member events of a large state.
+	// lazy-loading sync needs a few member events of a large state. The
+	// map may be shared with other syncs of the same room: read it only.
 	StateEntriesBefore(ctx context.Context, room id.RoomID, seq int64, keys []auth.StateKey) (rooms.State, error)
 	// StateChanges returns, per (type, state key), the latest state event
 	// of room in (after, upTo], in sequence order.
