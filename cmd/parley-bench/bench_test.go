@@ -192,7 +192,8 @@ func TestFlags(t *testing.T) {
 }
 
 // -start (what `make bench` uses) runs a fresh parley binary, measures
-// against it, and stops it; -cpuprofile reaches its serve -cpuprofile.
+// against it, and stops it; -cpuprofile and -trace reach its serve
+// -cpuprofile and -trace.
 func TestStartsAFreshParley(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "parley")
@@ -200,14 +201,18 @@ func TestStartsAFreshParley(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	profile := filepath.Join(dir, "cpu.pprof")
+	trace := filepath.Join(dir, "exec.trace")
 	var res latencyResult
 	runTool(t, 0, &res, "-start", bin, "-start-database", pgtest.NewDatabase(t), "-cpuprofile", profile,
-		"-scenario", "latency", "-messages", "3", "-transport", "ws", "-password=")
+		"-trace", trace, "-scenario", "latency", "-messages", "3", "-transport", "ws", "-password=")
 	if len(res.Results) != 1 || res.Results[0].Received != 3 {
 		t.Errorf("latency against the started server: %+v", res)
 	}
 	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
 		t.Errorf("no CPU profile written by the stopped server: %v", err)
+	}
+	if st, err := os.Stat(trace); err != nil || st.Size() == 0 {
+		t.Errorf("no execution trace written by the stopped server: %v", err)
 	}
 }
 
