@@ -97,6 +97,11 @@ type userState struct {
 	active    bool
 	changed   int64
 	timer     *time.Timer
+	// timerAt is when timer fires. A timer that fires before the next
+	// change is due is kept: it re-reads the state and arms the next
+	// one, so a sync that only moves the due time later (a user online
+	// who syncs again) stops and starts no timer (issue #9).
+	timerAt time.Time
 }
 
 // New returns the service.
@@ -220,8 +225,8 @@ func (s *Service) derived(u *userState) (presence string, active bool) {
 }
 
 // recheckLocked publishes the user's presence when it changed (or when
-// force) and, when rearm or on a change, arms the timer for the next
-// change time alone can make; it releases s.mu.
+// force) and, when rearm or on a change, makes sure a timer fires by the
+// next change time alone can make; it releases s.mu.
 func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool) {
 	if s.closed {
 		s.mu.Unlock()
@@ -234,17 +239,7 @@ func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool)
 		s.changeLocked(user, u)
 	}
 	if changed || rearm {
-		if u.timer != nil {
-			u.timer.Stop()
-			u.timer = nil
-		}
-		if next := s.nextCheck(u); next > 0 {
-			u.timer = time.AfterFunc(next, func() {
-				s.mu.Lock()
-				u.timer = nil
-				s.recheckLocked(user, u, false, true)
-			})
-		}
+		s.armLocked(user, u, changed)
 	}
 	pos := u.changed
 	var entry syncer.PresenceEntry
@@ -261,6 +256,33 @@ func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool)
 		}
 		s.announcing.Done()
 	}
+}
+
+// armLocked arms the user's timer for the next change time alone can
+// make. Unless replace (the presence changed), an armed timer that fires
+// no later than that is kept: firing early costs a recheck, and a sync
+// that only moved the change later then arms no timer. s.mu is held.
+func (s *Service) armLocked(user id.UserID, u *userState, replace bool) {
+	next := s.nextCheck(u)
+	if !replace && u.timer != nil && (next == 0 || !u.timerAt.After(s.now().Add(next))) {
+		return
+	}
+	if u.timer != nil {
+		u.timer.Stop()
+		u.timer = nil
+	}
+	if next == 0 {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(next, func() {
+		s.mu.Lock()
+		if u.timer == t { // not stopped and replaced meanwhile
+			u.timer = nil
+		}
+		s.recheckLocked(user, u, false, true)
+	})
+	u.timer, u.timerAt = t, s.now().Add(next)
 }
 
 // Close stops every timer: after it presence no longer changes (the node
