@@ -157,6 +157,20 @@ func (s *Keys) KeyCounts(ctx context.Context, user id.UserID, device id.DeviceID
 	return counts, fallbacks, nil
 }
 
+// ForgetDevices drops what the store keeps of the devices of user — all
+// of them when devices is nil — after they were deleted or created
+// elsewhere (the accounts store): a device created again under its id
+// then shows its true counts (none) at its first sync.
+func (s *Keys) ForgetDevices(user id.UserID, devices []id.DeviceID) {
+	if devices == nil {
+		s.counts.dropUser(user)
+		return
+	}
+	for _, d := range devices {
+		s.counts.drop(user, d)
+	}
+}
+
 func (s *Keys) readKeyCounts(ctx context.Context, user id.UserID, device id.DeviceID) (map[string]int, []string, error) {
 	rows, err := s.pool.Query(ctx, selectKeyCounts, user, device)
 	if err != nil {

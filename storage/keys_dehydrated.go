@@ -51,6 +51,10 @@ func (s *Keys) PutDehydratedDevice(ctx context.Context, user id.UserID, device i
 	if err != nil {
 		return "", fmt.Errorf("put dehydrated device of %s: %w", user, err)
 	}
+	if old != "" {
+		s.counts.drop(user, old)
+	}
+	s.counts.drop(user, device)
 	return old, nil
 }
 
@@ -78,5 +82,6 @@ func (s *Keys) DeleteDehydratedDevice(ctx context.Context, user id.UserID) (id.D
 	if err != nil {
 		return "", fmt.Errorf("delete dehydrated device of %s: %w", user, err)
 	}
+	s.counts.drop(user, d)
 	return d, nil
 }

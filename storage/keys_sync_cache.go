@@ -53,11 +53,16 @@ func (c *toDeviceEmpty) learn(user id.UserID, device id.DeviceID, pos int64) {
 }
 
 // keyCountCache keeps each device's one-time key counts and unused
-// fallback key types. Uploads and claims through this store drop the
-// device's entry; a read that overlapped one is not kept (gen). Other
-// changes — a device deleted and created again under the same id through
-// the accounts store — are not seen here: entries expire after
-// keyCountsTTL, so such a device shows its true counts (none) within it.
+// fallback key types until they change. Uploads and claims through this
+// store drop the device's entry, and so does the deletion of a device
+// (Keys.ForgetDevices, which the accounts store's deletions reach; the
+// keys go with the device by ON DELETE CASCADE) and the creation of one
+// under an id (a device deleted and created again has no keys); a read
+// that overlapped a drop is not kept (gen). An entry was re-read every
+// 10 s in case a change went unseen, which was a round trip of a sync of
+// every member every 10 s (issue #9); now entries live keyCountsMaxAge,
+// which only bounds the changes no drop on this node follows: those of
+// another node sharing the database, until the bus carries them.
 type keyCountCache struct {
 	mu  sync.Mutex
 	gen uint64 // bumped by every drop
@@ -70,7 +75,7 @@ type keyCounts struct {
 	at        time.Time
 }
 
-const keyCountsTTL = 10 * time.Second
+const keyCountsMaxAge = 10 * time.Minute
 
 // get returns the device's cached counts (copies), and the generation a
 // read must still see to keep what it read.
@@ -78,7 +83,7 @@ func (c *keyCountCache) get(user id.UserID, device id.DeviceID) (counts map[stri
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[deviceKey{user, device}]
-	if ok && time.Since(e.at) < keyCountsTTL {
+	if ok && time.Since(e.at) < keyCountsMaxAge {
 		out := make(map[string]int, len(e.counts))
 		for k, v := range e.counts {
 			out[k] = v
@@ -112,4 +117,16 @@ func (c *keyCountCache) drop(user id.UserID, device id.DeviceID) {
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.m, deviceKey{user, device})
+}
+
+// dropUser forgets the counts of every device of user.
+func (c *keyCountCache) dropUser(user id.UserID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k := range c.m {
+		if k.user == user {
+			delete(c.m, k)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/keys"
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/storage/pgtest"
@@ -110,5 +111,39 @@ func TestToDeviceSkipsEmptyRangesAndStillAcknowledges(t *testing.T) {
 	}
 	if n := take(0, p2); n != 0 {
 		t.Errorf("after its acknowledgement: %d, want none", n)
+	}
+}
+
+// TestKeyCountsForgetDeletedDevices: the counts are kept until they
+// change, so a device deleted through the accounts store and created
+// again under its id shows its old counts unless ForgetDevices follows
+// the deletion — for the devices named, or for all of the user's (nil).
+func TestKeyCountsForgetDeletedDevices(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	accounts, st := storage.NewAccounts(pool), storage.NewKeys(pool)
+	u := newUser(t, accounts)
+	for _, forget := range []struct {
+		name    string
+		devices []id.DeviceID
+	}{{"the device", []id.DeviceID{"DEV"}}, {"all of the user's", nil}} {
+		t.Run(forget.name, func(t *testing.T) {
+			login(t, accounts, u, "DEV", "tok-forget-"+forget.name, "")
+			otks := []keys.OneTimeKey{{Algorithm: "curve25519", KeyID: "K", Key: json.RawMessage(`"K"`)}}
+			if _, err := st.UploadKeys(ctx, u, "DEV", nil, otks, nil); err != nil {
+				t.Fatal(err)
+			}
+			if counts, _, err := st.KeyCounts(ctx, u, "DEV"); err != nil || counts["curve25519"] != 1 {
+				t.Fatalf("after the upload: %v, %v", counts, err)
+			}
+			if err := accounts.DeleteDevices(ctx, u, []id.DeviceID{"DEV"}); err != nil {
+				t.Fatal(err)
+			}
+			st.ForgetDevices(u, forget.devices)
+			login(t, accounts, u, "DEV", "tok-forget-again-"+forget.name, "")
+			if counts, _, err := st.KeyCounts(ctx, u, "DEV"); err != nil || counts["curve25519"] != 0 {
+				t.Errorf("created again: %v, %v; want no keys", counts, err)
+			}
+		})
 	}
 }
