@@ -21,8 +21,9 @@ import (
 // service's two sync streams (to-device, device lists).
 func newKeys(cfg *config.Config, pool *pgxpool.Pool, notifier *syncer.Notifier, u *users.Service,
 	deletions *deviceDeletions, logger *slog.Logger) (*keys.Service, []syncer.StreamSource) {
-	svc := keys.New(keys.Config{ServerName: cfg.ServerName, ToDeviceRetention: cfg.E2EE.ToDeviceRetention}, storage.NewKeys(pool), notifier, u, logger)
-	deletions.keys = svc
+	store := storage.NewKeys(pool)
+	svc := keys.New(keys.Config{ServerName: cfg.ServerName, ToDeviceRetention: cfg.E2EE.ToDeviceRetention}, store, notifier, u, logger)
+	deletions.keys, deletions.store = svc, store
 	return svc, []syncer.StreamSource{keys.ToDeviceSource{Keys: svc}, keys.DeviceListSource{Keys: svc}}
 }
 
@@ -35,9 +36,12 @@ func (a *App) Keys() *keys.Service { return a.keys }
 // change, deactivation — is followed by keys.DevicesDeleted: the keys
 // went with the devices, and the users tracking them must hear of it now.
 // A renamed device is a device list change too (keys.DeviceRenamed).
-// keys is set once the keys service exists, before anything is served.
+// keys is set once the keys service exists, before anything is served;
+// store with it, whose cached key counts of a deleted (or created) device
+// go (storage.Keys.ForgetDevices).
 type deviceDeletions struct {
-	keys *keys.Service
+	keys  *keys.Service
+	store *storage.Keys
 }
 
 type deletingDevices struct {
@@ -59,9 +63,24 @@ func withDeviceDeletions(st users.Stores) (users.Stores, *deviceDeletions) {
 }
 
 func (d *deviceDeletions) deleted(ctx context.Context, user id.UserID, devices []id.DeviceID) {
+	if d.store != nil {
+		d.store.ForgetDevices(user, devices)
+	}
 	if d.keys != nil {
 		d.keys.DevicesDeleted(ctx, user, devices)
 	}
+}
+
+// CreateSession forgets what the keys store kept of a device of that id:
+// one deleted on another node and created again here has no keys.
+func (s deletingDevices) CreateSession(ctx context.Context, ns users.NewSession) error {
+	if err := s.DeviceStore.CreateSession(ctx, ns); err != nil {
+		return err
+	}
+	if s.d.store != nil {
+		s.d.store.ForgetDevices(ns.UserID, []id.DeviceID{ns.DeviceID})
+	}
+	return nil
 }
 
 func (s deletingDevices) DeleteDevices(ctx context.Context, user id.UserID, devices []id.DeviceID) error {
