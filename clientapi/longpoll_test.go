@@ -299,3 +299,25 @@ func TestParkedLongPollsHoldNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines more with %d parked long-polls, want about none", delta, n)
 	}
 }
+
+// TestParkedLongPollKeepsAnHTTP10ConnectionWhenAsked: an HTTP/1.0 client
+// that sends Connection: keep-alive is told the connection is kept, and
+// it serves the next request.
+func TestParkedLongPollKeepsAnHTTP10ConnectionWhenAsked(t *testing.T) {
+	s, token, since, _ := idleSyncServer(t)
+	c := dialRaw(t, s)
+	handedBack := s.App.Client().LongPollStats().HandedBack
+	c.send(t, request("HTTP/1.0", syncQuery(since, "timeout", "100"), token, "Connection: keep-alive"))
+	res, body := c.read(t)
+	if res.StatusCode != http.StatusOK || res.Close || res.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("status %d, close %v, Connection %q (%s): want 200 and keep-alive",
+			res.StatusCode, res.Close, res.Header.Get("Connection"), body)
+	}
+	if got := s.App.Client().LongPollStats().HandedBack; got != handedBack+1 {
+		t.Fatalf("%d connections handed back, want %d", got, handedBack+1)
+	}
+	c.send(t, request("HTTP/1.0", "/_matrix/client/versions", token, "Connection: keep-alive"))
+	if res, body = c.read(t); res.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"versions"`)) {
+		t.Fatalf("next request %d %s, want /versions", res.StatusCode, body)
+	}
+}
