@@ -2,8 +2,10 @@ package app
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // connReturner is a handler that takes connections over and gives them
@@ -26,6 +28,7 @@ type reacceptListener struct {
 	done, stopped chan struct{}
 	closeOnce     sync.Once
 	err           error
+	logger        *slog.Logger
 }
 
 type acceptResult struct {
@@ -35,7 +38,13 @@ type acceptResult struct {
 
 func newReacceptListener(ln net.Listener) *reacceptListener {
 	return &reacceptListener{Listener: ln, returned: make(chan net.Conn), accepted: make(chan acceptResult),
-		done: make(chan struct{}), stopped: make(chan struct{})}
+		done: make(chan struct{}), stopped: make(chan struct{}), logger: slog.New(slog.DiscardHandler)}
+}
+
+// withLogger makes the listener report accept failures to logger.
+func (l *reacceptListener) withLogger(logger *slog.Logger) *reacceptListener {
+	l.logger = logger
+	return l
 }
 
 // Accept returns the next connection, new or handed back.
@@ -54,8 +63,13 @@ func (l *reacceptListener) Accept() (net.Conn, error) {
 }
 
 // acceptLoop accepts from the underlying listener, so that Accept can
-// wait for a new connection and a returned one at once.
+// wait for a new connection and a returned one at once. It retries a
+// temporary failure (out of file descriptors) itself, with net/http's
+// backoff: passed on, it would make the http.Server sleep before its
+// next Accept, and the connections handed back meanwhile (whose clients
+// already sent their next request) would wait for it.
 func (l *reacceptListener) acceptLoop() {
+	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil && errors.Is(err, net.ErrClosed) {
@@ -63,6 +77,21 @@ func (l *reacceptListener) acceptLoop() {
 			close(l.stopped)
 			return
 		}
+		if ne, ok := err.(interface{ Temporary() bool }); ok && ne.Temporary() {
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+				l.logger.Warn("accept failed; retrying", slog.String("error", err.Error()))
+			} else {
+				backoff = min(2*backoff, time.Second)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-l.done:
+				return
+			}
+			continue
+		}
+		backoff = 0
 		select {
 		case l.accepted <- acceptResult{c, err}:
 		case <-l.done:
