@@ -269,7 +269,7 @@ func (a *App) listen(name, addr string, handler http.Handler, tlsConfig *tls.Con
 		ln = tls.NewListener(ln, tlsConfig)
 	} else if r, ok := handler.(connReturner); ok {
 		// Parked long-polls come back through it (app/reaccept.go).
-		rl := newReacceptListener(ln)
+		rl := newReacceptListener(ln).withLogger(a.logger)
 		r.ReturnConnectionsTo(rl.Return)
 		ln = rl
 	}
