@@ -16,7 +16,6 @@ package presence
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -207,10 +206,9 @@ func (s *Service) user(user id.UserID) *userState {
 	return u
 }
 
-// derived is the user's presence now: what they set, else what their
+// derived is the user's presence at now: what they set, else what their
 // activity says.
-func (s *Service) derived(u *userState) (presence string, active bool) {
-	now := s.now()
+func (s *Service) derived(u *userState, now time.Time) (presence string, active bool) {
 	idle := now.Sub(u.lastActive)
 	gone := u.syncs == 0 && now.Sub(u.syncEnded) >= s.cfg.OfflineTimeout && idle >= s.cfg.OfflineTimeout
 	switch {
@@ -232,14 +230,17 @@ func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool)
 		s.mu.Unlock()
 		return
 	}
-	p, active := s.derived(u)
+	// One reading of the clock for the whole recheck: a sync's presence
+	// bookkeeping read it five times (issue #9).
+	now := s.now()
+	p, active := s.derived(u, now)
 	changed := force || p != u.published || active != u.active
 	if changed {
 		u.published, u.active = p, active
 		s.changeLocked(user, u)
 	}
 	if changed || rearm {
-		s.armLocked(user, u, changed)
+		s.armLocked(user, u, now, changed)
 	}
 	pos := u.changed
 	var entry syncer.PresenceEntry
@@ -262,9 +263,9 @@ func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool)
 // make. Unless replace (the presence changed), an armed timer that fires
 // no later than that is kept: firing early costs a recheck, and a sync
 // that only moved the change later then arms no timer. s.mu is held.
-func (s *Service) armLocked(user id.UserID, u *userState, replace bool) {
-	next := s.nextCheck(u)
-	if !replace && u.timer != nil && (next == 0 || !u.timerAt.After(s.now().Add(next))) {
+func (s *Service) armLocked(user id.UserID, u *userState, now time.Time, replace bool) {
+	next := s.nextCheck(u, now)
+	if !replace && u.timer != nil && (next == 0 || !u.timerAt.After(now.Add(next))) {
 		return
 	}
 	if u.timer != nil {
@@ -282,7 +283,7 @@ func (s *Service) armLocked(user id.UserID, u *userState, replace bool) {
 		}
 		s.recheckLocked(user, u, false, true)
 	})
-	u.timer, u.timerAt = t, s.now().Add(next)
+	u.timer, u.timerAt = t, now.Add(next)
 }
 
 // Close stops every timer: after it presence no longer changes (the node
@@ -319,28 +320,31 @@ func (s *Service) changeLocked(_ id.UserID, u *userState) {
 	u.changed = s.pos
 }
 
-// nextCheck is how long until time alone changes the user's presence (0:
-// never).
-func (s *Service) nextCheck(u *userState) time.Duration {
+// nextCheck is how long after now time alone changes the user's
+// presence (0: never).
+func (s *Service) nextCheck(u *userState, now time.Time) time.Duration {
 	if u.published == Offline {
 		return 0
 	}
-	now := s.now()
-	var at []time.Time
+	var first time.Time // zero: none yet
+	consider := func(at time.Time) {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
 	if u.active {
-		at = append(at, u.lastActive.Add(time.Minute))
+		consider(u.lastActive.Add(time.Minute))
 	}
 	if u.published == Online {
-		at = append(at, u.lastActive.Add(s.cfg.IdleTimeout))
+		consider(u.lastActive.Add(s.cfg.IdleTimeout))
 	}
 	if u.syncs == 0 {
-		at = append(at, latest(u.syncEnded, u.lastActive).Add(s.cfg.OfflineTimeout))
+		consider(latest(u.syncEnded, u.lastActive).Add(s.cfg.OfflineTimeout))
 	}
-	if len(at) == 0 {
+	if first.IsZero() {
 		return 0
 	}
-	d := slices.MinFunc(at, func(a, b time.Time) int { return a.Compare(b) }).Sub(now)
-	return max(d, time.Millisecond)
+	return max(first.Sub(now), time.Millisecond)
 }
 
 func latest(a, b time.Time) time.Time {

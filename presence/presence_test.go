@@ -49,7 +49,7 @@ func TestDerived(t *testing.T) {
 		{"set offline", userState{lastActive: now, syncs: 1, set: Offline}, Offline, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, active := s.derived(&c.u)
+			got, active := s.derived(&c.u, now)
 			if got != c.want || active != c.active {
 				t.Fatalf("%s active %v, want %s active %v", got, active, c.want, c.active)
 			}
