@@ -127,11 +127,12 @@ func (s *Service) Touch(user id.UserID) {
 		return
 	}
 	s.mu.Lock()
+	now := s.now()
 	u := s.user(user)
-	u.lastActive = s.now()
+	u.lastActive = now
 	// An armed timer re-reads lastActive when it fires: no re-arming per
 	// request.
-	s.recheckLocked(user, u, false, u.timer == nil)
+	s.recheckLocked(user, u, now, false, u.timer == nil)
 }
 
 // SyncStarted records an open sync connection (a long-poll or a WebSocket
@@ -143,18 +144,19 @@ func (s *Service) SyncStarted(user id.UserID, setPresence string) bool {
 		return false
 	}
 	s.mu.Lock()
+	now := s.now()
 	u := s.user(user)
 	u.syncs++
 	switch setPresence {
 	case Unavailable:
 		u.set = Unavailable
 	default:
-		u.lastActive = s.now()
+		u.lastActive = now
 		if u.set == Offline || u.set == Unavailable {
 			u.set = ""
 		}
 	}
-	s.recheckLocked(user, u, false, true)
+	s.recheckLocked(user, u, now, false, true)
 	return true
 }
 
@@ -164,12 +166,13 @@ func (s *Service) SyncEnded(user id.UserID) {
 		return
 	}
 	s.mu.Lock()
+	now := s.now()
 	u := s.user(user)
 	if u.syncs > 0 {
 		u.syncs--
 	}
-	u.syncEnded = s.now()
-	s.recheckLocked(user, u, false, true)
+	u.syncEnded = now
+	s.recheckLocked(user, u, now, false, true)
 }
 
 // SetPresence handles PUT /presence/{userId}/status.
@@ -183,17 +186,18 @@ func (s *Service) SetPresence(user id.UserID, presence string, statusMsg *string
 		return nil
 	}
 	s.mu.Lock()
+	now := s.now()
 	u := s.user(user)
 	u.set = presence
 	if presence == Online {
 		u.set = ""
-		u.lastActive = s.now()
+		u.lastActive = now
 	}
 	if statusMsg != nil {
 		u.statusMsg = *statusMsg
 	}
 	// A new status message is a change even when the presence is not.
-	s.recheckLocked(user, u, statusMsg != nil, true)
+	s.recheckLocked(user, u, now, statusMsg != nil, true)
 	return nil
 }
 
@@ -222,17 +226,16 @@ func (s *Service) derived(u *userState, now time.Time) (presence string, active 
 	return Online, idle < time.Minute
 }
 
-// recheckLocked publishes the user's presence when it changed (or when
-// force) and, when rearm or on a change, makes sure a timer fires by the
-// next change time alone can make; it releases s.mu.
-func (s *Service) recheckLocked(user id.UserID, u *userState, force, rearm bool) {
+// recheckLocked publishes the user's presence at now when it changed (or
+// when force) and, when rearm or on a change, makes sure a timer fires by
+// the next change time alone can make; it releases s.mu. The caller's
+// one reading of the clock serves the whole operation: a sync's presence
+// bookkeeping read it five times (issue #9).
+func (s *Service) recheckLocked(user id.UserID, u *userState, now time.Time, force, rearm bool) {
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	// One reading of the clock for the whole recheck: a sync's presence
-	// bookkeeping read it five times (issue #9).
-	now := s.now()
 	p, active := s.derived(u, now)
 	changed := force || p != u.published || active != u.active
 	if changed {
@@ -281,7 +284,7 @@ func (s *Service) armLocked(user id.UserID, u *userState, now time.Time, replace
 		if u.timer == t { // not stopped and replaced meanwhile
 			u.timer = nil
 		}
-		s.recheckLocked(user, u, false, true)
+		s.recheckLocked(user, u, s.now(), false, true)
 	})
 	u.timer, u.timerAt = t, now.Add(next)
 }

@@ -57,7 +57,7 @@ func TestSyncKeepsTimerThatFiresInTime(t *testing.T) {
 	u := s.users[bob]
 	u.timer.Stop()
 	u.timer = nil
-	s.recheckLocked(bob, u, false, true)
+	s.recheckLocked(bob, u, now, false, true)
 	s.mu.Lock()
 	published, armed := u.published, u.timer != nil
 	s.mu.Unlock()
