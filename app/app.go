@@ -192,6 +192,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		SSO:         ssoService,
 	})
 	a.client = client
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_client_longpolls_parked",
+		Help: "Long-poll /sync requests waiting with their connection taken over (no goroutine each).",
+	}, func() float64 { return float64(client.LongPollStats().Parked) }))
 	if cfg.Presence.Enabled {
 		// Every WebSocket frame is activity, as every request is.
 		client.OnWebSocketActivity(func(_ context.Context, user id.UserID, _ id.DeviceID) {
