@@ -298,6 +298,26 @@ func TestParkedLongPollsHoldNoGoroutine(t *testing.T) {
 	if delta := runtime.NumGoroutine() - before; delta > n/10 {
 		t.Fatalf("%d goroutines more with %d parked long-polls, want about none", delta, n)
 	}
+	if got := metricValue(t, s, "parley_client_longpolls_parked"); got != fmt.Sprint(n) {
+		t.Fatalf("parley_client_longpolls_parked %s, want %d", got, n)
+	}
+}
+
+// metricValue reads an unlabelled metric from the metrics endpoint.
+func metricValue(t *testing.T, s *apptest.Server, name string) string {
+	t.Helper()
+	res, err := http.Get("http://" + s.App.Addr("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // TestParkedLongPollKeepsAnHTTP10ConnectionWhenAsked: an HTTP/1.0 client
