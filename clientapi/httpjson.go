@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/mxerr"
+	"github.com/parleyhq/parley/syncer"
 )
 
 // decodeJSON reads the request body, at most client.max_body_bytes of it,
@@ -107,6 +108,19 @@ func typeName(e *json.UnmarshalTypeError) string {
 // writeJSON encodes v as the response body with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
+	writeJSONBody(w, status, body, err)
+}
+
+// writeSyncAnswer writes a /sync answer, whose MarshalJSON writes
+// compact JSON by hand (syncer/response_json.go, tested byte for byte
+// against encoding/json): taken as it is, not validated and compacted
+// again by json.Marshal, a copy of every answer of a fan-out (issue #9).
+func writeSyncAnswer(w http.ResponseWriter, resp *syncer.Response) {
+	body, err := resp.MarshalJSON()
+	writeJSONBody(w, http.StatusOK, body, err)
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, body []byte, err error) {
 	if err != nil {
 		// Only a programming error (an unencodable type) gets here.
 		status = http.StatusInternalServerError

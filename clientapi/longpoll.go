@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,7 +231,7 @@ func (p *parkedPoll) answer(woken bool) {
 		}
 		writeMatrixError(rec, m)
 	} else {
-		writeJSON(rec, http.StatusOK, resp)
+		writeSyncAnswer(rec, resp)
 	}
 	p.api.recordRequest(ctx, p.info, p.method, p.path, p.route, rec.status)
 	p.done(p.write(rec))
@@ -244,16 +244,9 @@ func (p *parkedPoll) write(rec *renderedResponse) bool {
 	h.mu.Lock()
 	closeAfter := p.closeAfter || h.closing
 	h.mu.Unlock()
-	rec.header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	res := &http.Response{StatusCode: rec.status, ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
-		ContentLength: int64(rec.body.Len()), Body: io.NopCloser(&rec.body), Close: closeAfter}
-	var out bytes.Buffer
-	out.Grow(rec.body.Len() + 512)
-	if err := res.Write(&out); err != nil {
-		return false
-	}
+	out := rec.httpResponse(closeAfter)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(longPollWriteTimeout))
-	if _, err := p.conn.Write(out.Bytes()); err != nil {
+	if _, err := p.conn.Write(out); err != nil {
 		h.writeFailed.Add(1)
 		return false
 	}
@@ -297,6 +290,26 @@ func (r *renderedResponse) WriteHeader(status int) {
 func (r *renderedResponse) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
 	return r.body.Write(b)
+}
+
+// httpResponse is the HTTP/1.1 response of r, status line, headers (with
+// Date, Content-Length and, with closeAfter, Connection: close) and body,
+// in one buffer of the right size: one write on the connection.
+// http.Response.Write copied the body through a buffer it grew, twice the
+// body's size cleared at every answer of a fan-out.
+func (r *renderedResponse) httpResponse(closeAfter bool) []byte {
+	r.header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	r.header.Set("Content-Length", strconv.Itoa(r.body.Len()))
+	if closeAfter {
+		r.header.Set("Connection", "close")
+	}
+	var head bytes.Buffer
+	head.Grow(512)
+	fmt.Fprintf(&head, "HTTP/1.1 %03d %s\r\n", r.status, http.StatusText(r.status))
+	_ = r.header.Write(&head)
+	head.WriteString("\r\n")
+	out := make([]byte, 0, head.Len()+r.body.Len())
+	return append(append(out, head.Bytes()...), r.body.Bytes()...)
 }
 
 // withEarlyBytes is conn with early read again first: the bytes net/http

@@ -60,7 +60,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeSyncAnswer(w, resp)
 }
 
 // boolQuery reads the boolean query parameter name: absent is false, and
