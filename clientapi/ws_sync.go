@@ -18,6 +18,24 @@ type wsSyncBatch struct {
 	Body *syncer.Response `json:"body"`
 }
 
+// syncBatchFrame is the "sync" frame of resp, wsSyncBatch's JSON with
+// the answer as its MarshalJSON writes it (compact, tested byte for byte
+// against encoding/json): json.Marshal would validate and compact the
+// answer again, a copy of every batch of a fan-out (issue #9).
+func syncBatchFrame(streamID string, resp *syncer.Response) []byte {
+	body, err := resp.MarshalJSON()
+	if err != nil {
+		panic(err) // as mustMarshal: the answer's types always encode
+	}
+	out := make([]byte, 0, len(body)+len(streamID)+32)
+	out = append(out, `{"type":"sync",`...)
+	if streamID != "" {
+		out = append(append(append(out, `"id":`...), mustMarshal(streamID)...), ',')
+	}
+	out = append(append(out, `"body":`...), body...)
+	return append(out, '}')
+}
+
 // wsSyncError is a "sync_error" frame: the stream stopped with the Matrix
 // error Body, which /sync would have answered with Status.
 type wsSyncError struct {
@@ -140,7 +158,7 @@ func (c *wsConn) runSync(ctx context.Context, gen uint64, streamID string, req s
 		}
 		written := make(chan struct{})
 		frame := wsOutFrame{
-			data:    mustMarshal(wsSyncBatch{Type: "sync", ID: streamID, Body: resp}),
+			data:    syncBatchFrame(streamID, resp),
 			syncGen: gen, written: written,
 		}
 		if !c.send(ctx, frame) {
