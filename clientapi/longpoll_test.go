@@ -129,19 +129,28 @@ func sameJSON(t *testing.T, got, want []byte) {
 // /sync from the metrics endpoint.
 func syncRequestsOK(t *testing.T, s *apptest.Server) string {
 	t.Helper()
-	res, err := http.Get("http://" + s.App.Addr("metrics") + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range metricLines(t, s) {
 		if strings.HasPrefix(line, "parley_http_requests_total{") && strings.Contains(line, `route="/_matrix/client/v3/sync"`) &&
 			strings.Contains(line, `status="200"`) && strings.Contains(line, `api="client"`) {
 			return line[strings.LastIndex(line, " ")+1:]
 		}
 	}
 	return "0"
+}
+
+// metricLines reads the metrics endpoint, a line each.
+func metricLines(t *testing.T, s *apptest.Server) []string {
+	t.Helper()
+	res, err := http.Get("http://" + s.App.Addr("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(string(raw), "\n")
 }
 
 // TestParkedLongPollAnswersAsBefore: a waiting long-poll is parked (no
@@ -308,13 +317,7 @@ func TestParkedLongPollsHoldNoGoroutine(t *testing.T) {
 // metricValue reads an unlabelled metric from the metrics endpoint.
 func metricValue(t *testing.T, s *apptest.Server, name string) string {
 	t.Helper()
-	res, err := http.Get("http://" + s.App.Addr("metrics") + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range metricLines(t, s) {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
 		}

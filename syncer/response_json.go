@@ -109,22 +109,13 @@ func (a *jsonAppender) bool(v bool) { a.b = strconv.AppendBool(a.b, v) }
 
 // rawEvents appends events, each as it was rendered (nil: null).
 func (a *jsonAppender) rawEvents(evs []json.RawMessage) {
-	if evs == nil {
-		a.raw(`null`)
-		return
-	}
-	a.b = append(a.b, '[')
-	for i, e := range evs {
-		if i > 0 {
-			a.b = append(a.b, ',')
-		}
+	jsonList(a, evs, func(e json.RawMessage) {
 		if len(e) == 0 {
 			a.raw(`null`)
-			continue
+			return
 		}
 		a.b = append(a.b, e...)
-	}
-	a.b = append(a.b, ']')
+	})
 }
 
 func (a *jsonAppender) eventList(l EventList) {
@@ -134,66 +125,40 @@ func (a *jsonAppender) eventList(l EventList) {
 }
 
 func (a *jsonAppender) userIDs(us []id.UserID) {
-	if us == nil {
-		a.raw(`null`)
-		return
-	}
-	a.b = append(a.b, '[')
-	for i, u := range us {
-		if i > 0 {
-			a.b = append(a.b, ',')
-		}
-		a.str(string(u))
-	}
-	a.b = append(a.b, ']')
+	jsonList(a, us, func(u id.UserID) { a.str(string(u)) })
 }
 
-func (a *jsonAppender) strs(ss []string) {
-	if ss == nil {
-		a.raw(`null`)
-		return
-	}
-	a.b = append(a.b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			a.b = append(a.b, ',')
-		}
-		a.str(s)
-	}
-	a.b = append(a.b, ']')
-}
+func (a *jsonAppender) strs(ss []string) { jsonList(a, ss, a.str) }
 
 // counts appends a map[string]int with its keys sorted, as encoding/json.
 func (a *jsonAppender) counts(m map[string]int) {
-	if m == nil {
+	sortedObject(a, m, func(n int) { a.int(int64(n)) })
+}
+
+// jsonList appends items as a JSON array (nil: null), each by item.
+func jsonList[T any](a *jsonAppender, items []T, item func(T)) {
+	if items == nil {
 		a.raw(`null`)
 		return
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	a.b = append(a.b, '{')
-	for i, k := range keys {
+	a.b = append(a.b, '[')
+	for i, it := range items {
 		if i > 0 {
 			a.b = append(a.b, ',')
 		}
-		a.str(k)
-		a.b = append(a.b, ':')
-		a.int(int64(m[k]))
+		item(it)
 	}
-	a.b = append(a.b, '}')
+	a.b = append(a.b, ']')
 }
 
-// roomMap appends a map of rooms with its keys sorted, as encoding/json,
-// each value by one.
-func roomMap[R any](a *jsonAppender, m map[id.RoomID]*R, one func(*R)) {
+// sortedObject appends m as a JSON object with its keys sorted, as
+// encoding/json (nil: null), each value by value.
+func sortedObject[K ~string, V any](a *jsonAppender, m map[K]V, value func(V)) {
 	if m == nil {
 		a.raw(`null`)
 		return
 	}
-	keys := make([]id.RoomID, 0, len(m))
+	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -205,13 +170,21 @@ func roomMap[R any](a *jsonAppender, m map[id.RoomID]*R, one func(*R)) {
 		}
 		a.str(string(k))
 		a.b = append(a.b, ':')
-		if v := m[k]; v == nil {
-			a.raw(`null`)
-		} else {
-			one(v)
-		}
+		value(m[k])
 	}
 	a.b = append(a.b, '}')
+}
+
+// roomMap appends a map of rooms with its keys sorted, as encoding/json,
+// each value by one.
+func roomMap[R any](a *jsonAppender, m map[id.RoomID]*R, one func(*R)) {
+	sortedObject(a, m, func(v *R) {
+		if v == nil {
+			a.raw(`null`)
+			return
+		}
+		one(v)
+	})
 }
 
 func (a *jsonAppender) rooms(rs *RoomsSection) {
