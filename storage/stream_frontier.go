@@ -227,6 +227,14 @@ func (f *streamFrontier) current(ctx context.Context, q querier) (int64, error) 
 	if err := q.QueryRow(ctx, selectReservedHigh).Scan(&high); err != nil {
 		return 0, fmt.Errorf("read stream position: %w", err)
 	}
+	return f.takeInHigh(begun, high), nil
+}
+
+// takeInHigh takes in high, the database's highest reserved position read
+// when begun reservations had begun here, unless one began since (its
+// position may be below high and not committed), and returns the
+// frontier.
+func (f *streamFrontier) takeInHigh(begun uint64, high int64) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.begun == begun && high > f.high {
@@ -234,7 +242,7 @@ func (f *streamFrontier) current(ctx context.Context, q querier) (int64, error) 
 		f.high = high
 		f.moved(from)
 	}
-	return f.frontierLocked(), nil
+	return f.frontierLocked()
 }
 
 // selectReservedHighAndCounters is selectReservedHigh with the named rows
@@ -277,14 +285,7 @@ func (f *streamFrontier) currentWithCounters(ctx context.Context, q querier, cou
 	if err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.begun == begun && high > f.high {
-		from := f.frontierLocked()
-		f.high = high
-		f.moved(from)
-	}
-	return f.frontierLocked(), counts, nil
+	return f.takeInHigh(begun, high), counts, nil
 }
 
 // counterValues checks that every named counter was read.
