@@ -23,20 +23,7 @@ import (
 func BenchmarkFanoutSyncs(b *testing.B) {
 	const n = 200
 	s := apptest.Start(b)
-	_, senderTok := s.Register(b, "sender", pw)
-	room := newRoom(b, s, senderTok, obj{"preset": "public_chat"})
-	toks := make([]string, n)
-	filters := make([]string, n)
-	for i := range n {
-		user, tok := s.Register(b, fmt.Sprintf("m%d", i), pw)
-		apptest.MustStatus(b, s.Do(b, http.MethodPost, v3+"/join/"+url.PathEscape(room), tok, obj{}), http.StatusOK)
-		res := s.Do(b, http.MethodPost, v3+"/user/"+url.PathEscape(user)+"/filter", tok, obj{
-			"presence": obj{"types": []string{}},
-			"room":     obj{"timeline": obj{"limit": 20}, "state": obj{"lazy_load_members": true}},
-		})
-		apptest.MustStatus(b, res, http.StatusOK)
-		toks[i], filters[i] = tok, res.String("filter_id")
-	}
+	senderTok, room, toks, filters := fanoutRoom(b, s, n)
 	i := 0
 	var cpu time.Duration
 	for b.Loop() {
@@ -79,4 +66,26 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fanoutRoom is a public room of a sender and n members, each with a
+// stored filter (lazy-loaded members, no presence, 20 timeline events) as
+// a client like Element keeps: the sender's token, the room, and each
+// member's token and filter id.
+func fanoutRoom(b *testing.B, s *apptest.Server, n int) (senderTok, room string, toks, filters []string) {
+	b.Helper()
+	_, senderTok = s.Register(b, "sender", pw)
+	room = newRoom(b, s, senderTok, obj{"preset": "public_chat"})
+	toks, filters = make([]string, n), make([]string, n)
+	for i := range n {
+		user, tok := s.Register(b, fmt.Sprintf("m%d", i), pw)
+		apptest.MustStatus(b, s.Do(b, http.MethodPost, v3+"/join/"+url.PathEscape(room), tok, obj{}), http.StatusOK)
+		res := s.Do(b, http.MethodPost, v3+"/user/"+url.PathEscape(user)+"/filter", tok, obj{
+			"presence": obj{"types": []string{}},
+			"room":     obj{"timeline": obj{"limit": 20}, "state": obj{"lazy_load_members": true}},
+		})
+		apptest.MustStatus(b, res, http.StatusOK)
+		toks[i], filters[i] = tok, res.String("filter_id")
+	}
+	return senderTok, room, toks, filters
 }

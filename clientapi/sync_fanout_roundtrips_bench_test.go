@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -29,20 +28,7 @@ func BenchmarkFanoutSyncRoundTrips(b *testing.B) {
 	const n = 100
 	var trips atomic.Int64
 	s := apptest.Start(b, func(c *config.Config) { c.Database.URL = countRoundTrips(b, c.Database.URL, &trips) })
-	_, senderTok := s.Register(b, "sender", pw)
-	room := newRoom(b, s, senderTok, obj{"preset": "public_chat"})
-	toks := make([]string, n)
-	filters := make([]string, n)
-	for i := range n {
-		user, tok := s.Register(b, fmt.Sprintf("m%d", i), pw)
-		apptest.MustStatus(b, s.Do(b, http.MethodPost, v3+"/join/"+url.PathEscape(room), tok, obj{}), http.StatusOK)
-		res := s.Do(b, http.MethodPost, v3+"/user/"+url.PathEscape(user)+"/filter", tok, obj{
-			"presence": obj{"types": []string{}},
-			"room":     obj{"timeline": obj{"limit": 20}, "state": obj{"lazy_load_members": true}},
-		})
-		apptest.MustStatus(b, res, http.StatusOK)
-		toks[i], filters[i] = tok, res.String("filter_id")
-	}
+	senderTok, room, toks, filters := fanoutRoom(b, s, n)
 	// Every member's sync once, so that what a first sync reads (the
 	// stored filter, one-time key counts) is not counted below.
 	since := mustSync(b, s, toks[0], "", "filter", filters[0]).NextBatch
