@@ -1,16 +1,10 @@
 package storage_test
 
 import (
-	"fmt"
-	"maps"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/parleyhq/parley/id"
-	"github.com/parleyhq/parley/rooms/auth"
-	"github.com/parleyhq/parley/rooms/event"
 )
 
 // BenchmarkImportRoom10kMembersHeap is BenchmarkImportRoom10kMembers's
@@ -27,20 +21,7 @@ func BenchmarkImportRoom10kMembersHeap(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
-		h := newFedHarness(b)
-		roomID, _, st, last := h.remoteRoom("11")
-		v := st.Get(auth.TypeCreate, "").Version()
-		st = maps.Clone(st)
-		for i := range members {
-			u := id.NewUserID(fmt.Sprintf("m%d", i), inRemote)
-			ev := h.build(inRemote, v, roomID, u, auth.TypeMember, strp(string(u)), `{"membership":"join"}`, []*event.Event{last}, st)
-			st[auth.StateKey{Type: auth.TypeMember, StateKey: string(u)}] = ev
-			last = ev
-		}
-		dave := uniqueUser(b, "dave")
-		join := h.build(roomServer, v, roomID, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{last}, st)
-		state := stateList(st)
-		chain := h.remote.authChain(append(state, join))
+		h, v, join, state, chain := largeRoomJoin(b, members)
 
 		runtime.GC()
 		var ms runtime.MemStats
@@ -77,8 +58,8 @@ func BenchmarkImportRoom10kMembersHeap(b *testing.B) {
 		peak = max(peak, ms.HeapAlloc)
 		b.ReportMetric(float64(peak-base)/(1<<20), "peak-heap-MB")
 		b.ReportMetric(float64(base)/(1<<20), "heap-before-MB")
-		if got := len(h.head(roomID).State); got != len(st)+1 {
-			b.Fatalf("current state has %d entries, want %d", got, len(st)+1)
+		if got := len(h.head(join.RoomID()).State); got != len(state)+1 {
+			b.Fatalf("current state has %d entries, want %d", got, len(state)+1)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/parleyhq/parley/id"
 	"github.com/parleyhq/parley/rooms/auth"
 	"github.com/parleyhq/parley/rooms/event"
+	"github.com/parleyhq/parley/rooms/roomversion"
 )
 
 // BenchmarkInboundPDUs measures the inbound pipeline on one room: each
@@ -46,30 +47,38 @@ func BenchmarkImportRoom10kMembers(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
-		h := newFedHarness(b)
-		roomID, _, st, last := h.remoteRoom("11")
-		v := st.Get(auth.TypeCreate, "").Version()
-		// One map for the whole build (With would copy it each time); the
-		// join's auth events are the same few state events throughout.
-		st = maps.Clone(st)
-		for i := range members {
-			u := id.NewUserID(fmt.Sprintf("m%d", i), inRemote)
-			ev := h.build(inRemote, v, roomID, u, auth.TypeMember, strp(string(u)), `{"membership":"join"}`, []*event.Event{last}, st)
-			st[auth.StateKey{Type: auth.TypeMember, StateKey: string(u)}] = ev
-			last = ev
-		}
-		dave := uniqueUser(b, "dave")
-		join := h.build(roomServer, v, roomID, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{last}, st)
-		state := stateList(st)
-		chain := h.remote.authChain(append(state, join))
+		h, v, join, state, chain := largeRoomJoin(b, members)
 		b.ReportAllocs()
 		b.StartTimer()
 		if err := h.in.ImportRoom(h.ctx, v, join, state, chain); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if got := len(h.head(roomID).State); got != len(st)+1 {
-			b.Fatalf("current state has %d entries, want %d", got, len(st)+1)
+		if got := len(h.head(join.RoomID()).State); got != len(state)+1 {
+			b.Fatalf("current state has %d entries, want %d", got, len(state)+1)
 		}
 	}
+}
+
+// largeRoomJoin is a remote room of members joined users and dave's join
+// to it, as a send_join answer brings them: the harness, the room's
+// version, the join, the room's state and its auth chain.
+func largeRoomJoin(b *testing.B, members int) (*fedHarness, roomversion.Version, *event.Event, []*event.Event, []*event.Event) {
+	b.Helper()
+	h := newFedHarness(b)
+	roomID, _, st, last := h.remoteRoom("11")
+	v := st.Get(auth.TypeCreate, "").Version()
+	// One map for the whole build (With would copy it each time); the
+	// join's auth events are the same few state events throughout.
+	st = maps.Clone(st)
+	for i := range members {
+		u := id.NewUserID(fmt.Sprintf("m%d", i), inRemote)
+		ev := h.build(inRemote, v, roomID, u, auth.TypeMember, strp(string(u)), `{"membership":"join"}`, []*event.Event{last}, st)
+		st[auth.StateKey{Type: auth.TypeMember, StateKey: string(u)}] = ev
+		last = ev
+	}
+	dave := uniqueUser(b, "dave")
+	join := h.build(roomServer, v, roomID, dave, auth.TypeMember, strp(string(dave)), `{"membership":"join"}`, []*event.Event{last}, st)
+	state := stateList(st)
+	return h, v, join, state, h.remote.authChain(append(state, join))
 }
