@@ -20,18 +20,20 @@ import (
 	"github.com/parleyhq/parley/syncer"
 )
 
-// historySizes are the room sizes BenchmarkHistory measures at:
-// PARLEY_BENCH_HISTORY (comma-separated), else 1,000 and 10,000.
-func historySizes(b *testing.B) []int {
-	spec := os.Getenv("PARLEY_BENCH_HISTORY")
+// benchSizes are the room sizes a benchmark measures at: the environment
+// variable env (comma-separated, each at least `least`), else 1,000 and
+// 10,000 (PARLEY_BENCH_HISTORY: events of BenchmarkHistory;
+// PARLEY_BENCH_MEMBERS: members of BenchmarkLazyInitialSyncMembers).
+func benchSizes(b *testing.B, env string, least int) []int {
+	spec := os.Getenv(env)
 	if spec == "" {
 		return []int{1000, 10000}
 	}
 	var out []int
 	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 100 {
-			b.Fatalf("PARLEY_BENCH_HISTORY: %q is not a size of at least 100", f)
+		if err != nil || n < least {
+			b.Fatalf("%s: %q is not a size of at least %d", env, f, least)
 		}
 		out = append(out, n)
 	}
@@ -107,7 +109,7 @@ func BenchmarkHistory(b *testing.B) {
 		return resp
 	}
 	filter := &rooms.EventFilter{LazyLoadMembers: true}
-	for _, n := range historySizes(b) {
+	for _, n := range benchSizes(b, "PARLEY_BENCH_HISTORY", 100) {
 		grow(large, n)
 		b.Run(fmt.Sprintf("events=%d/incremental-sync", n), func(b *testing.B) {
 			since := map[*historyRoom]string{ref: doSync(b, ref, "").NextBatch, large: doSync(b, large, "").NextBatch}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,24 +11,6 @@ import (
 	"github.com/parleyhq/parley/storage"
 	"github.com/parleyhq/parley/syncer"
 )
-
-// memberSizes are the room sizes BenchmarkLazyInitialSyncMembers measures
-// at: PARLEY_BENCH_MEMBERS (comma-separated), else 1,000 and 10,000.
-func memberSizes(b *testing.B) []int {
-	spec := os.Getenv("PARLEY_BENCH_MEMBERS")
-	if spec == "" {
-		return []int{1000, 10000}
-	}
-	var out []int
-	for _, f := range strings.Split(spec, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 10 {
-			b.Fatalf("PARLEY_BENCH_MEMBERS: %q is not a size of at least 10", f)
-		}
-		out = append(out, n)
-	}
-	return out
-}
 
 // BenchmarkLazyInitialSyncMembers measures a lazy-loading initial sync
 // (Element's filter: 20 events) of one room as its membership grows (issue
@@ -79,7 +58,7 @@ func BenchmarkLazyInitialSyncMembers(b *testing.B) {
 	}
 	ref := newRoom("memref")
 	grow(ref, 10)
-	for _, n := range memberSizes(b) {
+	for _, n := range benchSizes(b, "PARLEY_BENCH_MEMBERS", 10) {
 		large := newRoom(fmt.Sprint("members", n))
 		grow(large, n)
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
