@@ -72,6 +72,19 @@ func timeline(body map[string]any, room string) []map[string]any {
 	return out
 }
 
+// holdsEvent is a sync condition: room's timeline in the answer has the
+// event eventID.
+func holdsEvent(room, eventID string) func(map[string]any) bool {
+	return func(b map[string]any) bool {
+		for _, e := range timeline(b, room) {
+			if e["event_id"] == eventID {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 func asJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -112,14 +125,7 @@ func TestTypingReceiptsPresenceCrossServers(t *testing.T) {
 		map[string]any{"msgtype": "m.text", "body": "hello bob"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	msgID := res.String("event_id")
-	bobSync.until("alice's message", func(b map[string]any) bool {
-		for _, e := range timeline(b, room) {
-			if e["event_id"] == msgID {
-				return true
-			}
-		}
-		return false
-	})
+	bobSync.until("alice's message", holdsEvent(room, msgID))
 
 	t.Run("typing", func(t *testing.T) {
 		res := hs1.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/typing/"+url.PathEscape(alice),
@@ -352,14 +358,7 @@ func TestCatchUpAfterALongOutage(t *testing.T) {
 	}
 	hs2.Restart(t)
 	bob := &syncFollower{t: t, srv: hs2, token: bobTok}
-	bob.until("the newest message on hs2", func(b map[string]any) bool {
-		for _, e := range timeline(b, room) {
-			if e["event_id"] == last {
-				return true
-			}
-		}
-		return false
-	})
+	bob.until("the newest message on hs2", holdsEvent(room, last))
 	if n := metricReaches(t, hs1, `parley_federation_transactions_sent_total{mode="catch_up"}`, 1); n < 1 {
 		t.Fatalf("hs1 sent %v catch-up transactions", n)
 	}
@@ -427,24 +426,10 @@ func TestThreeServersHearEachOther(t *testing.T) {
 		map[string]any{"msgtype": "m.text", "body": "hi carol"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	fromBob := res.String("event_id")
-	carolSync.until("bob's message on hs3", func(b map[string]any) bool {
-		for _, e := range timeline(b, room) {
-			if e["event_id"] == fromBob {
-				return true
-			}
-		}
-		return false
-	})
+	carolSync.until("bob's message on hs3", holdsEvent(room, fromBob))
 	res = hs3.Do(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/c1", carolTok,
 		map[string]any{"msgtype": "m.text", "body": "hi bob"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	fromCarol := res.String("event_id")
-	bobSync.until("carol's message on hs2", func(b map[string]any) bool {
-		for _, e := range timeline(b, room) {
-			if e["event_id"] == fromCarol {
-				return true
-			}
-		}
-		return false
-	})
+	bobSync.until("carol's message on hs2", holdsEvent(room, fromCarol))
 }

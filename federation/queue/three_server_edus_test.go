@@ -57,14 +57,7 @@ func TestTypingAndReceiptsReachEveryOtherServer(t *testing.T) {
 	res = hs1.Do(t, http.MethodPut, roomPath+"/send/m.room.message/m1", aliceTok, map[string]any{"msgtype": "m.text", "body": "hello both"})
 	apptest.MustStatus(t, res, http.StatusOK)
 	msgID := res.String("event_id")
-	carolSync.until("alice's message on hs3", func(b map[string]any) bool {
-		for _, e := range timeline(b, room) {
-			if e["event_id"] == msgID {
-				return true
-			}
-		}
-		return false
-	})
+	carolSync.until("alice's message on hs3", holdsEvent(room, msgID))
 
 	t.Run("typing", func(t *testing.T) {
 		res := hs2.Do(t, http.MethodPut, roomPath+"/typing/"+url.PathEscape(bob), bobTok, map[string]any{"typing": true, "timeout": 30000})
